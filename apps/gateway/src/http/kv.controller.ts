@@ -1,0 +1,101 @@
+import { Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
+import { type FastifyReply, type FastifyRequest } from 'fastify';
+import { checkKey, CommandExecutor, KvError } from '#commands';
+
+const DEFAULT_PAGE = 100;
+const MAX_PAGE = 1000;
+
+/**
+ * The key-value API over HTTP/JSON. Values are raw bytes in both directions (any content
+ * type); keys are URL path segments (URL-encode `/`, spaces are not allowed in keys).
+ */
+@Controller('v1/kv')
+export class KvController {
+  constructor(private readonly commands: CommandExecutor) {}
+
+  @Get()
+  async scan(
+    @Query('prefix') prefix: string | undefined,
+    @Query('limit') limitText: string | undefined,
+    @Query('cursor') cursor: string | undefined,
+  ): Promise<{ keys: readonly string[]; cursor: string | null }> {
+    const limit = parseLimit(limitText);
+    const after = cursor ? decodeCursor(cursor) : undefined;
+    // One more than asked tells whether another page exists.
+    const keys = await this.commands.execute({ name: 'SCAN', prefix: prefix ?? '', after, limit: limit + 1 });
+    const page = keys.slice(0, limit);
+    return { keys: page, cursor: keys.length > limit ? encodeCursor(page[page.length - 1]!) : null };
+  }
+
+  @Get(':key')
+  async get(@Param('key') key: string, @Res() reply: FastifyReply): Promise<void> {
+    checkKey(key);
+    const value = await this.commands.execute({ name: 'GET', key });
+    if (value === undefined) throw new KvError('NOT_FOUND', `key '${key}' not found`);
+    await reply.header('content-type', 'application/octet-stream').send(Buffer.from(value));
+  }
+
+  @Put(':key')
+  @HttpCode(204)
+  async put(@Param('key') key: string, @Req() request: FastifyRequest): Promise<void> {
+    checkKey(key);
+    await this.commands.execute({ name: 'SET', key, value: bodyBytes(request) });
+  }
+
+  @Delete(':key')
+  @HttpCode(204)
+  async remove(@Param('key') key: string): Promise<void> {
+    checkKey(key);
+    if (!(await this.commands.execute({ name: 'DEL', key }))) throw new KvError('NOT_FOUND', `key '${key}' not found`);
+  }
+
+  /** Body `{"amount": n}` (a JSON integer, or a string for values beyond 2^53); no body means 1. */
+  @Post(':key/incr')
+  async incr(@Param('key') key: string, @Req() request: FastifyRequest): Promise<{ key: string; value: string }> {
+    checkKey(key);
+    const value = await this.commands.execute({ name: 'INCR', key, amount: parseAmount(bodyBytes(request)) });
+    return { key, value: value.toString() };
+  }
+}
+
+function bodyBytes(request: FastifyRequest): Buffer {
+  return Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+}
+
+function parseLimit(text: string | undefined): number {
+  if (text === undefined || text === '') return DEFAULT_PAGE;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_PAGE) {
+    throw new KvError('BAD_REQUEST', `limit must be an integer from 1 to ${MAX_PAGE}, got '${text}'`);
+  }
+  return n;
+}
+
+const encodeCursor = (key: string): string => Buffer.from(key, 'utf8').toString('base64url');
+
+function decodeCursor(cursor: string): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw new KvError('BAD_REQUEST', 'cursor is not one this server issued');
+  return Buffer.from(cursor, 'base64url').toString('utf8');
+}
+
+const I64_MIN = -(2n ** 63n);
+const I64_MAX = 2n ** 63n - 1n;
+
+function parseAmount(body: Buffer): bigint {
+  if (body.length === 0) return 1n;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new KvError('BAD_REQUEST', 'body must be JSON like {"amount": 5}');
+  }
+  const amount = (parsed as { amount?: unknown } | null)?.amount;
+  if (amount === undefined) return 1n;
+  const text = typeof amount === 'number' && Number.isSafeInteger(amount) ? String(amount) : amount;
+  if (typeof text !== 'string' || !/^[+-]?\d{1,19}$/.test(text)) {
+    throw new KvError('BAD_REQUEST', 'amount must be a 64-bit integer (a JSON integer, or a decimal string)');
+  }
+  const value = BigInt(text);
+  if (value < I64_MIN || value > I64_MAX) throw new KvError('BAD_REQUEST', 'amount must be a 64-bit integer');
+  return value;
+}

@@ -1,0 +1,17 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository's package manifest, found upwards from here (sources and dist/ sit at different depths). */
+function findManifest(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'package.json');
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) throw new Error(`no package.json above ${from}`);
+  }
+}
+
+/** The node's version, from the package manifest (VERSION, INFO). */
+export const NODE_VERSION: string = (
+  JSON.parse(readFileSync(findManifest(dirname(fileURLToPath(import.meta.url))), 'utf8')) as { version: string }
+).version;

@@ -1,0 +1,55 @@
+import { Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { type NodeConfig } from '#config';
+import { Logger } from '#logging';
+import { MemoryEngine, RocksDbEngine, Store } from '#store';
+import { NODE_CONFIG } from '../../shared/src/tokens.js';
+
+async function openStore(config: NodeConfig, logger: Logger): Promise<Store> {
+  const engine = config.engine === 'memory' ? new MemoryEngine() : new RocksDbEngine(config.dataDir);
+  let corrupt = 0;
+  const store = await Store.open({
+    engine,
+    shards: config.shards,
+    ...(config.nodeId === undefined ? {} : { nodeId: config.nodeId }),
+    syncWrites: config.syncWrites,
+    outbox: config.nats !== undefined,
+    onCorruptRecord: (shard, key, error) => {
+      corrupt++;
+      logger.error('skipped an unreadable stored entry', { shard, key, error });
+    },
+    onClockDrift: (error) => logger.warn('a replica clock runs ahead of ours', { error: error.message }),
+    onListenerError: (error) => logger.error('a commit listener failed', { error }),
+  });
+  logger.info('store open', {
+    engine: engine.kind,
+    dataDir: engine.kind === 'rocksdb' ? config.dataDir : undefined,
+    shards: store.shardCount,
+    keys: store.liveKeys,
+    corrupt,
+  });
+  return store;
+}
+
+/** Flushes and closes the store after every adapter has stopped taking requests. */
+@Injectable()
+class StoreCloser implements OnApplicationShutdown {
+  constructor(
+    private readonly store: Store,
+    private readonly logger: Logger,
+  ) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.store.close();
+    this.logger.info('store closed');
+  }
+}
+
+/** The shard actors over RocksDB (or memory, for the reference's in-memory engines). */
+@Module({
+  providers: [
+    { provide: Store, useFactory: openStore, inject: [NODE_CONFIG, Logger] },
+    StoreCloser,
+  ],
+  exports: [Store],
+})
+export class StoreShardModule {}

@@ -1,0 +1,278 @@
+/**
+ * bench:protocol: MerkleKV's text protocol against memcached's, same load, same machine, same run.
+ *
+ * Starts a node (RocksDB engine, temp data dir) and memcached (`-t 2`), preloads the same
+ * keyspace into both, then drives GET and SET phases with the same closed-loop generator: N
+ * connections, `depth` requests in flight each, uniform random keys, 100-byte values. Each
+ * phase has an unrecorded warm-up and a measured window; rounds alternate which server goes
+ * first, so a slow drift of the machine does not favour one side. Prints one JSON line:
+ * ops/s and p50/p99 latency per server and operation, and the ratios ours/memcached.
+ *
+ * The generator runs in worker threads of this process, outside both servers, and the CPU it
+ * used is reported (`loadgen_cpu`, in cores): when it nears one core per generator thread the
+ * figure measures the generator as much as the server, memcached's first.
+ *
+ *   npm run bench:protocol -- --connections 50 --seconds 5 --rounds 2 --keys 10000 --value-bytes 100
+ */
+import { rmSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { startMemcached, startNode, TextClient, type MemcachedServer, type NodeProcess } from '#testing';
+import { positive } from '../lib/cli.js';
+import { LatencyHistogram } from '../lib/histogram.js';
+import { benchKey, benchValue, runLoad, runLoadInWorkers, summarize, type LoadOp, type LoadResult } from '../lib/loadgen.js';
+import type { ProtocolName } from '../lib/protocols.js';
+
+const GOAL = { get_ratio: 0.5, set_ratio: 0.3 } as const;
+
+const { values: flags } = parseArgs({
+  options: {
+    connections: { type: 'string', default: '50' },
+    depth: { type: 'string', default: '1' },
+    seconds: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '1' },
+    rounds: { type: 'string', default: '2' },
+    keys: { type: 'string', default: '10000' },
+    'value-bytes': { type: 'string', default: '100' },
+    threads: { type: 'string', default: '1' },
+    'memcached-threads': { type: 'string', default: '2' },
+    'node-arg': { type: 'string', multiple: true, default: [] },
+    help: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+
+if (flags.help) {
+  process.stderr.write(
+    [
+      'usage: npm run bench:protocol -- [flags]',
+      '  --connections N      TCP connections per server (50)',
+      '  --depth N            requests in flight per connection (1)',
+      '  --seconds S          measured seconds per phase and round (5)',
+      '  --warmup S           unrecorded seconds before each phase (1)',
+      '  --rounds N           rounds, alternating which server goes first (2)',
+      '  --keys N             keyspace size, preloaded into both servers (10000)',
+      '  --value-bytes N      value size (100)',
+      '  --threads N          load generator worker threads (1; 0 = this thread)',
+      '  --memcached-threads  memcached -t (2)',
+      '  --node-arg ARG       extra node flag, repeatable (e.g. --node-arg=--shards --node-arg=4)',
+      '',
+    ].join('\n'),
+  );
+  process.exit(0);
+}
+
+const settings = {
+  connections: Math.floor(positive('connections', flags.connections)),
+  depth: Math.floor(positive('depth', flags.depth)),
+  seconds: positive('seconds', flags.seconds),
+  warmup: positive('warmup', flags.warmup, true),
+  rounds: Math.floor(positive('rounds', flags.rounds)),
+  keys: Math.floor(positive('keys', flags.keys)),
+  valueBytes: Math.floor(positive('value-bytes', flags['value-bytes'])),
+  threads: Math.floor(positive('threads', flags.threads, true)),
+  memcachedThreads: Math.floor(positive('memcached-threads', flags['memcached-threads'])),
+};
+
+const progress = (message: string): void => {
+  process.stderr.write(`[bench:protocol] ${message}\n`);
+};
+
+interface Target {
+  readonly name: ProtocolName;
+  readonly port: number;
+}
+
+interface PhaseRun {
+  readonly result: LoadResult;
+  /** CPU the generator used, in cores, averaged over the phase. */
+  readonly cpu: number;
+}
+
+/** SIGKILLs what we started and removes the node's temp dir when the run is interrupted. */
+function onInterrupt(cleanup: () => void): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      progress(`${signal}: stopping the servers`);
+      cleanup();
+      process.exit(130);
+    });
+  }
+}
+
+async function preload(target: Target): Promise<void> {
+  const started = performance.now();
+  const result = await runLoad({
+    port: target.port,
+    protocol: target.name,
+    op: 'set',
+    connections: Math.min(settings.connections, 16),
+    keys: settings.keys,
+    valueBytes: settings.valueBytes,
+    requests: settings.keys,
+  });
+  if (result.errors > 0) throw new Error(`${target.name}: ${result.errors} errors while preloading`);
+  progress(`${target.name}: preloaded ${settings.keys} keys in ${Math.round(performance.now() - started)} ms`);
+}
+
+/** One GET through a plain client, to check that the preload is readable before measuring. */
+async function checkValue(target: Target): Promise<void> {
+  const key = benchKey('bench:', 0);
+  const expected = benchValue(0, settings.valueBytes).toString();
+  await using client = await TextClient.connect(target.port);
+  if (target.name === 'merklekv') {
+    const reply = await client.request(`GET ${key}`);
+    if (reply !== `VALUE ${expected}`) throw new Error(`merklekv: GET ${key} answered ${JSON.stringify(reply.slice(0, 200))}`);
+  } else {
+    client.send(`get ${key}`);
+    const lines = await client.readUntil('END');
+    if (lines[1] !== expected) throw new Error(`memcached: get ${key} answered ${JSON.stringify(lines)}`);
+  }
+}
+
+async function phase(target: Target, op: LoadOp, round: number): Promise<PhaseRun> {
+  const cpuBefore = process.cpuUsage();
+  const wallBefore = performance.now();
+  const result = await runLoadInWorkers(
+    {
+      port: target.port,
+      protocol: target.name,
+      op,
+      connections: settings.connections,
+      depth: settings.depth,
+      keys: settings.keys,
+      valueBytes: settings.valueBytes,
+      warmupMs: settings.warmup * 1000,
+      durationMs: settings.seconds * 1000,
+      seed: round + 1,
+    },
+    settings.threads,
+  );
+  const cpu = process.cpuUsage(cpuBefore);
+  const cores = (cpu.user + cpu.system) / 1000 / (performance.now() - wallBefore);
+  const s = summarize(result);
+  progress(
+    `round ${round + 1} ${target.name} ${op}: ${s.ops_s} ops/s, p50 ${s.p50_ms} ms, p99 ${s.p99_ms} ms, ` +
+      `errors ${s.errors}, misses ${s.misses}, loadgen ${cores.toFixed(2)} cores`,
+  );
+  return { result, cpu: cores };
+}
+
+/** Sequential rounds of one server and operation, as one figure: total ops over total time. */
+function combine(runs: readonly PhaseRun[]): Record<string, number | number[]> {
+  const histogram = new LatencyHistogram();
+  let ops = 0;
+  let seconds = 0;
+  let errors = 0;
+  let misses = 0;
+  for (const { result } of runs) {
+    histogram.add(LatencyHistogram.fromSnapshot(result.histogram));
+    ops += result.ops;
+    seconds += result.seconds;
+    errors += result.errors;
+    misses += result.misses;
+  }
+  const ms = (us: number): number => Math.round(us) / 1000;
+  return {
+    ops_s: Math.round(ops / seconds),
+    p50_ms: ms(histogram.percentile(0.5)),
+    p99_ms: ms(histogram.percentile(0.99)),
+    max_ms: ms(histogram.max),
+    errors,
+    misses,
+    rounds_ops_s: runs.map((r) => Math.round(r.result.opsPerSec)),
+    loadgen_cpu: Math.round(Math.max(...runs.map((r) => r.cpu)) * 100) / 100,
+  };
+}
+
+function prefixed(op: LoadOp, figures: Record<string, number | number[]>): Record<string, number | number[]> {
+  return Object.fromEntries(Object.entries(figures).map(([k, v]) => [`${op}_${k}`, v]));
+}
+
+async function main(): Promise<void> {
+  progress(`settings ${JSON.stringify(settings)}`);
+  const live: { memcached?: MemcachedServer; node?: NodeProcess } = {};
+  onInterrupt(() => {
+    for (const pid of [live.memcached?.pid, live.node?.pid]) {
+      if (pid === undefined) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    if (live.node !== undefined) rmSync(live.node.dataDir, { recursive: true, force: true });
+  });
+
+  await using mc = await startMemcached({ threads: settings.memcachedThreads, memoryMb: 256 });
+  live.memcached = mc;
+  progress(`memcached pid ${mc.pid} on port ${mc.port}`);
+  await using kv = await startNode({ args: ['--engine', 'rocksdb', ...(flags['node-arg'] ?? [])], readyTimeoutMs: 30_000 });
+  live.node = kv;
+  progress(`node pid ${kv.pid} on port ${kv.ports.merklekv}, data dir ${kv.dataDir}`);
+
+  const targets: Record<ProtocolName, Target> = {
+    memcached: { name: 'memcached', port: mc.port },
+    merklekv: { name: 'merklekv', port: kv.ports.merklekv },
+  };
+  for (const target of Object.values(targets)) {
+    await preload(target);
+    await checkValue(target);
+  }
+
+  const runs: Record<ProtocolName, Record<LoadOp, PhaseRun[]>> = {
+    memcached: { get: [], set: [] },
+    merklekv: { get: [], set: [] },
+  };
+  for (let round = 0; round < settings.rounds; round += 1) {
+    const order: ProtocolName[] = round % 2 === 0 ? ['memcached', 'merklekv'] : ['merklekv', 'memcached'];
+    for (const op of ['get', 'set'] as const) {
+      for (const name of order) runs[name][op].push(await phase(targets[name], op, round));
+    }
+  }
+
+  const figures = {
+    merklekv: { get: combine(runs.merklekv.get), set: combine(runs.merklekv.set) },
+    memcached: { get: combine(runs.memcached.get), set: combine(runs.memcached.set) },
+  };
+  const ratio = (op: LoadOp): number => Math.round(((figures.merklekv[op]['ops_s'] as number) / (figures.memcached[op]['ops_s'] as number)) * 1000) / 1000;
+  const getRatio = ratio('get');
+  const setRatio = ratio('set');
+  const report = {
+    bench: 'protocol',
+    connections: settings.connections,
+    depth: settings.depth,
+    value_bytes: settings.valueBytes,
+    keys: settings.keys,
+    seconds: settings.seconds,
+    warmup_s: settings.warmup,
+    rounds: settings.rounds,
+    loadgen_threads: settings.threads,
+    cpus: availableParallelism(),
+    // Other work on the machine skews both servers; the load average at the end says how busy it was.
+    loadavg_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100,
+    merklekv: { ...prefixed('get', figures.merklekv.get), ...prefixed('set', figures.merklekv.set) },
+    memcached: { ...prefixed('get', figures.memcached.get), ...prefixed('set', figures.memcached.set) },
+    get_ratio: getRatio,
+    set_ratio: setRatio,
+    goal: GOAL,
+    goal_met: { get: getRatio >= GOAL.get_ratio, set: setRatio >= GOAL.set_ratio },
+  };
+
+  const bad = Object.entries(figures).flatMap(([name, byOp]) =>
+    Object.entries(byOp)
+      .filter(([, f]) => (f['errors'] as number) > 0 || (f['misses'] as number) > 0)
+      .map(([op, f]) => `${name} ${op}: ${String(f['errors'])} errors, ${String(f['misses'])} misses`),
+  );
+  if (bad.length > 0) {
+    progress(`invalid run: ${bad.join('; ')}`);
+    process.exitCode = 1;
+  }
+  progress('stopping the servers');
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`[bench:protocol] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,34 @@
+import { bulkCommands } from './bulk.js';
+import { clusterCommands } from './cluster.js';
+import { type CommandName, type CommandOf } from './command.js';
+import { type CommandDeps, type Handlers, type Reply } from './handlers.js';
+import { numericCommands } from './numeric.js';
+import { serverCommands } from './server.js';
+import { stringCommands } from './strings.js';
+import { watchCommands } from './watch.js';
+
+/**
+ * The one command layer under every protocol: an adapter decodes a request into a command,
+ * calls {@link CommandExecutor.execute}, and encodes the result or the {@link KvError} thrown.
+ * Reads answer synchronously; writes resolve once durable.
+ */
+export class CommandExecutor {
+  private readonly handlers: Handlers<CommandName>;
+
+  constructor(private readonly deps: CommandDeps) {
+    this.handlers = {
+      ...stringCommands(deps),
+      ...numericCommands(deps),
+      ...bulkCommands(deps),
+      ...serverCommands(deps),
+      ...clusterCommands(deps),
+      ...watchCommands(deps),
+    };
+  }
+
+  execute<N extends CommandName>(command: CommandOf<N>): Reply<N> {
+    this.deps.stats.count(command.name);
+    const handler = this.handlers[command.name] as (command: CommandOf<N>) => Reply<N>;
+    return handler(command);
+  }
+}

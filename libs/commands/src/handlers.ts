@@ -1,0 +1,51 @@
+import { type Store } from '#store';
+import { type ClientRegistry } from './clients.js';
+import { type CommandName, type CommandOf, type ResultOf } from './command.js';
+import { type CommandStats } from './stats.js';
+
+/** A command's result, synchronous when it needs no I/O (reads), a promise otherwise. */
+export type Reply<N extends CommandName> = ResultOf[N] | Promise<ResultOf[N]>;
+
+export type Handlers<N extends CommandName> = { readonly [K in N]: (command: CommandOf<K>) => Reply<K> };
+
+/** What the node around the command layer provides. */
+export interface ServerPort {
+  readonly version: string;
+  /** ms since the Unix epoch when the node started. */
+  readonly startedAt: number;
+  /** Begins a graceful shutdown after the current replies are written. */
+  requestShutdown(): void;
+  /** Extra `key:value` lines for INFO (node id, engine, cluster state...). */
+  describe(): readonly (readonly [string, string])[];
+}
+
+export interface Limits {
+  /** Largest value accepted by SET/APPEND/PREPEND/MSET, in bytes. */
+  readonly maxValueBytes: number;
+}
+
+/**
+ * What a clustered node adds: replication control and (later) peer sync. A standalone node has
+ * none, and the commands that need it answer UNAVAILABLE.
+ */
+export interface ClusterPort {
+  /** Whether this node currently publishes and applies changes. */
+  readonly replicating: boolean;
+  /** Live nodes of the cluster, this one included. */
+  readonly liveNodes: number;
+  setReplication(enabled: boolean): Promise<void>;
+  /** `key:value` lines for INFO. */
+  describe(): readonly (readonly [string, string])[];
+  /** The cluster as `/v1/cluster` shows it (JSON). */
+  view(): object;
+}
+
+export interface CommandDeps {
+  readonly store: Store;
+  readonly cluster?: ClusterPort;
+  readonly stats: CommandStats;
+  readonly clients: ClientRegistry;
+  readonly server: ServerPort;
+  readonly limits: Limits;
+  readonly now?: () => number;
+}

@@ -1,0 +1,19 @@
+export { ClientHandle, ClientRegistry } from './clients.js';
+export {
+  type ClientInfo,
+  type Command,
+  type CommandName,
+  type CommandOf,
+  type ResultOf,
+  type WatchEvent,
+  type WatchFeed,
+  WRITE_COMMANDS,
+} from './command.js';
+export { isKvError, KvError, type KvErrorCode } from './errors.js';
+export { CommandExecutor } from './executor.js';
+export type { ClusterPort, CommandDeps, Limits, Reply, ServerPort } from './handlers.js';
+export { EMPTY_REFERENCE_ROOT, ReferenceMerkleBuilder, referenceLeafHash, referenceMerkleRoot } from './reference-hash.js';
+export { ENTRY_OVERHEAD_BYTES, humanUptime } from './server.js';
+export { CommandStats } from './stats.js';
+export { checkKey, checkValueSize } from './limits.js';
+export { toKvError } from './store-errors.js';

@@ -1,0 +1,74 @@
+/** Where the store keeps its data. `memory` keeps nothing across restarts. */
+export type EngineKind = 'memory' | 'rocksdb';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** A MerkleKV text-protocol endpoint of another node (reference `[anti_entropy] peer_list`). */
+export interface PeerAddress {
+  /** Hostname or IP address, without IPv6 brackets. */
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface NatsConfig {
+  /** Server URLs as given (`nats://h:4222`, `tls://h:4222`, `h:4222`); never empty. */
+  readonly servers: readonly string[];
+  /**
+   * The replication group: nodes on the same NATS with the same cluster name replicate to each
+   * other; other names are invisible. A NATS subject/stream token: `[A-Za-z0-9_-]{1,64}`.
+   */
+  readonly cluster: string;
+  /** A NATS `.creds` file (JWT + nkey seed), absolute. */
+  readonly credsFile?: string;
+  /** A NATS auth token. Secret: never log it. */
+  readonly token?: string;
+  /** TLS to the NATS servers; absolute paths. Present when any of the three is set. */
+  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
+}
+
+/** The resolved configuration of one node: every value typed, validated and defaulted. */
+export interface NodeConfig {
+  /**
+   * This node's id, when configured. Absent means "the node decides": it generates one and keeps
+   * it in the data dir so that it survives restarts. `[A-Za-z0-9_-]{1,64}` because it becomes a
+   * NATS subject token and a durable consumer name.
+   */
+  readonly nodeId?: string;
+  /** Address every listener binds. */
+  readonly host: string;
+  /** MerkleKV text protocol; 0 asks the OS for a free port. */
+  readonly port: number;
+  /** HTTP/JSON API, health and metrics; 0 = a free port; `null` = no HTTP listener. */
+  readonly httpPort: number | null;
+  /** memcached text protocol; 0 = a free port; `null` = no memcached listener. */
+  readonly memcachedPort: number | null;
+  readonly engine: EngineKind;
+  /** Absolute. Holds the RocksDB files and the generated node id. */
+  readonly dataDir: string;
+  /** Number of keyspace shards, 1-4096. Must be equal on every node of a cluster. */
+  readonly shards: number;
+  /**
+   * fsync every commit group. Acknowledged writes survive `kill -9` either way (they are in the
+   * OS page cache); with fsync they also survive power loss, at a latency cost.
+   */
+  readonly syncWrites: boolean;
+  /** Largest value any protocol may store, in bytes. */
+  readonly maxValueBytes: number;
+  /** JSON lines to stderr, or to `file` (absolute) when set. */
+  readonly log: { readonly level: LogLevel; readonly file?: string };
+  /** Undefined: standalone node, no replication. */
+  readonly nats?: NatsConfig;
+  readonly replication: {
+    /** Publish local changes and apply remote ones (needs `nats`). Runtime: `REPLICATE`. */
+    readonly enabled: boolean;
+    /** The reference server's MQTT topic prefix, as given; it names the cluster when `nats.cluster` is unset. */
+    readonly topicPrefix?: string;
+  };
+  readonly antiEntropy: {
+    readonly enabled: boolean;
+    /** Seconds between sync rounds (the node adds jitter). */
+    readonly intervalSeconds: number;
+    /** Static peers to sync with over the text protocol, besides those NATS membership finds. */
+    readonly peers: readonly PeerAddress[];
+  };
+}

@@ -1,0 +1,288 @@
+/*
+ * Entries and how replicas converge on them
+ * =========================================
+ *
+ * Every key holds one Entry: an LWW register (bytes), a PN-counter, an OR-set (add-wins) or a
+ * tombstone (a delete). Replicas exchange entries, whole or partial ("changes"), along any path
+ * (JetStream, anti-entropy, replay), in any order, any number of times, and fold each in with
+ * `merge`. Merge is a lattice join (commutative, associative, idempotent), so every replica that
+ * has seen the same set of changes holds the same entry, whatever the order and duplication.
+ *
+ * The lattice is a lexicographic product: first a total order of *versions* decides which entry
+ * wins outright; only entries of equal version (same type, same stamp) are joined field by field.
+ *
+ * Version = (stamp, rank). A stamp is (HLC, node id), unique per write. Rank by type:
+ *   register 0 < tombstone 1 < counter 2 < set 3.
+ * - Registers and tombstones carry the stamp of the write that made them: newer write wins (LWW).
+ * - Counters and sets carry an EPOCH instead: the stamp of the entry they replaced (ZERO_STAMP for
+ *   an absent key). Their rank puts them "just above" that entry: a counter derived from X beats
+ *   X, and loses to anything stamped later than X. Increments and set operations do not move the
+ *   epoch, so all nodes that start from the same predecessor work on the same counter (or set)
+ *   and their concurrent updates join instead of overwriting each other. The price is LWW at the
+ *   type boundary: a SET or DEL stamped after the epoch replaces the counter even when some
+ *   increment happened later in wall time. Counter and set derived from the same predecessor
+ *   concurrently (e.g. both from an absent key): the set wins by rank, deterministically.
+ * - Equal versions: registers of the same stamp are the same write, so their bytes are equal by
+ *   construction; to stay a join regardless, the greater bytes win. Tombstones: identical.
+ *   Counters: max of base (equal by construction) and per-node max of inc and dec totals. Sets:
+ *   the OR-set join (see orset.ts).
+ *
+ * Local operations return a Mutation: the new entry, and the change to replicate, chosen so that
+ * prev ⊔ change = entry and change ⊑ entry (so publishing it never adds anything the local
+ * replica does not hold). For counters the change carries only this node's absolute totals,
+ * for sets just the new tag or the removed tags: small, and idempotent.
+ * - assign (SET) and remove (DEL) make a register / tombstone with the caller's fresh stamp.
+ * - increment (INC/DEC) on a counter adds to this node's own total. On anything else it starts a
+ *   counter whose epoch is the predecessor's stamp: from a register its base is the register
+ *   value parsed as a signed 64-bit decimal (NOT_A_NUMBER otherwise), from a tombstone or an
+ *   absent key base 0; on a set it fails with WRONG_TYPE. Hence concurrent INCs from the same
+ *   predecessor all count, and DEL then INC starts again from 0 (epoch = the tombstone's stamp).
+ *   A result outside the int64 range fails with OVERFLOW and changes nothing. (Concurrent
+ *   increments on different nodes can still join to a value outside int64: reads return it
+ *   exactly; a further local increment that does not bring it back in range fails.)
+ * - setAdd on a set, a tombstone or an absent key adds an element (a new set takes the
+ *   predecessor's stamp as epoch); setAdd/setRemove on a register or counter fail with
+ *   WRONG_TYPE (SET or DEL first). setRemove of an absent element, or on a tombstone or an absent
+ *   key, is a no-op: it returns prev itself, or ZERO_TOMBSTONE (the lattice bottom, not live) for
+ *   an absent key. An empty set is still a live entry (GET returns no bytes).
+ * - Whenever `mutation.entry === prev`, nothing changed: there is nothing to store or publish.
+ *
+ * Stamps must be fresh: assign, remove and setAdd throw RangeError when the stamp is not greater
+ * than every stamp in prev (`latestStamp`: for a set that includes its tags), because such a
+ * write would silently lose against its own predecessor, or reuse a tag. Feed the
+ * HybridLogicalClock `latestHlc(e)` of every entry merged (observe) or loaded at start-up
+ * (advancePast), and this never fires.
+ *
+ * Tombstones are entries like any other here; when they may be collected is the store's concern
+ * (only once every replica has seen them, or an old value could come back).
+ *
+ * Entries are immutable values: never mutate one, or the bytes given to assign/setAdd, after the
+ * fact. Merge returns `local` itself when `remote` adds nothing (and `remote` itself when it
+ * already is the join), so `merge(a, b) === a` detects a no-op without comparing contents.
+ */
+import { CrdtError } from './errors.js';
+import { addToCounter, counterValue, mergeCounters, newCounter, parseInt64 } from './counter.js';
+import { addTag, mergeSets, newSet, removeElement } from './orset.js';
+import { type Hlc } from './hlc.js';
+import { type NodeId, type Stamp, ZERO_STAMP, compareStamps } from './stamp.js';
+
+export type Entry = RegisterEntry | CounterEntry | SetEntry | TombstoneEntry;
+export type EntryType = Entry['type'];
+
+/** LWW register. */
+export interface RegisterEntry {
+  readonly type: 'register';
+  /** The write that made it. */
+  readonly stamp: Stamp;
+  readonly value: Uint8Array;
+}
+
+/** PN-counter. `stamp` is its EPOCH: the stamp of the entry it replaced (ZERO_STAMP if the key was absent). */
+export interface CounterEntry {
+  readonly type: 'counter';
+  readonly stamp: Stamp;
+  /** The value the counter started from (a parsed register, or 0); in int64 range. */
+  readonly base: bigint;
+  /** Each node's total of increments: > 0, ascending node order. */
+  readonly inc: ReadonlyMap<NodeId, bigint>;
+  /** Each node's total of decrements (as positive numbers): > 0, ascending node order. */
+  readonly dec: ReadonlyMap<NodeId, bigint>;
+}
+
+/** OR-set, add-wins (see orset.ts). `stamp` is its EPOCH, as for counters. */
+export interface SetEntry {
+  readonly type: 'set';
+  readonly stamp: Stamp;
+  /**
+   * Live elements: key = the element's bytes as a latin1 string (`elementKey`), value = its live
+   * add-tags (stamps of the adds), ascending, never empty. Keys in ascending order.
+   */
+  readonly elements: ReadonlyMap<string, readonly Stamp[]>;
+  /** Add-tags removed so far, ascending; none of them is live. */
+  readonly removed: readonly Stamp[];
+}
+
+/** A delete. */
+export interface TombstoneEntry {
+  readonly type: 'tombstone';
+  readonly stamp: Stamp;
+}
+
+/** The lattice bottom: merging it into any entry built by this module changes nothing. Not live. */
+export const ZERO_TOMBSTONE: TombstoneEntry = Object.freeze({ type: 'tombstone', stamp: ZERO_STAMP });
+
+const RANK: Readonly<Record<EntryType, number>> = { register: 0, tombstone: 1, counter: 2, set: 3 };
+
+/**
+ * The greatest stamp anywhere in an entry: its stamp, and for a set every add-tag and removed
+ * tag. Feed `latestStamp(e).hlc` to the clock (observe for remote entries, advancePast at
+ * start-up) so that later local stamps exceed everything the entry holds.
+ */
+export function latestStamp(e: Entry): Stamp {
+  let max = e.stamp;
+  if (e.type === 'set') {
+    for (const tags of e.elements.values()) {
+      const t = tags[tags.length - 1];
+      if (t !== undefined && compareStamps(t, max) > 0) max = t;
+    }
+    const r = e.removed[e.removed.length - 1];
+    if (r !== undefined && compareStamps(r, max) > 0) max = r;
+  }
+  return max;
+}
+
+/** The HLC of `latestStamp(e)`. */
+export function latestHlc(e: Entry): Hlc {
+  return latestStamp(e).hlc;
+}
+
+/** The version order that decides between entries before any field-wise join. */
+export function compareVersions(a: Entry, b: Entry): number {
+  return compareStamps(a.stamp, b.stamp) || RANK[a.type] - RANK[b.type];
+}
+
+/** Lattice join. Commutative, associative, idempotent. Returns `local` itself (same object) when `remote` adds nothing, so callers can detect a no-op with ===. */
+export function merge(local: Entry | undefined, remote: Entry): Entry {
+  if (local === undefined || local === remote) return remote;
+  const c = compareVersions(local, remote);
+  if (c > 0) return local;
+  if (c < 0) return remote;
+  // Same version, hence same type.
+  switch (local.type) {
+    case 'register':
+      return Buffer.compare(local.value, (remote as RegisterEntry).value) >= 0 ? local : remote;
+    case 'tombstone':
+      return local;
+    case 'counter':
+      return mergeCounters(local, remote as CounterEntry);
+    case 'set':
+      return mergeSets(local, remote as SetEntry);
+  }
+}
+
+/** false for tombstone / undefined. */
+export function isLive(e: Entry | undefined): boolean {
+  return e !== undefined && e.type !== 'tombstone';
+}
+
+const SPACE = 0x20;
+
+/**
+ * Bytes a GET returns: a register's value; a counter's value in decimal ASCII; a set's members in
+ * byte order joined by single spaces (ambiguous when members contain spaces: use `setMembers`
+ * where exact members matter); undefined for a tombstone.
+ */
+export function entryBytes(e: Entry): Uint8Array | undefined {
+  switch (e.type) {
+    case 'register':
+      return e.value;
+    case 'tombstone':
+      return undefined;
+    case 'counter':
+      return Buffer.from(counterValue(e).toString(), 'latin1');
+    case 'set': {
+      const keys = [...e.elements.keys()].sort();
+      let len = keys.length > 0 ? keys.length - 1 : 0;
+      for (const k of keys) len += k.length;
+      const out = Buffer.allocUnsafe(len);
+      let pos = 0;
+      for (const k of keys) {
+        if (pos > 0) out[pos++] = SPACE;
+        pos += out.write(k, pos, 'latin1');
+      }
+      return out;
+    }
+  }
+}
+
+/** A local mutation: the new full entry, and the replicated change (a possibly partial state) such that merge(prev, change) deep-equals entry on any replica holding prev. For counters the change carries only this node's own components (absolute totals, not deltas: idempotent). When `entry === prev`, nothing changed and nothing needs storing or publishing. */
+export interface Mutation {
+  readonly entry: Entry;
+  readonly change: Entry;
+}
+
+function assertFresh(prev: Entry | undefined, stamp: Stamp, op: string): void {
+  if (prev === undefined) return;
+  const latest = latestStamp(prev);
+  if (compareStamps(stamp, latest) <= 0) {
+    throw new RangeError(
+      `${op}: stamp ${stamp.hlc.wall}.${stamp.hlc.logical}@${stamp.node} is not newer than the entry's ` +
+        `${latest.hlc.wall}.${latest.hlc.logical}@${latest.node}; feed the clock latestHlc() of every entry merged or loaded`,
+    );
+  }
+}
+
+/** SET: a register stamped `stamp` replacing whatever was there. */
+export function assign(prev: Entry | undefined, value: Uint8Array, stamp: Stamp): Mutation {
+  assertFresh(prev, stamp, 'assign');
+  const entry: RegisterEntry = { type: 'register', stamp, value };
+  return { entry, change: entry };
+}
+
+/** DEL: a tombstone stamped `stamp`. */
+export function remove(prev: Entry | undefined, stamp: Stamp): Mutation {
+  assertFresh(prev, stamp, 'remove');
+  const entry: TombstoneEntry = { type: 'tombstone', stamp };
+  return { entry, change: entry };
+}
+
+/** INC/DEC (amount may be negative); node = stamp.node. See the rules above. */
+export function increment(prev: Entry | undefined, amount: bigint, stamp: Stamp): Mutation {
+  let counter: CounterEntry;
+  switch (prev?.type) {
+    case undefined:
+      counter = newCounter(ZERO_STAMP, 0n);
+      break;
+    case 'tombstone':
+      counter = newCounter(prev.stamp, 0n);
+      break;
+    case 'register': {
+      const base = parseInt64(prev.value);
+      if (base === undefined) throw new CrdtError('NOT_A_NUMBER', 'value is not a valid signed 64-bit integer');
+      counter = newCounter(prev.stamp, base);
+      break;
+    }
+    case 'set':
+      throw new CrdtError('WRONG_TYPE', 'the key holds a set, not a number');
+    case 'counter': {
+      const { entry, ownOnly } = addToCounter(prev, amount, stamp.node);
+      return { entry, change: ownOnly };
+    }
+  }
+  const { entry } = addToCounter(counter, amount, stamp.node);
+  return { entry, change: entry };
+}
+
+/** Adds `element` to the set at this key (creating it on a tombstone or absent key). */
+export function setAdd(prev: Entry | undefined, element: Uint8Array, stamp: Stamp): Mutation {
+  if (prev?.type === 'register' || prev?.type === 'counter') {
+    throw new CrdtError('WRONG_TYPE', `the key holds a ${prev.type}, not a set`);
+  }
+  assertFresh(prev, stamp, 'setAdd');
+  let set: SetEntry;
+  switch (prev?.type) {
+    case undefined:
+      set = newSet(ZERO_STAMP);
+      break;
+    case 'tombstone':
+      set = newSet(prev.stamp);
+      break;
+    case 'set':
+      return addTag(prev, element, stamp);
+  }
+  const { entry } = addTag(set, element, stamp);
+  return { entry, change: entry };
+}
+
+/** Removes `element` (the adds observed here); a no-op when it is absent or the key holds no set. */
+export function setRemove(prev: Entry | undefined, element: Uint8Array, _stamp: Stamp): Mutation {
+  if (prev === undefined) return { entry: ZERO_TOMBSTONE, change: ZERO_TOMBSTONE };
+  switch (prev.type) {
+    case 'tombstone':
+      return { entry: prev, change: prev };
+    case 'set':
+      return removeElement(prev, element) ?? { entry: prev, change: prev };
+    default:
+      throw new CrdtError('WRONG_TYPE', `the key holds a ${prev.type}, not a set`);
+  }
+}

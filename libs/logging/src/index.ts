@@ -1,0 +1,1 @@
+export { type LogFields, Logger, type LogLevel } from './logger.js';

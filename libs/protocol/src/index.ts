@@ -1,0 +1,12 @@
+/**
+ * Protocol codecs: pure byte-level encoders and decoders, no sockets. A protocol adapter feeds a
+ * decoder the bytes it reads, executes each decoded command, and writes the encoded reply.
+ */
+export {
+  MERKLEKV_MAX_LINE_BYTES,
+  MerkleKvDecoder,
+  type MerkleKvEvent,
+  type MerkleKvDecoderOptions,
+} from './merklekv/decoder.js';
+export { encodeMerkleKvError, encodeMerkleKvReply } from './merklekv/reply.js';
+export { encodeMerkleKvWatchEvent, WATCH_END } from './merklekv/watch.js';

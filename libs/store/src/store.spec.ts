@@ -1,0 +1,284 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { assign, counterValue, entryBytes, increment, remove, type Entry, type Stamp } from '#crdt';
+import { MemoryEngine, RocksDbEngine, Store, StoreError, type StorageEngine } from '#store';
+
+const text = (e: Entry | undefined): string | undefined => {
+  const bytes = e && entryBytes(e);
+  return bytes && Buffer.from(bytes).toString('utf8');
+};
+const set = (store: Store, key: string, value: string): Promise<Entry | undefined> =>
+  store.update(key, (prev, stamp) => assign(prev, Buffer.from(value), stamp));
+
+describe('Store', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'merklekv-store-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const open = (shards = 4, nodeId = 'n1'): Promise<Store> =>
+    Store.open({ engine: new RocksDbEngine(dir), shards, nodeId });
+
+  it('keeps acknowledged writes, deletes and counters across a reopen', async () => {
+    const store = await open();
+    await set(store, 'a', 'one');
+    await set(store, 'b', 'two');
+    await store.update('b', (prev, stamp) => remove(prev, stamp));
+    await store.update('n', (prev, stamp) => increment(prev, 5n, stamp));
+    await store.update('n', (prev, stamp) => increment(prev, -2n, stamp));
+    await store.close();
+
+    const again = await open();
+    expect(text(again.read('a'))).toBe('one');
+    expect(again.read('b')?.type).toBe('tombstone');
+    const n = again.read('n');
+    expect(n?.type === 'counter' && counterValue(n)).toBe(3n);
+    expect(again.liveKeys).toBe(2);
+    await again.close();
+  });
+
+  it('hides a write from readers until it is durable', async () => {
+    const store = await open();
+    const pending = set(store, 'k', 'v');
+    expect(store.read('k')).toBeUndefined();
+    await pending;
+    expect(text(store.read('k'))).toBe('v');
+    await store.close();
+  });
+
+  it('applies the mutations of one key in the order they were queued', async () => {
+    const store = await open();
+    const appends = Array.from({ length: 50 }, (_, i) =>
+      store.update('log', (prev, stamp) => assign(prev, Buffer.concat([(prev && entryBytes(prev)) ?? Buffer.alloc(0), Buffer.from(`${i},`)]), stamp)),
+    );
+    await Promise.all(appends);
+    expect(text(store.read('log'))).toBe(Array.from({ length: 50 }, (_, i) => `${i},`).join(''));
+    await store.close();
+  });
+
+  it('rejects only the mutation that throws, and writes nothing for it', async () => {
+    const store = await open();
+    const refused = store.update('x', () => {
+      throw new Error('no');
+    });
+    const accepted = set(store, 'y', 'ok');
+    await expect(refused).rejects.toThrow('no');
+    await accepted;
+    expect(store.read('x')).toBeUndefined();
+    expect(text(store.read('y'))).toBe('ok');
+    await store.close();
+  });
+
+  it('truncates every shard, durably, and later writes survive a reopen', async () => {
+    const store = await open();
+    for (let i = 0; i < 40; i++) await set(store, `k${i}`, 'v');
+    await store.truncate();
+    expect(store.liveKeys).toBe(0);
+    await set(store, 'after', 'yes');
+    await store.update('c', (prev, stamp) => increment(prev, 1n, stamp));
+    await store.close();
+
+    const again = await open();
+    expect(again.liveKeys).toBe(2);
+    expect(again.read('k1')).toBeUndefined();
+    expect(text(again.read('after'))).toBe('yes');
+    await again.close();
+  });
+
+  it('scans live keys in UTF-8 byte order with prefix, cursor and limit', async () => {
+    const store = await open();
+    for (const key of ['b', 'a', 'ab', '\u{1F600}', '\uFFFD', 'a\u00e9', 'zz']) await set(store, key, 'v');
+    await store.update('ab', (prev, stamp) => remove(prev, stamp));
+    expect(store.scanKeys('')).toEqual(['a', 'a\u00e9', 'b', 'zz', '\uFFFD', '\u{1F600}']);
+    expect(store.scanKeys('a')).toEqual(['a', 'a\u00e9']);
+    expect(store.scanKeys('', 'a\u00e9', 2)).toEqual(['b', 'zz']);
+    await store.close();
+  });
+
+  it('persists a generated node id and refuses a different shard count', async () => {
+    const first = await Store.open({ engine: new RocksDbEngine(dir), shards: 8 });
+    const id = first.nodeId;
+    await first.close();
+    const second = await Store.open({ engine: new RocksDbEngine(dir), shards: 8 });
+    expect(second.nodeId).toBe(id);
+    await second.close();
+    await expect(Store.open({ engine: new RocksDbEngine(dir), shards: 4 })).rejects.toMatchObject({ code: 'SHARD_COUNT' });
+  });
+
+  it('fails every mutation of a group whose write fails, and keeps serving', async () => {
+    const engine = new FailingEngine();
+    const store = await Store.open({ engine, shards: 2, nodeId: 'n' });
+    await set(store, 'a', 'kept');
+    engine.failNext = true;
+    const results = await Promise.allSettled([set(store, 'a', 'lost'), set(store, 'b', 'lost')]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect((results[0] as PromiseRejectedResult).reason).toBeInstanceOf(StoreError);
+    expect(text(store.read('a'))).toBe('kept');
+    expect(store.read('b')).toBeUndefined();
+    await set(store, 'b', 'later');
+    expect(text(store.read('b'))).toBe('later');
+    await store.close();
+  });
+
+  it('rejects writes after close', async () => {
+    const store = await Store.open({ engine: new MemoryEngine(), shards: 2, nodeId: 'n' });
+    await store.close();
+    await expect(set(store, 'a', 'b')).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+});
+
+describe('Store replication support', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'merklekv-store-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const open = (nodeId: string): Promise<Store> => Store.open({ engine: new RocksDbEngine(dir), shards: 4, nodeId, outbox: true });
+
+  it('records every local change in the outbox, durably, and forgets acknowledged ones', async () => {
+    const store = await open('a');
+    const outbox = store.outbox!;
+    let appended = 0;
+    outbox.onAppend(() => appended++);
+    await set(store, 'k1', 'v1');
+    await store.update('n', (prev, stamp) => increment(prev, 2n, stamp));
+    await store.truncate();
+    expect(appended).toBeGreaterThan(0);
+    const records = outbox.read(0n, 100);
+    expect(records.map((r) => r.change.kind)).toEqual(['entry', 'entry', 'truncate', 'truncate', 'truncate', 'truncate']);
+    expect(records.map((r) => r.seq)).toEqual([...records.map((r) => r.seq)].sort((x, y) => (x < y ? -1 : 1)));
+    await outbox.acknowledge([records[0]!.seq]);
+    await store.close();
+
+    const again = await open('a');
+    const left = again.outbox!.read(0n, 100);
+    expect(left.map((r) => r.seq)).toEqual(records.slice(1).map((r) => r.seq));
+    await set(again, 'k2', 'v2');
+    const newest = again.outbox!.read(records[records.length - 1]!.seq, 10);
+    expect(newest).toHaveLength(1);
+    expect(newest[0]!.seq).toBeGreaterThan(records[records.length - 1]!.seq);
+    await again.close();
+  });
+
+  it('coalesces unsent changes of one key into their merge', async () => {
+    const store = await open('a');
+    for (let i = 0; i < 10; i++) await store.update('n', (prev, stamp) => increment(prev, 1n, stamp));
+    await set(store, 'other', 'x');
+    const records = store.outbox!.read(0n, 100);
+    expect(records).toHaveLength(2);
+    const counter = records.find((r) => r.change.kind === 'entry' && r.change.key === 'n')!.change;
+    expect(counter.kind === 'entry' && counter.entry.type === 'counter' && counter.entry.inc.get('a')).toBe(10n);
+    await store.close();
+  });
+
+  it('coalesces changes of one key made within one commit group, and keeps memory bounded by keys', async () => {
+    const store = await open('a');
+    await Promise.all(Array.from({ length: 1000 }, (_, i) => set(store, 'hot', `v${i}`)));
+    expect(store.outbox!.depth).toBe(1);
+    const [only] = store.outbox!.read(0n, 10);
+    expect(only!.change.kind === 'entry' && text(only!.change.entry)).toBe('v999');
+    for (let i = 0; i < 3000; i++) await set(store, 'hot', `w${i}`);
+    expect(store.outbox!.depth).toBe(1);
+    await store.close();
+    const again = await open('a');
+    expect(again.outbox!.depth).toBe(1);
+    await again.close();
+  });
+
+  it('keeps committing when a commit listener throws', async () => {
+    const errors: unknown[] = [];
+    const store = await Store.open({ engine: new MemoryEngine(), shards: 2, nodeId: 'n', onListenerError: (e) => errors.push(e) });
+    const seen: string[] = [];
+    store.onCommit(() => {
+      throw new Error('listener bug');
+    });
+    store.onCommit((events) => seen.push(...events.map((e) => (e.kind === 'entry' ? e.key : 'truncate'))));
+    await set(store, 'a', '1');
+    await set(store, 'b', '2');
+    expect(seen).toEqual(['a', 'b']);
+    expect(errors).toHaveLength(2);
+    await store.close();
+  });
+
+  it('merges remote changes without recording them, idempotently, so replicas converge', async () => {
+    const a = await Store.open({ engine: new MemoryEngine(), shards: 4, nodeId: 'a', outbox: true });
+    const b = await Store.open({ engine: new MemoryEngine(), shards: 4, nodeId: 'b', outbox: true });
+    await a.update('hits', (prev, stamp) => increment(prev, 3n, stamp));
+    await b.update('hits', (prev, stamp) => increment(prev, 4n, stamp));
+    await set(a, 'name', 'from-a');
+    const ship = async (from: Store, to: Store): Promise<void> => {
+      for (const { change } of from.outbox!.read(0n, 100)) {
+        if (change.kind === 'entry') {
+          await to.merge(change.key, change.entry);
+          expect(await to.merge(change.key, change.entry)).toBe(false);
+        }
+      }
+    };
+    await ship(a, b);
+    await ship(b, a);
+    for (const store of [a, b]) {
+      const hits = store.read('hits');
+      expect(hits?.type === 'counter' && counterValue(hits)).toBe(7n);
+      expect(text(store.read('name'))).toBe('from-a');
+    }
+    expect(b.outbox!.read(0n, 100)).toHaveLength(1);
+    await a.close();
+    await b.close();
+  });
+
+  it('keeps per-shard MST roots equal on replicas that merged the same changes in any order, and across a reopen', async () => {
+    const a = await open('a');
+    const changes: Entry[] = [];
+    const keys: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const key = `k${i % 40}`;
+      const entry = i % 7 === 0 ? await a.update(key, (prev, stamp) => remove(prev, stamp)) : await set(a, key, `v${i}`);
+      if (entry) {
+        changes.push(entry);
+        keys.push(key);
+      }
+    }
+    const b = await Store.open({ engine: new MemoryEngine(), shards: 4, nodeId: 'b' });
+    for (let i = changes.length - 1; i >= 0; i--) await b.merge(keys[i]!, changes[i]!);
+    const roots = (s: Store): string[] => Array.from({ length: 4 }, (_, i) => Buffer.from(s.shardRoot(i)).toString('hex'));
+    expect(roots(b)).toEqual(roots(a));
+    const before = roots(a);
+    await a.close();
+    const again = await open('a');
+    expect(roots(again)).toEqual(before);
+    await again.close();
+    await b.close();
+  });
+
+  it('applies a remote truncation, keeping entries newer than its floor', async () => {
+    const store = await open('b');
+    await set(store, 'old', 'x');
+    const floor: Stamp = { hlc: store.clock.tick(), node: 'a' };
+    await set(store, 'new', 'y');
+    expect(await store.applyTruncate(store.shardOf('old'), floor)).toBe(true);
+    expect(await store.applyTruncate(store.shardOf('new'), floor)).toBe(store.shardOf('new') !== store.shardOf('old'));
+    expect(store.read('old')).toBeUndefined();
+    expect(text(store.read('new'))).toBe('y');
+    expect(await store.merge('old', { type: 'register', stamp: { hlc: { wall: 1, logical: 0 }, node: 'a' }, value: Buffer.from('stale') })).toBe(false);
+    await store.close();
+    const again = await open('b');
+    expect(again.read('old')).toBeUndefined();
+    expect(text(again.read('new'))).toBe('y');
+    await again.close();
+  });
+});
+
+/** A memory engine whose next write fails, standing in for a full disk. */
+class FailingEngine extends MemoryEngine implements StorageEngine {
+  failNext = false;
+
+  override async write(): Promise<void> {
+    if (this.failNext) {
+      this.failNext = false;
+      throw new Error('disk full');
+    }
+  }
+}

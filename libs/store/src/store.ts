@@ -1,0 +1,478 @@
+import { randomBytes } from 'node:crypto';
+import {
+  ClockDriftError,
+  decodeEntry,
+  encodeEntry,
+  type Entry,
+  HybridLogicalClock,
+  isLive,
+  latestHlc,
+  merge,
+  type Mutation,
+  type NodeId,
+  type Stamp,
+} from '#crdt';
+import { type PersistOp, type StorageEngine } from './engine.js';
+import { compareKeys, shardOf } from './key-order.js';
+import { decodeOutboxChange, Outbox, type OutboxRecord, type StoreChange } from './outbox.js';
+import { Shard } from './shard.js';
+import { decodeStamp, encodeStamp } from './stamp-codec.js';
+
+export interface StoreOptions {
+  readonly engine: StorageEngine;
+  readonly shards: number;
+  /** Configured node id; when absent the id persisted in the data dir is used, or a new one made. */
+  readonly nodeId?: NodeId;
+  /** fsync every commit group (survives power loss, not only a process crash). */
+  readonly syncWrites?: boolean;
+  /** Record every local change in the outbox for replication. */
+  readonly outbox?: boolean;
+  readonly clock?: HybridLogicalClock;
+  /** Told about records that failed to decode at open (they are skipped, not fatal). */
+  readonly onCorruptRecord?: (shard: number, key: string, error: unknown) => void;
+  /** Told when a remote change carried a clock too far ahead (it is merged all the same). */
+  readonly onClockDrift?: (error: ClockDriftError) => void;
+  /** Told when a commit listener threw (the commit stands; other listeners still run). */
+  readonly onListenerError?: (error: unknown) => void;
+}
+
+/**
+ * Computes a key's next state from its current one: a mutation, or undefined to leave the key
+ * as it is. May throw to refuse the change; the error reaches the caller and nothing is written.
+ */
+export type Update = (prev: Entry | undefined, stamp: Stamp) => Mutation | undefined;
+
+type Task =
+  | { readonly kind: 'update'; readonly key: string; readonly update: Update; readonly settle: Settle<Entry | undefined> }
+  | { readonly kind: 'merge'; readonly key: string; readonly entry: Entry; readonly settle: Settle<boolean> }
+  | { readonly kind: 'truncate'; readonly floor?: Stamp; readonly settle: Settle<boolean> };
+
+/** A committed change, as watchers see it: a key's new entry, or a shard's truncation. */
+export type CommitEvent =
+  | { readonly kind: 'entry'; readonly key: string; readonly entry: Entry }
+  | { readonly kind: 'truncate'; readonly shard: number };
+
+interface Outcome {
+  readonly task: Task;
+  readonly settle: () => void;
+}
+
+interface Settle<T> {
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+  constructor(
+    readonly code: 'STORAGE' | 'CLOSED' | 'SHARD_COUNT',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+const META_NODE_ID = 'node_id';
+const META_SHARDS = 'shards';
+const META_OUTBOX_SEQ = 'outbox_seq';
+const metaFloor = (shard: number): string => `floor/${shard}`;
+
+/**
+ * The node's keyspace: shard actors over one storage engine.
+ *
+ * Mutations are queued per shard and applied by one commit loop that runs once per turn of the
+ * event loop (setImmediate): everything queued since the last turn, across all shards and all
+ * connections, is applied in order and persisted as ONE atomic engine batch (group commit),
+ * together with the outbox records of the local changes, and only then do the callers' promises
+ * resolve and readers see the new state. A multi-key write queued in one call (MSET) therefore
+ * lands in one batch: atomic across shards. Remote changes go through the same loop as merges.
+ */
+export class Store {
+  readonly nodeId: NodeId;
+  readonly clock: HybridLogicalClock;
+  private readonly shards: Shard[];
+  private readonly mailboxes: Task[][];
+  private readonly syncWrites: boolean;
+  private readonly changes: Outbox | undefined;
+  private readonly onClockDrift: StoreOptions['onClockDrift'];
+  private readonly onListenerError: StoreOptions['onListenerError'];
+  private readonly commitListeners = new Set<(events: readonly CommitEvent[]) => void>();
+  private scheduled = false;
+  private flushing: Promise<void> | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly engine: StorageEngine,
+    nodeId: NodeId,
+    options: StoreOptions,
+    outboxSeq: bigint,
+  ) {
+    this.nodeId = nodeId;
+    this.clock = options.clock ?? new HybridLogicalClock();
+    this.syncWrites = options.syncWrites ?? false;
+    this.shards = Array.from({ length: options.shards }, (_, i) => new Shard(i));
+    this.mailboxes = Array.from({ length: options.shards }, () => []);
+    this.changes = options.outbox ? new Outbox(outboxSeq) : undefined;
+    this.onClockDrift = options.onClockDrift;
+    this.onListenerError = options.onListenerError;
+  }
+
+  static async open(options: StoreOptions): Promise<Store> {
+    const { engine } = options;
+    await engine.open();
+    try {
+      const nodeId = await resolveNodeId(engine, options.nodeId);
+      await checkShardCount(engine, options.shards);
+      const seq = await engine.getMeta(META_OUTBOX_SEQ);
+      const store = new Store(engine, nodeId, options, seq ? Buffer.from(seq).readBigUInt64BE(0) : 1n);
+      await store.restore(options.onCorruptRecord);
+      return store;
+    } catch (err) {
+      await engine.close();
+      throw err;
+    }
+  }
+
+  get shardCount(): number {
+    return this.shards.length;
+  }
+
+  get engineKind(): StorageEngine['kind'] {
+    return this.engine.kind;
+  }
+
+  /** The replication outbox; undefined when the store does not record changes. */
+  get outbox(): StoreOutbox | undefined {
+    const changes = this.changes;
+    if (!changes) return undefined;
+    return {
+      read: (afterSeq, limit) => changes.read(afterSeq, limit),
+      acknowledge: async (seqs) => {
+        const ops = changes.remove(seqs);
+        if (ops.length > 0) await this.engine.write(ops, false);
+      },
+      onAppend: (listener) => changes.onAppend(listener),
+      get depth() {
+        return changes.depth;
+      },
+    };
+  }
+
+  shardOf(key: string): number {
+    return shardOf(key, this.shards.length);
+  }
+
+  /** The committed entry of a key, tombstones included. */
+  read(key: string): Entry | undefined {
+    return this.shards[this.shardOf(key)]!.read(key);
+  }
+
+  /** Queues a local mutation; resolves with the key's entry once the change is durable. */
+  update(key: string, update: Update): Promise<Entry | undefined> {
+    return new Promise((resolve, reject) => {
+      this.enqueue(this.shardOf(key), { kind: 'update', key, update, settle: { resolve, reject } });
+    });
+  }
+
+  /** Merges another replica's state of a key; resolves once durable, true if it changed anything. */
+  merge(key: string, entry: Entry): Promise<boolean> {
+    this.observe(entry);
+    return new Promise((resolve, reject) => {
+      this.enqueue(this.shardOf(key), { kind: 'merge', key, entry, settle: { resolve, reject } });
+    });
+  }
+
+  /** Removes every key. Replicas order it by its stamp like any other write. */
+  truncate(): Promise<void> {
+    const all = this.shards.map(
+      (shard) =>
+        new Promise<boolean>((resolve, reject) => {
+          this.enqueue(shard.index, { kind: 'truncate', settle: { resolve, reject } });
+        }),
+    );
+    return Promise.all(all).then(() => undefined);
+  }
+
+  /** Applies another replica's truncation of a shard: entries not above `floor` go. */
+  applyTruncate(shard: number, floor: Stamp): Promise<boolean> {
+    if (!Number.isInteger(shard) || shard < 0 || shard >= this.shards.length) {
+      return Promise.reject(new RangeError(`shard ${shard} outside 0..${this.shards.length - 1}`));
+    }
+    this.observe({ type: 'tombstone', stamp: floor });
+    return new Promise((resolve, reject) => {
+      this.enqueue(shard, { kind: 'truncate', floor, settle: { resolve, reject } });
+    });
+  }
+
+  /** Root hash of a shard's Merkle Search Tree. */
+  shardRoot(shard: number): Uint8Array {
+    return this.shards[shard]!.root();
+  }
+
+  get liveKeys(): number {
+    let n = 0;
+    for (const shard of this.shards) n += shard.size;
+    return n;
+  }
+
+  get dataBytes(): number {
+    let n = 0;
+    for (const shard of this.shards) n += shard.dataBytes;
+    return n;
+  }
+
+  /** Live keys starting with `prefix`, in UTF-8 byte order, after `after` (exclusive). */
+  scanKeys(prefix: string, after?: string, limit = Infinity): string[] {
+    const keys: string[] = [];
+    for (const shard of this.shards) {
+      for (const [key, entry] of shard.entries()) {
+        if (key.startsWith(prefix) && isLive(entry) && (after === undefined || compareKeys(key, after) > 0)) keys.push(key);
+      }
+    }
+    keys.sort(compareKeys);
+    return limit < keys.length ? keys.slice(0, limit) : keys;
+  }
+
+  /** Live entries whose key starts with `prefix`, in UTF-8 byte order of the key. */
+  liveEntries(prefix: string): [string, Entry][] {
+    const out: [string, Entry][] = [];
+    for (const shard of this.shards) {
+      for (const [key, entry] of shard.entries()) {
+        if (isLive(entry) && key.startsWith(prefix)) out.push([key, entry]);
+      }
+    }
+    out.sort((a, b) => compareKeys(a[0], b[0]));
+    return out;
+  }
+
+  /** Waits for every queued mutation to be durable, then closes the engine. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    while (this.scheduled || this.flushing) {
+      await (this.flushing ?? new Promise<void>((r) => setImmediate(r)));
+    }
+    await this.engine.close();
+  }
+
+  /** A remote stamp moves the clock forward; one too far ahead is reported and followed anyway, so that local writes keep outranking what this replica holds. */
+  private observe(entry: Entry): void {
+    const hlc = latestHlc(entry);
+    try {
+      this.clock.observe(hlc);
+    } catch (err) {
+      if (!(err instanceof ClockDriftError)) throw err;
+      this.onClockDrift?.(err);
+      this.clock.advancePast(hlc);
+    }
+  }
+
+  private enqueue(shard: number, task: Task): void {
+    if (this.closed) {
+      task.settle.reject(new StoreError('CLOSED', 'the store is closed'));
+      return;
+    }
+    this.mailboxes[shard]!.push(task);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.runCommitLoop);
+    }
+  }
+
+  private readonly runCommitLoop = (): void => {
+    if (this.flushing) return; // the running group re-checks the mailboxes when it ends
+    this.flushing = this.commitGroups().finally(() => {
+      this.flushing = undefined;
+    });
+  };
+
+  private async commitGroups(): Promise<void> {
+    while (this.scheduled) {
+      this.scheduled = false;
+      await this.commitGroup();
+    }
+  }
+
+  private async commitGroup(): Promise<void> {
+    const outcomes: Outcome[] = [];
+    const touched: Shard[] = [];
+    const outboxOps: PersistOp[] = [];
+    for (let i = 0; i < this.mailboxes.length; i++) {
+      const tasks = this.mailboxes[i]!;
+      if (tasks.length === 0) continue;
+      this.mailboxes[i] = [];
+      const shard = this.shards[i]!;
+      touched.push(shard);
+      for (const task of tasks) outcomes.push(this.apply(shard, task, outboxOps));
+    }
+    if (touched.length === 0) return;
+
+    try {
+      await this.persist(touched, outboxOps);
+    } catch (cause) {
+      for (const shard of touched) shard.discard();
+      this.changes?.discard();
+      const error = new StoreError('STORAGE', `storage write failed: ${(cause as Error).message}`, { cause });
+      for (const outcome of outcomes) outcome.task.settle.reject(error);
+      return;
+    }
+    const events = this.commitListeners.size > 0 ? committedEvents(touched) : undefined;
+    for (const shard of touched) shard.commit();
+    this.changes?.commit();
+    for (const outcome of outcomes) outcome.settle();
+    if (events && events.length > 0) {
+      for (const listener of this.commitListeners) {
+        try {
+          listener(events);
+        } catch (err) {
+          // A watcher's failure is its own; the commit already happened for everyone.
+          this.onListenerError?.(err);
+        }
+      }
+    }
+  }
+
+  /** Calls `listener` with every commit group's changes (local and merged), once durable. */
+  onCommit(listener: (events: readonly CommitEvent[]) => void): () => void {
+    this.commitListeners.add(listener);
+    return () => this.commitListeners.delete(listener);
+  }
+
+  /** Applies one task to the shard's staged state; the outcome settles its caller once durable. */
+  private apply(shard: Shard, task: Task, outboxOps: PersistOp[]): Outcome {
+    try {
+      switch (task.kind) {
+        case 'update': {
+          const prev = shard.current(task.key);
+          const mutation = task.update(prev, this.stamp());
+          if (mutation && mutation.entry !== prev) {
+            shard.stage(task.key, mutation.entry);
+            this.record({ kind: 'entry', shard: shard.index, key: task.key, entry: mutation.change }, outboxOps);
+          }
+          const entry = mutation ? mutation.entry : prev;
+          return { task, settle: () => task.settle.resolve(entry) };
+        }
+        case 'merge': {
+          const prev = shard.current(task.key);
+          const merged = shard.admits(task.entry) ? merge(prev, task.entry) : prev;
+          const changed = merged !== prev && merged !== undefined;
+          if (changed) shard.stage(task.key, merged);
+          return { task, settle: () => task.settle.resolve(changed) };
+        }
+        case 'truncate': {
+          const floor = task.floor ?? this.stamp();
+          const changed = shard.stageTruncate(floor);
+          if (changed && !task.floor) this.record({ kind: 'truncate', shard: shard.index, floor }, outboxOps);
+          return { task, settle: () => task.settle.resolve(changed) };
+        }
+      }
+    } catch (err) {
+      return { task, settle: () => task.settle.reject(err) };
+    }
+  }
+
+  private record(change: StoreChange, outboxOps: PersistOp[]): void {
+    this.changes?.stage(change, outboxOps);
+  }
+
+  private async persist(shards: readonly Shard[], outboxOps: PersistOp[]): Promise<void> {
+    const ops: PersistOp[] = [];
+    for (const shard of shards) {
+      const floor = shard.stagedTruncation;
+      if (floor) {
+        ops.push({ type: 'meta-put', name: metaFloor(shard.index), value: encodeStamp(floor) });
+        for (const key of shard.truncatedKeys()) ops.push({ type: 'del', shard: shard.index, key });
+      }
+      for (const [key, entry] of shard.stagedEntries()) {
+        ops.push({ type: 'put', shard: shard.index, key, value: encodeEntry(entry) });
+      }
+    }
+    if (this.changes?.hasStaged) {
+      ops.push(...outboxOps);
+      const seq = Buffer.allocUnsafe(8);
+      seq.writeBigUInt64BE(this.changes.sequence);
+      ops.push({ type: 'meta-put', name: META_OUTBOX_SEQ, value: seq });
+    }
+    if (ops.length > 0) await this.engine.write(ops, this.syncWrites);
+  }
+
+  private stamp(): Stamp {
+    return { hlc: this.clock.tick(), node: this.nodeId };
+  }
+
+  private async restore(onCorrupt: StoreOptions['onCorruptRecord']): Promise<void> {
+    for (const shard of this.shards) {
+      const floor = await this.engine.getMeta(metaFloor(shard.index));
+      if (floor) {
+        const stamp = decodeStamp(floor);
+        shard.restoreFloor(stamp);
+        this.clock.advancePast(stamp.hlc);
+      }
+    }
+    for await (const record of this.engine.load()) {
+      const shard = this.shards[record.shard];
+      let entry: Entry;
+      try {
+        if (!shard) throw new Error(`record for shard ${record.shard} outside 0..${this.shards.length - 1}`);
+        entry = decodeEntry(record.value);
+      } catch (err) {
+        onCorrupt?.(record.shard, record.key, err);
+        continue;
+      }
+      this.clock.advancePast(latestHlc(entry));
+      shard.restore(record.key, entry);
+    }
+    for (const shard of this.shards) shard.finishRestore();
+    if (this.changes) {
+      for await (const record of this.engine.loadOutbox()) {
+        try {
+          this.changes.restore(record.seq, decodeOutboxChange(record.value));
+        } catch (err) {
+          onCorrupt?.(-1, `outbox/${record.seq}`, err);
+        }
+      }
+    }
+  }
+}
+
+function committedEvents(shards: readonly Shard[]): CommitEvent[] {
+  const events: CommitEvent[] = [];
+  for (const shard of shards) {
+    if (shard.stagedTruncation) events.push({ kind: 'truncate', shard: shard.index });
+    for (const [key, entry] of shard.stagedEntries()) events.push({ kind: 'entry', key, entry });
+  }
+  return events;
+}
+
+/** The outbox as the replicator sees it. */
+export interface StoreOutbox {
+  read(afterSeq: bigint, limit: number): readonly OutboxRecord[];
+  acknowledge(seqs: readonly bigint[]): Promise<void>;
+  onAppend(listener: () => void): () => void;
+  readonly depth: number;
+}
+
+async function resolveNodeId(engine: StorageEngine, configured: NodeId | undefined): Promise<NodeId> {
+  const stored = await engine.getMeta(META_NODE_ID);
+  const id = configured ?? (stored ? Buffer.from(stored).toString('utf8') : `node-${randomBytes(4).toString('hex')}`);
+  if (!stored || Buffer.from(stored).toString('utf8') !== id) {
+    await engine.write([{ type: 'meta-put', name: META_NODE_ID, value: Buffer.from(id, 'utf8') }], true);
+  }
+  return id;
+}
+
+async function checkShardCount(engine: StorageEngine, shards: number): Promise<void> {
+  const stored = await engine.getMeta(META_SHARDS);
+  if (!stored) {
+    await engine.write([{ type: 'meta-put', name: META_SHARDS, value: Buffer.from(String(shards)) }], true);
+    return;
+  }
+  const previous = Number(Buffer.from(stored).toString('utf8'));
+  if (previous !== shards) {
+    throw new StoreError(
+      'SHARD_COUNT',
+      `the data directory holds ${previous} shards but ${shards} are configured; start with --shards ${previous}`,
+    );
+  }
+}

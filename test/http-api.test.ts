@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import { startNode, type NodeProcess } from '#testing';
+import { RawClient } from './support/raw-client.js';
+
+describe('HTTP/JSON API', () => {
+  let node: NodeProcess;
+  let base: string;
+  beforeAll(async () => {
+    node = await startNode({ args: ['--engine', 'rocksdb'] });
+    base = `http://127.0.0.1:${node.ports.http}`;
+  });
+  afterAll(async () => {
+    await node?.[Symbol.asyncDispose]();
+  });
+
+  const put = (key: string, body: BodyInit): Promise<Response> => fetch(`${base}/v1/kv/${encodeURIComponent(key)}`, { method: 'PUT', body });
+
+  it('stores and returns binary values byte for byte', async () => {
+    const value = randomBytes(4096);
+    expect((await put('bin', value)).status).toBe(204);
+    const res = await fetch(`${base}/v1/kv/bin`);
+    expect(res.status).toBe(200);
+    expect(Buffer.from(await res.arrayBuffer()).equals(value)).toBe(true);
+  });
+
+  it('keeps JSON bodies as raw text, and shares the keyspace with the text protocol', async () => {
+    expect((await put('doc', '{"a": 1}')).status).toBe(204);
+    await using client = await RawClient.connect(node.ports.merklekv);
+    expect(await client.exchange('GET doc\r\n', 'VALUE {"a": 1}\r\n')).toBe('VALUE {"a": 1}\r\n');
+    await client.exchange('SET fromtcp héllo\r\n', 'OK\r\n');
+    expect(await (await fetch(`${base}/v1/kv/fromtcp`)).text()).toBe('héllo');
+  });
+
+  it('serves a value holding line feeds over HTTP, and answers ERROR for it on the text protocol', async () => {
+    expect((await put('multi', 'x\r\nVALUE injected')).status).toBe(204);
+    expect(await (await fetch(`${base}/v1/kv/multi`)).text()).toBe('x\r\nVALUE injected');
+    await using client = await RawClient.connect(node.ports.merklekv);
+    const error = 'ERROR value contains a line feed and cannot be sent on the text protocol; read it over HTTP\r\n';
+    expect(await client.exchange('GET multi\r\nPING\r\n', `${error}PONG\r\n`)).toBe(`${error}PONG\r\n`);
+  });
+
+  it('answers 404 with a JSON error for a missing key, on GET and DELETE', async () => {
+    const res = await fetch(`${base}/v1/kv/absent`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: { code: 'NOT_FOUND', message: "key 'absent' not found" } });
+    expect((await fetch(`${base}/v1/kv/absent`, { method: 'DELETE' })).status).toBe(404);
+  });
+
+  it('deletes', async () => {
+    await put('gone', 'x');
+    expect((await fetch(`${base}/v1/kv/gone`, { method: 'DELETE' })).status).toBe(204);
+    expect((await fetch(`${base}/v1/kv/gone`)).status).toBe(404);
+  });
+
+  it('increments with a JSON amount and reports 64-bit values as strings', async () => {
+    const incr = (key: string, body?: string): Promise<Response> =>
+      fetch(`${base}/v1/kv/${key}/incr`, { method: 'POST', ...(body === undefined ? {} : { body, headers: { 'content-type': 'application/json' } }) });
+    expect(await (await incr('hits')).json()).toEqual({ key: 'hits', value: '1' });
+    expect(await (await incr('hits', '{"amount": 41}')).json()).toEqual({ key: 'hits', value: '42' });
+    expect(await (await incr('hits', '{"amount": "-9000000000000000000"}')).json()).toEqual({ key: 'hits', value: '-8999999999999999958' });
+    const bad = await incr('hits', '{"amount": 1.5}');
+    expect(bad.status).toBe(400);
+    expect((await bad.json()).error.code).toBe('BAD_REQUEST');
+    await put('word', 'abc');
+    const nan = await incr('word');
+    expect(nan.status).toBe(409);
+    expect((await nan.json()).error).toEqual({ code: 'NOT_A_NUMBER', message: "Value for key 'word' is not a valid number" });
+  });
+
+  it('pages through a prefix scan in key order', async () => {
+    for (let i = 0; i < 25; i++) await put(`page:${String(i).padStart(2, '0')}`, 'v');
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const url: string = `${base}/v1/kv?prefix=page:&limit=10${cursor ? `&cursor=${cursor}` : ''}`;
+      const body = (await (await fetch(url)).json()) as { keys: string[]; cursor: string | null };
+      seen.push(...body.keys);
+      cursor = body.cursor;
+      pages++;
+    } while (cursor);
+    expect(pages).toBe(3);
+    expect(seen).toEqual(Array.from({ length: 25 }, (_, i) => `page:${String(i).padStart(2, '0')}`));
+    expect((await fetch(`${base}/v1/kv?limit=0`)).status).toBe(400);
+  });
+
+  it('refuses keys with whitespace and oversized bodies', async () => {
+    const res = await put('a b', 'v');
+    expect(res.status).toBe(400);
+    expect((await res.json()).error.code).toBe('BAD_REQUEST');
+    const big = await put('big', Buffer.alloc(2 * 1024 * 1024, 1));
+    expect(big.status).toBe(413);
+  });
+
+  it('reports health and readiness', async () => {
+    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok' });
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(200);
+  });
+});

@@ -1,0 +1,111 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot, startNode } from '#testing';
+import { RawClient } from './support/raw-client.js';
+
+const ENTRY = join(repoRoot(), 'dist', 'apps', 'node', 'src', 'main.js');
+
+/** Runs the node to completion, collecting its output. */
+function run(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [ENTRY, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('the node process', () => {
+  let cwd: string;
+  beforeEach(() => {
+    cwd = mkdtempSync(join(tmpdir(), 'merklekv-proc-'));
+  });
+  afterEach(() => rmSync(cwd, { recursive: true, force: true }));
+
+  it.each([
+    [['--port', 'abc'], 'port'],
+    [['--shards', '0'], 'shards'],
+    [['--engine', 'floppy'], 'engine'],
+    [['--no-such-flag'], 'no-such-flag'],
+    [['--config', 'missing.toml'], 'missing.toml'],
+  ])('exits 2 with one line naming the problem for %j', async (args, named) => {
+    const { code, stdout, stderr } = await run(args, cwd);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    const lines = stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(named);
+  });
+
+  it('exits 2 when the data directory was made with another shard count', async () => {
+    await using first = await startNode({ args: ['--shards', '8'] });
+    expect(await first.stop()).toBe(0);
+    const { code, stderr } = await run(['--data-dir', first.dataDir, '--shards', '16', '--port', '0', '--http-port', '0'], cwd);
+    expect(code).toBe(2);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toContain('shards');
+  });
+
+  it('exits 2 on a broken TOML file', async () => {
+    writeFileSync(join(cwd, 'bad.toml'), 'port = = 1\n');
+    const { code, stderr } = await run(['--config', 'bad.toml'], cwd);
+    expect(code).toBe(2);
+    expect(stderr).toContain('bad.toml');
+  });
+
+  it("starts from the reference server's flat TOML, unknown keys only warned about", async () => {
+    writeFileSync(
+      join(cwd, 'merklekv.toml'),
+      [
+        'host = "127.0.0.1"',
+        'port = 0',
+        'storage_path = "refdata"',
+        'engine = "sled"',
+        'sync_interval_seconds = 60',
+        'some_future_key = true',
+        '[replication]',
+        'enabled = false',
+        'mqtt_broker = "localhost"',
+        'mqtt_port = 1883',
+        'topic_prefix = "merkle_kv"',
+        'client_id = "node1"',
+        '[anti_entropy]',
+        'enabled = false',
+        'interval_seconds = 30',
+        'peer_list = []',
+        '',
+      ].join('\n'),
+    );
+    await using node = await startNode({ cwd, defaultFlags: false, args: ['--config', 'merklekv.toml', '--http-port', '0'] });
+    {
+      await using client = await RawClient.connect(node.ports.merklekv);
+      expect(await client.exchange('SET k v\r\n', 'OK\r\n')).toBe('OK\r\n');
+    }
+    expect(node.logs()).toContain('some_future_key');
+    expect(await node.stop('SIGINT')).toBe(0);
+    expect(existsSync(join(cwd, 'refdata'))).toBe(true);
+    expect(readdirSync(join(cwd, 'refdata')).length).toBeGreaterThan(0);
+  });
+
+  // Exit 0 also says "in time": a stop that overruns the node's 4.5 s deadline exits 1.
+  it.each(['SIGTERM', 'SIGINT'] as const)('stops cleanly on %s, writing only JSON log lines', async (signal) => {
+    await using node = await startNode();
+    expect(await node.stop(signal)).toBe(0);
+    for (const line of node.logs().split('\n').filter(Boolean)) expect(() => JSON.parse(line)).not.toThrow();
+  });
+
+  it('answers OK to SHUTDOWN, then exits 0 with its writes flushed', async () => {
+    await using node = await startNode({ args: ['--engine', 'rocksdb'] });
+    await using client = await RawClient.connect(node.ports.merklekv);
+    await client.exchange('SET kept yes\r\n', 'OK\r\n');
+    expect(await client.exchange('SHUTDOWN\r\n', 'OK\r\n')).toBe('OK\r\n');
+    expect((await node.exited).code).toBe(0);
+    await using again = await startNode({ dataDir: node.dataDir, args: ['--engine', 'rocksdb'] });
+    await using second = await RawClient.connect(again.ports.merklekv);
+    expect(await second.exchange('GET kept\r\n', 'VALUE yes\r\n')).toBe('VALUE yes\r\n');
+  });
+});

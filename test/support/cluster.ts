@@ -1,0 +1,35 @@
+import { startNode, type NodeProcess, TextClient } from '#testing';
+
+/** A started node with a line client on its MerkleKV port. */
+export interface ClusterNode {
+  readonly process: NodeProcess;
+  readonly client: TextClient;
+  /** One request, one reply line. */
+  send(line: string): Promise<string>;
+  /** INFO as a map. */
+  info(): Promise<Map<string, string>>;
+}
+
+export async function startClusterNode(natsUrl: string, nodeId: string, extraArgs: readonly string[] = [], dataDir?: string): Promise<ClusterNode> {
+  const process = await startNode({
+    args: ['--nats', natsUrl, '--node-id', nodeId, '--engine', 'rocksdb', ...extraArgs],
+    ...(dataDir ? { dataDir } : {}),
+  });
+  const client = await TextClient.connect(process.ports.merklekv);
+  return {
+    process,
+    client,
+    send: (line) => client.request(line),
+    info: async () => {
+      client.send('INFO');
+      const lines = await client.readUntil((l) => l.startsWith('db_keys:'));
+      return new Map(lines.slice(1).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)] as [string, string]));
+    },
+  };
+}
+
+export async function stopClusterNode(node: ClusterNode | undefined): Promise<void> {
+  if (!node) return;
+  await node.client.close();
+  await node.process[Symbol.asyncDispose]();
+}
