@@ -1,18 +1,42 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { ClientRegistry, type ClusterPort, CommandStats } from '#commands';
 import { type NodeConfig } from '#config';
 import { type Logger } from '#logging';
+import { Store } from '#store';
 import { CoreModule } from '../../shared/src/core.module.js';
-import { type NodeLifecycle } from '../../shared/src/lifecycle.js';
+import { NodeLifecycle } from '../../shared/src/lifecycle.js';
+import { CLUSTER_PORT, type ClusterViewSource, NODE_CONFIG } from '../../shared/src/tokens.js';
 import { GatewayModule } from '../../gateway/src/gateway.module.js';
 import { ReplicatorModule } from '../../replicator/src/replicator.module.js';
+import { localCommands } from '../../store-shard/src/local-commands.js';
+import { StoreShardModule } from '../../store-shard/src/store-shard.module.js';
 
-/** One full replica in one process: every service module composed. */
+const OPTIONAL_CLUSTER = { token: CLUSTER_PORT, optional: true } as const;
+
+/** One full replica in one process: every service module composed, the gateway over the local store. */
 @Module({})
 export class NodeModule {
   static forRoot(config: NodeConfig, logger: Logger, lifecycle: NodeLifecycle): DynamicModule {
     return {
       module: NodeModule,
-      imports: [CoreModule.forRoot(config, logger, lifecycle), GatewayModule, ...(config.nats ? [ReplicatorModule] : [])],
+      imports: [
+        CoreModule.forRoot(config, logger, lifecycle),
+        GatewayModule.forRoot({
+          imports: [StoreShardModule],
+          commands: {
+            useFactory: (store: Store, stats: CommandStats, clients: ClientRegistry, lifecycle: NodeLifecycle, config: NodeConfig, cluster?: ClusterPort) =>
+              localCommands(store, { store, stats, clients, lifecycle, config, cluster }),
+            inject: [Store, CommandStats, ClientRegistry, NodeLifecycle, NODE_CONFIG, OPTIONAL_CLUSTER],
+          },
+          clusterView: {
+            useFactory: (store: Store, cluster?: ClusterPort): ClusterViewSource => ({
+              view: () => cluster?.view() ?? { mode: 'standalone', node: { id: store.nodeId, replicating: false }, peers: [] },
+            }),
+            inject: [Store, OPTIONAL_CLUSTER],
+          },
+        }),
+        ...(config.nats ? [ReplicatorModule] : []),
+      ],
     };
   }
 }

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import {
   type BeforeApplicationShutdown,
   Inject,
@@ -7,13 +6,14 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, credsAuthenticator, type NatsConnection, type ConnectionOptions } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type ClusterPort } from '#commands';
 import { type NatsConfig, type NodeConfig } from '#config';
 import { Logger } from '#logging';
 import { ChangeSubscriber, ensureConsumer, ensureStream, Membership, OutboxPublisher, type PeerInfo } from '#replication';
 import { Store, type StoreOutbox } from '#store';
 import { NodeLifecycle } from '../../shared/src/lifecycle.js';
+import { natsConnectionOptions } from '../../shared/src/nats-options.js';
 import { NODE_CONFIG } from '../../shared/src/tokens.js';
 import { NODE_VERSION } from '../../shared/src/version.js';
 import { outboxSource, storeSink } from './store-ports.js';
@@ -81,6 +81,7 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
   private backlogTimer: NodeJS.Timeout | undefined;
   private starting: Promise<void> | undefined;
   private toggles: Promise<void> = Promise.resolve();
+  private readonly hostedShards: ReadonlySet<number>;
 
   constructor(
     @Inject(NODE_CONFIG) config: NodeConfig,
@@ -92,6 +93,7 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
     if (!store.outbox) throw new Error('the replicator needs a store that records an outbox');
     this.nats = config.nats;
     this.maxValueBytes = config.maxValueBytes;
+    this.hostedShards = new Set(config.split.hostedShards);
     this.outbox = store.outbox;
     this.enabled = config.replication.enabled;
     this.logger = logger.child({ component: 'replicator', cluster: config.nats.cluster });
@@ -251,7 +253,7 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
       js,
       cluster: this.nats.cluster,
       nodeId: this.store.nodeId,
-      sink: storeSink(this.store),
+      sink: storeSink(this.store, this.hostedShards),
       shards: this.store.shardCount,
       logger: log,
       observer: {
@@ -296,7 +298,7 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
    * client reconnects by itself for ever). Undefined when the node stopped first.
    */
   private async connectUntilStopped(): Promise<NatsConnection | undefined> {
-    const options = this.connectionOptions();
+    const options = natsConnectionOptions(this.nats, `merklekv-${this.store.nodeId}`);
     let warned = false;
     while (!this.stopped) {
       try {
@@ -325,23 +327,6 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
     const roots: Record<number, string> = {};
     for (let shard = 0; shard < this.store.shardCount; shard++) roots[shard] = Buffer.from(this.store.shardRoot(shard)).toString('hex');
     return roots;
-  }
-
-  private connectionOptions(): ConnectionOptions {
-    const { servers, credsFile, token, tls } = this.nats;
-    return {
-      servers: [...servers],
-      name: `merklekv-${this.store.nodeId}`,
-      // After the first connection, reconnect for ever: the node serves meanwhile.
-      maxReconnectAttempts: -1,
-      // Otherwise every request (each JetStream publish) builds two Errors with stack traces up
-      // front, in case it fails: 7.5% of a node's CPU under replication load, as profiled.
-      noAsyncTraces: true,
-      reconnectTimeWait: 500,
-      ...(credsFile ? { authenticator: credsAuthenticator(new Uint8Array(readFileSync(credsFile))) } : {}),
-      ...(token ? { token } : {}),
-      ...(tls ? { tls: { ...tls } } : {}),
-    };
   }
 
   private async watchStatus(nc: NatsConnection): Promise<void> {

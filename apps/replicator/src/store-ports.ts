@@ -18,10 +18,15 @@ export function outboxSource(store: Store, outbox: StoreOutbox): ChangeSource {
   };
 }
 
-/** Other nodes' changes merged into the store; resolves once the merge is durable. */
-export function storeSink(store: Store): ChangeSink {
+/**
+ * Other nodes' changes merged into the store; resolves once the merge is durable. A store-shard
+ * process hosts some shards only: the others' changes are passed over (and acknowledged), since
+ * nats-server 2.9 lets a consumer filter on one subject only.
+ */
+export function storeSink(store: Store, hosted: ReadonlySet<number>): ChangeSink {
   return {
     apply: async (change) => {
+      if (!hosted.has(change.shard)) return;
       if (change.kind === 'entry') await store.merge(change.key, change.entry);
       else await store.applyTruncate(change.shard, change.floor);
     },

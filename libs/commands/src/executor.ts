@@ -7,12 +7,17 @@ import { serverCommands } from './server.js';
 import { stringCommands } from './strings.js';
 import { watchCommands } from './watch.js';
 
+/** What a protocol adapter calls: an executor over a local store, or a gateway's router. */
+export interface CommandPort {
+  execute<N extends CommandName>(command: CommandOf<N>): Reply<N>;
+}
+
 /**
  * The one command layer under every protocol: an adapter decodes a request into a command,
  * calls {@link CommandExecutor.execute}, and encodes the result or the {@link KvError} thrown.
  * Reads answer synchronously; writes resolve once durable.
  */
-export class CommandExecutor {
+export class CommandExecutor implements CommandPort {
   private readonly handlers: Handlers<CommandName>;
 
   constructor(private readonly deps: CommandDeps) {

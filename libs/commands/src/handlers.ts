@@ -1,4 +1,4 @@
-import { type Store } from '#store';
+import { type Keyspace } from '#store';
 import { type ClientRegistry } from './clients.js';
 import { type CommandName, type CommandOf, type ResultOf } from './command.js';
 import { type CommandStats } from './stats.js';
@@ -41,7 +41,8 @@ export interface ClusterPort {
 }
 
 export interface CommandDeps {
-  readonly store: Store;
+  /** The whole store in one process; one shard of it behind a store-shard process's subject. */
+  readonly store: Keyspace;
   readonly cluster?: ClusterPort;
   readonly stats: CommandStats;
   readonly clients: ClientRegistry;

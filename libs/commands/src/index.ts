@@ -10,10 +10,14 @@ export {
   WRITE_COMMANDS,
 } from './command.js';
 export { isKvError, KvError, type KvErrorCode } from './errors.js';
-export { CommandExecutor } from './executor.js';
+export { CommandExecutor, type CommandPort } from './executor.js';
 export type { ClusterPort, CommandDeps, Limits, Reply, ServerPort } from './handlers.js';
 export { EMPTY_REFERENCE_ROOT, ReferenceMerkleBuilder, referenceLeafHash, referenceMerkleRoot } from './reference-hash.js';
 export { ENTRY_OVERHEAD_BYTES, humanUptime } from './server.js';
 export { CommandStats } from './stats.js';
 export { checkKey, checkValueSize } from './limits.js';
 export { toKvError } from './store-errors.js';
+export { mstRootsDigest } from './mst-roots-digest.js';
+export { type ShardChannel, ShardRouter, type ShardRouterDeps } from './split/router.js';
+export { ShardService } from './split/shard-service.js';
+export { type ShardFigures, SHARD_WIRE_VERSION } from './split/wire.js';

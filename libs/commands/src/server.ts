@@ -9,51 +9,84 @@ import { guarded } from './store-errors.js';
  */
 export const ENTRY_OVERHEAD_BYTES = 310;
 
-/** PING, ECHO, STATS, INFO, VERSION, DBSIZE, MEMORY, TRUNCATE, SHUTDOWN, CLIENT LIST. */
-export function serverCommands(deps: CommandDeps): Handlers<
-  'PING' | 'ECHO' | 'STATS' | 'INFO' | 'VERSION' | 'DBSIZE' | 'MEMORY' | 'TRUNCATE' | 'SHUTDOWN' | 'CLIENT_LIST'
-> {
-  const { store, stats, clients, server } = deps;
-  const now = deps.now ?? Date.now;
+/** What STATS and INFO tell of the keyspace, wherever it lives. */
+export interface KeyspaceFigures {
+  readonly keys: number;
+  readonly dataBytes: number;
+  /** Extra INFO lines about the keyspace, placed before `db_keys`. */
+  readonly info?: readonly (readonly [string, string])[];
+}
+
+/** The node-level commands: they need no keyspace, or only its figures for STATS and INFO. */
+export type NodeCommandName = 'PING' | 'ECHO' | 'STATS' | 'INFO' | 'VERSION' | 'SHUTDOWN' | 'CLIENT_LIST';
+
+/**
+ * PING, ECHO, STATS, INFO, VERSION, SHUTDOWN, CLIENT LIST. `figures` is synchronous for a local
+ * store (STATS and INFO then answer at once) and a promise when the keyspace is remote.
+ */
+export function nodeCommands(
+  { stats, clients, server, now = Date.now }: Pick<CommandDeps, 'stats' | 'clients' | 'server' | 'now'>,
+  figures: () => KeyspaceFigures | Promise<KeyspaceFigures>,
+): Handlers<NodeCommandName> {
   const uptimeSeconds = (): number => Math.max(0, Math.floor((now() - server.startedAt) / 1000));
+  const withFigures = <T>(answer: (f: KeyspaceFigures) => T): T | Promise<T> => {
+    const f = figures();
+    return f instanceof Promise ? f.then(answer) : answer(f);
+  };
 
   return {
     PING: ({ message }) => message,
     ECHO: ({ message }) => message,
-    STATS: () => {
-      const up = uptimeSeconds();
-      return [
-        ['uptime_seconds', String(up)],
-        ['uptime', humanUptime(up)],
-        ['total_connections', String(clients.totalCount)],
-        ['active_connections', String(clients.activeCount)],
-        ['total_commands', String(stats.totalCommands)],
-        ...stats.families().map(([family, n]): [string, string] => [family, String(n)]),
-        ['error_replies', String(stats.errorReplies)],
-        ['keys', String(store.liveKeys)],
-        ['data_bytes', String(store.dataBytes)],
-        ['used_memory_kb', String(Math.round(process.memoryUsage.rss() / 1024))],
-      ];
-    },
-    INFO: () => {
-      const up = uptimeSeconds();
-      return [
-        ['version', server.version],
-        ['uptime_seconds', String(up)],
-        ['uptime', humanUptime(up)],
-        ['server_time_unix', String(Math.floor(now() / 1000))],
-        // Clients of the reference read INFO up to db_keys, its last line: ours stay before it.
-        ...server.describe(),
-        ['db_keys', String(store.liveKeys)],
-      ];
-    },
+    STATS: () =>
+      withFigures((f) => {
+        const up = uptimeSeconds();
+        return [
+          ['uptime_seconds', String(up)],
+          ['uptime', humanUptime(up)],
+          ['total_connections', String(clients.totalCount)],
+          ['active_connections', String(clients.activeCount)],
+          ['total_commands', String(stats.totalCommands)],
+          ...stats.families().map(([family, n]): [string, string] => [family, String(n)]),
+          ['error_replies', String(stats.errorReplies)],
+          ['keys', String(f.keys)],
+          ['data_bytes', String(f.dataBytes)],
+          ['used_memory_kb', String(Math.round(process.memoryUsage.rss() / 1024))],
+        ];
+      }),
+    INFO: () =>
+      withFigures((f) => {
+        const up = uptimeSeconds();
+        return [
+          ['version', server.version],
+          ['uptime_seconds', String(up)],
+          ['uptime', humanUptime(up)],
+          ['server_time_unix', String(Math.floor(now() / 1000))],
+          // Clients of the reference read INFO up to db_keys, its last line: ours stay before it.
+          ...server.describe(),
+          ...(f.info ?? []),
+          ['db_keys', String(f.keys)],
+        ];
+      }),
     VERSION: () => server.version,
-    DBSIZE: () => store.liveKeys,
-    MEMORY: () => store.dataBytes + store.liveKeys * ENTRY_OVERHEAD_BYTES,
-    TRUNCATE: () => guarded(undefined, () => store.truncate()),
     SHUTDOWN: () => server.requestShutdown(),
     CLIENT_LIST: () => clients.list(),
   };
+}
+
+/** The node commands over a local keyspace, and DBSIZE, MEMORY, TRUNCATE. */
+export function serverCommands(deps: CommandDeps): Handlers<NodeCommandName | 'DBSIZE' | 'MEMORY' | 'TRUNCATE'> {
+  const { store } = deps;
+  return {
+    ...nodeCommands(deps, () => ({ keys: store.liveKeys, dataBytes: store.dataBytes })),
+    DBSIZE: () => store.liveKeys,
+    MEMORY: () => memoryEstimate(store.liveKeys, store.dataBytes),
+    TRUNCATE: () => guarded(undefined, () => store.truncate()),
+  };
+}
+
+/** MEMORY's answer: data bytes plus the bookkeeping of each live key. */
+function memoryEstimate(keys: number, dataBytes: number): number {
+  return dataBytes + keys * ENTRY_OVERHEAD_BYTES;
 }
 
 /** The reference server's uptime format: `1d 2h 3m 4s`. */

@@ -110,6 +110,8 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
   const engine = get(S.engine);
   const dataDir = get(S.dataDir);
   const shards = get(S.shards);
+  const splitGroup = get(S.splitGroup);
+  const hostedShards = get(S.hostedShards);
   const syncWrites = get(S.syncWrites);
   const maxValueBytes = get(S.maxValueBytes);
   const logLevel = get(S.logLevel);
@@ -140,6 +142,11 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
       throw new ConfigError('INVALID_VALUE', b.setting.key, origin(b.setting), `must differ from ${a.setting.key} (both ${b.port}, ${a.setting.key} from ${origin(a.setting)})`);
     }
   });
+
+  const beyond = hostedShards?.find((shard) => shard >= shards);
+  if (beyond !== undefined) {
+    throw new ConfigError('INVALID_VALUE', S.hostedShards.key, origin(S.hostedShards), `shard ${beyond} does not exist: shards are 0-${shards - 1}`);
+  }
 
   if ((tlsCert === undefined) !== (tlsKey === undefined)) {
     const [present, missing] = tlsCert !== undefined ? [S.natsTlsCert, S.natsTlsKey] : [S.natsTlsKey, S.natsTlsCert];
@@ -211,6 +218,7 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
     engine,
     dataDir,
     shards,
+    split: { group: splitGroup, hostedShards: hostedShards ?? Array.from({ length: shards }, (_, i) => i) },
     syncWrites,
     maxValueBytes,
     log: { level: logLevel, ...(logFile !== undefined && { file: logFile }) },

@@ -47,6 +47,13 @@ export interface NodeConfig {
   readonly dataDir: string;
   /** Number of keyspace shards, 1-4096. Must be equal on every node of a cluster. */
   readonly shards: number;
+  /** Split deployments (gateway and store-shard processes); an all-in-one node ignores it. */
+  readonly split: {
+    /** Store-shard processes serve their shards under it; gateways of the same group route to them. */
+    readonly group: string;
+    /** The shards a store-shard process serves, ascending; all of them unless configured. */
+    readonly hostedShards: readonly number[];
+  };
   /**
    * fsync every commit group. Acknowledged writes survive `kill -9` either way (they are in the
    * OS page cache); with fsync they also survive power loss, at a latency cost.

@@ -201,6 +201,24 @@ function natsUrl(item: string): string {
 
 export const natsServers: Parser<string[]> = list(natsUrl, NATS_REASON);
 
+const SHARD_RANGES_REASON = 'must be shard numbers and ranges, e.g. "0-7,12"';
+
+function shardRange(item: string): number[] {
+  const match = /^(\d{1,4})(?:-(\d{1,4}))?$/.exec(item);
+  if (!match) throw new Invalid(SHARD_RANGES_REASON, item);
+  const lo = Number(match[1]);
+  const hi = match[2] === undefined ? lo : Number(match[2]);
+  if (hi < lo) throw new Invalid(SHARD_RANGES_REASON, item);
+  return Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+}
+
+/** Shard numbers, ascending and distinct; the loader checks them against `shards`. */
+export const shardRanges: Parser<number[]> = (input, ctx) => {
+  const shards = [...new Set(list(shardRange, SHARD_RANGES_REASON)(input, ctx).flat())].sort((a, b) => a - b);
+  if (shards.length === 0) throw new Invalid(SHARD_RANGES_REASON);
+  return shards;
+};
+
 const PEER_REASON = 'must be host:port addresses (IPv6 as [addr]:port), port 1-65535';
 
 function peer(item: string): PeerAddress {

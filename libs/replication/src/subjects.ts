@@ -11,6 +11,7 @@ import { ReplicationError } from './errors.js';
  * - changes of shard `s`: `merklekv.<c>.changes.<s>` (decimal, no leading zeros)
  * - membership announcements (core NATS, not stored): `merklekv.<c>.members`
  * - each node's durable consumer: `node_<nodeId>`
+ * - split deployments: requests for shard `s` of store group `g`: `merklekv.<c>.kv.<g>.<s>`
  */
 export interface ReplicationSubjects {
   readonly cluster: string;
@@ -65,4 +66,12 @@ export function replicationSubjects(cluster: string): ReplicationSubjects {
 export function consumerName(nodeId: string): string {
   assertName('node id', nodeId);
   return `node_${nodeId}`;
+}
+
+/** Where a gateway of store group `group` asks for shard `shard` (split deployments). */
+export function shardRequestSubject(cluster: string, group: string, shard: number): string {
+  assertName('cluster name', cluster);
+  assertName('store group', group);
+  assertShard(shard);
+  return `merklekv.${cluster}.kv.${group}.${shard}`;
 }

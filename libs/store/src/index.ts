@@ -3,4 +3,4 @@ export { compareKeys, shardOf } from './key-order.js';
 export { MemoryEngine } from './memory-engine.js';
 export { type OutboxRecord, type StoreChange } from './outbox.js';
 export { RocksDbEngine } from './rocksdb-engine.js';
-export { type CommitEvent, Store, StoreError, type StoreOptions, type StoreOutbox, type Update } from './store.js';
+export { type CommitEvent, type Keyspace, Store, StoreError, type StoreOptions, type StoreOutbox, type Update } from './store.js';

@@ -47,6 +47,28 @@ type Task =
   | { readonly kind: 'merge'; readonly key: string; readonly entry: Entry; readonly settle: Settle<boolean> }
   | { readonly kind: 'truncate'; readonly floor?: Stamp; readonly settle: Settle<boolean> };
 
+/**
+ * The keyspace as the command layer sees it: the whole store, or a {@link Store.scope} of some
+ * of its shards (what one store-shard process serves to gateways, one shard per subject).
+ */
+export interface Keyspace {
+  /** The committed entry of a key, tombstones included. */
+  read(key: string): Entry | undefined;
+  /** Queues a local mutation; resolves with the key's entry once the change is durable. */
+  update(key: string, update: Update): Promise<Entry | undefined>;
+  /** Removes every key. Replicas order it by its stamp like any other write. */
+  truncate(): Promise<void>;
+  readonly liveKeys: number;
+  /** Key and value bytes of the live entries. */
+  readonly dataBytes: number;
+  /** Live keys starting with `prefix`, in UTF-8 byte order, after `after` (exclusive). */
+  scanKeys(prefix: string, after?: string, limit?: number): string[];
+  /** Live entries whose key starts with `prefix`, in UTF-8 byte order of the key. */
+  liveEntries(prefix: string): [string, Entry][];
+  /** Calls `listener` with every commit group's changes (local and merged), once durable. */
+  onCommit(listener: (events: readonly CommitEvent[]) => void): () => void;
+}
+
 /** A committed change, as watchers see it: a key's new entry, or a shard's truncation. */
 export type CommitEvent =
   | { readonly kind: 'entry'; readonly key: string; readonly entry: Entry }
@@ -88,7 +110,7 @@ const metaFloor = (shard: number): string => `floor/${shard}`;
  * resolve and readers see the new state. A multi-key write queued in one call (MSET) therefore
  * lands in one batch: atomic across shards. Remote changes go through the same loop as merges.
  */
-export class Store {
+export class Store implements Keyspace {
   readonly nodeId: NodeId;
   readonly clock: HybridLogicalClock;
   private readonly shards: Shard[];
@@ -183,9 +205,12 @@ export class Store {
     });
   }
 
-  /** Removes every key. Replicas order it by its stamp like any other write. */
   truncate(): Promise<void> {
-    const all = this.shards.map(
+    return this.truncateShards(this.shards);
+  }
+
+  private truncateShards(shards: readonly Shard[]): Promise<void> {
+    const all = shards.map(
       (shard) =>
         new Promise<boolean>((resolve, reject) => {
           this.enqueue(shard.index, { kind: 'truncate', settle: { resolve, reject } });
@@ -211,39 +236,51 @@ export class Store {
   }
 
   get liveKeys(): number {
-    let n = 0;
-    for (const shard of this.shards) n += shard.size;
-    return n;
+    return liveKeysOf(this.shards);
   }
 
   get dataBytes(): number {
-    let n = 0;
-    for (const shard of this.shards) n += shard.dataBytes;
-    return n;
+    return dataBytesOf(this.shards);
   }
 
-  /** Live keys starting with `prefix`, in UTF-8 byte order, after `after` (exclusive). */
   scanKeys(prefix: string, after?: string, limit = Infinity): string[] {
-    const keys: string[] = [];
-    for (const shard of this.shards) {
-      for (const [key, entry] of shard.entries()) {
-        if (key.startsWith(prefix) && isLive(entry) && (after === undefined || compareKeys(key, after) > 0)) keys.push(key);
-      }
-    }
-    keys.sort(compareKeys);
-    return limit < keys.length ? keys.slice(0, limit) : keys;
+    return scanKeysOf(this.shards, prefix, after, limit);
   }
 
-  /** Live entries whose key starts with `prefix`, in UTF-8 byte order of the key. */
   liveEntries(prefix: string): [string, Entry][] {
-    const out: [string, Entry][] = [];
-    for (const shard of this.shards) {
-      for (const [key, entry] of shard.entries()) {
-        if (isLive(entry) && key.startsWith(prefix)) out.push([key, entry]);
-      }
-    }
-    out.sort((a, b) => compareKeys(a[0], b[0]));
-    return out;
+    return liveEntriesOf(this.shards, prefix);
+  }
+
+  /**
+   * The keyspace of some shards only. Its reads and writes expect keys of those shards (the
+   * caller routes by {@link shardOf}); counts, scans, truncation and commit events cover them
+   * alone.
+   */
+  scope(shards: Iterable<number>): Keyspace {
+    const selected = [...new Set(shards)].sort((a, b) => a - b).map((index) => {
+      const shard = this.shards[index];
+      if (!shard) throw new RangeError(`shard ${index} outside 0..${this.shards.length - 1}`);
+      return shard;
+    });
+    const inScope = new Set(selected.map((shard) => shard.index));
+    return {
+      read: (key) => this.read(key),
+      update: (key, update) => this.update(key, update),
+      truncate: () => this.truncateShards(selected),
+      get liveKeys() {
+        return liveKeysOf(selected);
+      },
+      get dataBytes() {
+        return dataBytesOf(selected);
+      },
+      scanKeys: (prefix, after, limit = Infinity) => scanKeysOf(selected, prefix, after, limit),
+      liveEntries: (prefix) => liveEntriesOf(selected, prefix),
+      onCommit: (listener) =>
+        this.onCommit((events) => {
+          const mine = events.filter((event) => inScope.has(event.kind === 'truncate' ? event.shard : this.shardOf(event.key)));
+          if (mine.length > 0) listener(mine);
+        }),
+    };
   }
 
   /** Waits for every queued mutation to be durable, then closes the engine. */
@@ -475,4 +512,38 @@ async function checkShardCount(engine: StorageEngine, shards: number): Promise<v
       `the data directory holds ${previous} shards but ${shards} are configured; start with --shards ${previous}`,
     );
   }
+}
+
+function liveKeysOf(shards: readonly Shard[]): number {
+  let n = 0;
+  for (const shard of shards) n += shard.size;
+  return n;
+}
+
+function dataBytesOf(shards: readonly Shard[]): number {
+  let n = 0;
+  for (const shard of shards) n += shard.dataBytes;
+  return n;
+}
+
+function scanKeysOf(shards: readonly Shard[], prefix: string, after: string | undefined, limit: number): string[] {
+  const keys: string[] = [];
+  for (const shard of shards) {
+    for (const [key, entry] of shard.entries()) {
+      if (key.startsWith(prefix) && isLive(entry) && (after === undefined || compareKeys(key, after) > 0)) keys.push(key);
+    }
+  }
+  keys.sort(compareKeys);
+  return limit < keys.length ? keys.slice(0, limit) : keys;
+}
+
+function liveEntriesOf(shards: readonly Shard[], prefix: string): [string, Entry][] {
+  const out: [string, Entry][] = [];
+  for (const shard of shards) {
+    for (const [key, entry] of shard.entries()) {
+      if (isLive(entry) && key.startsWith(prefix)) out.push([key, entry]);
+    }
+  }
+  out.sort((a, b) => compareKeys(a[0], b[0]));
+  return out;
 }

@@ -15,6 +15,15 @@ export {
   type StartNatsOptions,
 } from './nats.js';
 export { canConnect, freePort, freePorts, makeTempDir, removeDir, waitForTcp } from './net.js';
-export { parseReadyLine, repoRoot, startNode, type NodePorts, type NodeProcess, type StartNodeOptions } from './node.js';
+export {
+  parseReadyLine,
+  repoRoot,
+  startNode,
+  startStoreShard,
+  type NodePorts,
+  type NodeProcess,
+  type ServiceProcess,
+  type StartNodeOptions,
+} from './node.js';
 export { isProcessAlive, ManagedProcess, type OutputStream, type ProcessExit, type SpawnOptions, type WaitForLineOptions } from './process.js';
 export { TextClient, type TextClientOptions } from './text-client.js';

@@ -21,7 +21,12 @@ export interface StartNodeOptions {
   readonly cwd?: string;
   /** Data directory; default a fresh temp dir that dispose removes. A caller's dir is kept. */
   readonly dataDir?: string;
-  /** The script to run; default `<repo>/dist/apps/node/src/main.js` (run `npm run build` first). */
+  /**
+   * Which process to run: the all-in-one node (default) or a split deployment's gateway, from
+   * `<repo>/dist/apps/<role>/src/main.js` (run `npm run build` first).
+   */
+  readonly role?: 'node' | 'gateway';
+  /** The script to run instead of the role's. */
   readonly entry?: string;
   /** Flags for the Node.js runtime itself, e.g. `--enable-source-maps`. */
   readonly nodeFlags?: readonly string[];
@@ -39,9 +44,8 @@ export interface StartNodeOptions {
   readonly logLines?: number;
 }
 
-/** A running node process, ready to serve. Dispose it with `await using`. */
-export interface NodeProcess extends AsyncDisposable {
-  readonly ports: NodePorts;
+/** A running process of ours (node, gateway, store-shard), ready to serve. Dispose it with `await using`. */
+export interface ServiceProcess extends AsyncDisposable {
   readonly pid: number;
   readonly dataDir: string;
   /** Everything the node said in its ready line. */
@@ -58,6 +62,11 @@ export interface NodeProcess extends AsyncDisposable {
   onLine(listener: (line: string) => void): () => void;
   /** Waits for a later output line that `match` accepts (e.g. a log message), or rejects on exit. */
   waitForLine<T>(match: (line: string) => T | undefined, timeoutMs?: number): Promise<T>;
+}
+
+/** A node or gateway process: a service with client ports. */
+export interface NodeProcess extends ServiceProcess {
+  readonly ports: NodePorts;
 }
 
 /** The repository root: the nearest folder above this file that holds a package.json. */
@@ -84,13 +93,8 @@ function flagValue(args: readonly string[], flag: string): string | undefined {
 
 const isPort = (value: unknown): value is number => Number.isInteger(value) && (value as number) > 0 && (value as number) < 65536;
 
-/**
- * Recognises the node's ready line: a JSON object with `"msg":"ready"` and
- * `"ports":{"merklekv":n,"http":n,"memcached":n}` (memcached absent when the node has no such
- * listener). Returns undefined for any other line and
- * throws when a ready line lacks usable ports, so the caller fails at once instead of waiting.
- */
-export function parseReadyLine(line: string): { ports: NodePorts; record: Record<string, unknown> } | undefined {
+/** The JSON record of a process's ready line (`"msg":"ready"`), or undefined for any other line. */
+function readyRecord(line: string): Record<string, unknown> | undefined {
   const text = line.trim();
   if (!text.startsWith('{') || !text.includes('"ready"')) return undefined;
   let record: unknown;
@@ -99,14 +103,25 @@ export function parseReadyLine(line: string): { ports: NodePorts; record: Record
   } catch {
     return undefined;
   }
-  if (typeof record !== 'object' || record === null || (record as { msg?: unknown }).msg !== 'ready') return undefined;
-  const ports = (record as { ports?: unknown }).ports;
+  return typeof record === 'object' && record !== null && (record as { msg?: unknown }).msg === 'ready' ? (record as Record<string, unknown>) : undefined;
+}
+
+/**
+ * Recognises the node's ready line: a JSON object with `"msg":"ready"` and
+ * `"ports":{"merklekv":n,"http":n,"memcached":n}` (memcached absent when the node has no such
+ * listener). Returns undefined for any other line and
+ * throws when a ready line lacks usable ports, so the caller fails at once instead of waiting.
+ */
+export function parseReadyLine(line: string): { ports: NodePorts; record: Record<string, unknown> } | undefined {
+  const record = readyRecord(line);
+  if (!record) return undefined;
+  const ports = record['ports'];
   const p = (typeof ports === 'object' && ports !== null ? ports : {}) as Record<string, unknown>;
   if (!isPort(p['merklekv']) || !isPort(p['http']) || (p['memcached'] !== undefined && !isPort(p['memcached']))) {
-    throw new HarnessError('BAD_READY_LINE', `ready line without ports {merklekv, http[, memcached]}: ${text}`);
+    throw new HarnessError('BAD_READY_LINE', `ready line without ports {merklekv, http[, memcached]}: ${line.trim()}`);
   }
   const memcached = isPort(p['memcached']) ? { memcached: p['memcached'] } : {};
-  return { ports: { merklekv: p['merklekv'], http: p['http'], ...memcached }, record: record as Record<string, unknown> };
+  return { ports: { merklekv: p['merklekv'], http: p['http'], ...memcached }, record };
 }
 
 function childEnv(extra: Readonly<Record<string, string>> | undefined): NodeJS.ProcessEnv {
@@ -119,26 +134,46 @@ function childEnv(extra: Readonly<Record<string, string>> | undefined): NodeJS.P
 }
 
 /**
- * Starts a node process on ephemeral ports with its own data directory and resolves once it
- * printed its ready line. Rejects (with the output tail) if it exits first or takes too long.
+ * Starts a node (or gateway) process on ephemeral ports with its own data directory and resolves
+ * once it printed its ready line. Rejects (with the output tail) if it exits first or takes too long.
  */
 export async function startNode(options: StartNodeOptions = {}): Promise<NodeProcess> {
+  const defaults: [string, string][] = [
+    ['--host', '127.0.0.1'],
+    ['--port', '0'],
+    ['--http-port', '0'],
+    ['--memcached-port', '0'],
+  ];
+  const { service, ready } = await launch(options, options.role ?? 'node', defaults, parseReadyLine);
+  return { ...service, ports: ready.ports };
+}
+
+/**
+ * Starts a store-shard process of a split deployment (give it `--nats`, and `--hosted-shards` for
+ * a subset) with its own data directory; resolves once it serves its shards.
+ */
+export async function startStoreShard(options: Omit<StartNodeOptions, 'role'> = {}): Promise<ServiceProcess> {
+  const { service } = await launch(options, 'store-shard', [], (line) => {
+    const record = readyRecord(line);
+    return record && { record };
+  });
+  return service;
+}
+
+async function launch<R extends { record: Record<string, unknown> }>(
+  options: StartNodeOptions,
+  app: string,
+  defaults: readonly [string, string][],
+  parse: (line: string) => R | undefined,
+): Promise<{ service: ServiceProcess; ready: R }> {
   const args = [...(options.args ?? [])];
-  const useDefaults = options.defaultFlags ?? true;
   const argDataDir = flagValue(args, '--data-dir');
   const ownsDir = argDataDir === undefined && options.dataDir === undefined;
   const dataDir = argDataDir ?? options.dataDir ?? (await makeTempDir('node'));
-  if (useDefaults) {
-    const defaults: [string, string][] = [
-      ['--host', '127.0.0.1'],
-      ['--port', '0'],
-      ['--http-port', '0'],
-      ['--memcached-port', '0'],
-      ['--data-dir', dataDir],
-    ];
-    for (const [flag, value] of defaults) if (!hasFlag(args, flag)) args.push(flag, value);
+  if (options.defaultFlags ?? true) {
+    for (const [flag, value] of [...defaults, ['--data-dir', dataDir] as const]) if (!hasFlag(args, flag)) args.push(flag, value);
   }
-  const entry = resolve(options.entry ?? join(repoRoot(), 'dist', 'apps', 'node', 'src', 'main.js'));
+  const entry = resolve(options.entry ?? join(repoRoot(), 'dist', 'apps', app, 'src', 'main.js'));
   if (!existsSync(entry)) {
     if (ownsDir) await removeDir(dataDir);
     throw new HarnessError('SPAWN_FAILED', `node entry ${entry} does not exist (run \`npm run build\` first)`);
@@ -152,9 +187,9 @@ export async function startNode(options: StartNodeOptions = {}): Promise<NodePro
     label: `node ${entry}`,
   });
   const stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
-  let ready: { ports: NodePorts; record: Record<string, unknown> };
+  let ready: R;
   try {
-    ready = await proc.waitForLine((line) => parseReadyLine(line), {
+    ready = await proc.waitForLine((line) => parse(line), {
       timeoutMs: options.readyTimeoutMs ?? 15_000,
       what: 'ready line',
     });
@@ -167,8 +202,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<NodePro
     throw err;
   }
 
-  return {
-    ports: ready.ports,
+  const service: ServiceProcess = {
     pid: proc.pid,
     dataDir,
     readyLine: ready.record,
@@ -183,4 +217,5 @@ export async function startNode(options: StartNodeOptions = {}): Promise<NodePro
       if (ownsDir) await removeDir(dataDir);
     },
   };
+  return { service, ready };
 }

@@ -1,18 +1,13 @@
-import { Controller, Get, Inject, Optional } from '@nestjs/common';
-import { type ClusterPort } from '#commands';
-import { Store } from '#store';
-import { CLUSTER_PORT } from '../../../shared/src/tokens.js';
+import { Controller, Get, Inject } from '@nestjs/common';
+import { CLUSTER_VIEW, type ClusterViewSource } from '../../../shared/src/tokens.js';
 
-/** `GET /v1/cluster`: this node, its replication state and its view of the peers. */
+/** `GET /v1/cluster`: this node (or split deployment), its replication state and its view of the peers. */
 @Controller('v1/cluster')
 export class ClusterController {
-  constructor(
-    private readonly store: Store,
-    @Optional() @Inject(CLUSTER_PORT) private readonly cluster: ClusterPort | undefined,
-  ) {}
+  constructor(@Inject(CLUSTER_VIEW) private readonly cluster: ClusterViewSource) {}
 
   @Get()
-  view(): object {
-    return this.cluster?.view() ?? { mode: 'standalone', node: { id: this.store.nodeId, replicating: false }, peers: [] };
+  view(): object | Promise<object> {
+    return this.cluster.view();
   }
 }

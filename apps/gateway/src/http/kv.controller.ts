@@ -1,6 +1,7 @@
-import { Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Inject, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
-import { checkKey, CommandExecutor, KvError } from '#commands';
+import { checkKey, type CommandPort, KvError } from '#commands';
+import { COMMANDS } from '../../../shared/src/tokens.js';
 
 const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
@@ -11,7 +12,7 @@ const MAX_PAGE = 1000;
  */
 @Controller('v1/kv')
 export class KvController {
-  constructor(private readonly commands: CommandExecutor) {}
+  constructor(@Inject(COMMANDS) private readonly commands: CommandPort) {}
 
   @Get()
   async scan(

@@ -1,7 +1,8 @@
 import { isUtf8 } from 'node:buffer';
-import { Controller, Get, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, Inject, Query, Req, Res } from '@nestjs/common';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
-import { CommandExecutor, type WatchEvent } from '#commands';
+import { type CommandPort, type WatchEvent } from '#commands';
+import { COMMANDS } from '../../../shared/src/tokens.js';
 
 /** Unsent bytes beyond which a slow SSE client is disconnected rather than buffered. */
 const MAX_UNSENT_BYTES = 8 * 1024 * 1024;
@@ -13,7 +14,7 @@ const MAX_UNSENT_BYTES = 8 * 1024 * 1024;
  */
 @Controller('v1/watch')
 export class WatchController {
-  constructor(private readonly commands: CommandExecutor) {}
+  constructor(@Inject(COMMANDS) private readonly commands: CommandPort) {}
 
   @Get()
   async watch(@Query('prefix') prefix: string | undefined, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {

@@ -1,5 +1,5 @@
 import { type Socket } from 'node:net';
-import { type ClientHandle, type Command, type CommandExecutor, type CommandStats, isKvError, type WatchFeed, WRITE_COMMANDS } from '#commands';
+import { type ClientHandle, type Command, type CommandPort, type CommandStats, isKvError, type WatchFeed, WRITE_COMMANDS } from '#commands';
 import { type Logger } from '#logging';
 import { encodeMerkleKvError, encodeMerkleKvReply, encodeMerkleKvWatchEvent, MerkleKvDecoder, type MerkleKvEvent, WATCH_END } from '#protocol';
 
@@ -41,7 +41,7 @@ export class MerkleKvConnection {
   constructor(
     private readonly socket: Socket,
     private readonly client: ClientHandle,
-    private readonly executor: CommandExecutor,
+    private readonly executor: CommandPort,
     private readonly stats: CommandStats,
     private readonly logger: Logger,
   ) {

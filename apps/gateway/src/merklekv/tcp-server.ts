@@ -1,9 +1,9 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
-import { ClientRegistry, CommandExecutor, CommandStats } from '#commands';
+import { ClientRegistry, type CommandPort, CommandStats } from '#commands';
 import { type NodeConfig } from '#config';
 import { Logger } from '#logging';
-import { NODE_CONFIG } from '../../../shared/src/tokens.js';
+import { COMMANDS, NODE_CONFIG } from '../../../shared/src/tokens.js';
 import { MerkleKvConnection } from './connection.js';
 
 /** How long clients get to read their last replies and close, at shutdown. */
@@ -18,7 +18,7 @@ export class MerkleKvTcpServer implements BeforeApplicationShutdown {
 
   constructor(
     @Inject(NODE_CONFIG) private readonly config: NodeConfig,
-    private readonly executor: CommandExecutor,
+    @Inject(COMMANDS) private readonly executor: CommandPort,
     private readonly clients: ClientRegistry,
     private readonly stats: CommandStats,
     logger: Logger,

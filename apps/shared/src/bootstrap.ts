@@ -1,0 +1,101 @@
+import 'reflect-metadata';
+import { readFileSync } from 'node:fs';
+import { ConfigError, helpRequested, loadConfig, type NodeConfig, usage } from '#config';
+import { Logger } from '#logging';
+import { StoreError } from '#store';
+import { type NodeAddresses, NodeLifecycle } from './lifecycle.js';
+
+/** Exit codes: 0 clean stop, 1 failure at run time, 2 invalid configuration. */
+const EXIT_FAILURE = 1;
+const EXIT_CONFIG = 2;
+/** A stop that has not finished by then is cut short (flushing the store comes first). */
+const SHUTDOWN_DEADLINE_MS = 4500;
+
+/** One of the runnable processes: the all-in-one node, a gateway, a store-shard process. */
+export interface ServiceProcess<App extends { close(): Promise<void> }> {
+  /** Refuses a configuration this process cannot run with: the message names the key. */
+  check?(config: NodeConfig): ConfigError | undefined;
+  /** Builds and initializes the application; nothing listens yet. */
+  create(config: NodeConfig, logger: Logger, lifecycle: NodeLifecycle): Promise<App>;
+  /** Opens the listeners; resolves with the addresses bound and extra fields for the `ready` log line. */
+  listen(app: App, config: NodeConfig): Promise<{ addresses: NodeAddresses; details: Record<string, unknown> }>;
+}
+
+function readConfig(check: ServiceProcess<never>['check']): { config: NodeConfig; warnings: readonly string[] } | undefined {
+  const argv = process.argv.slice(2);
+  if (helpRequested(argv)) {
+    process.stdout.write(usage());
+    process.exit(0);
+  }
+  try {
+    const loaded = loadConfig({ argv, env: process.env, cwd: process.cwd(), readFile: (path) => readFileSync(path, 'utf8') });
+    const refusal = check?.(loaded.config);
+    if (refusal) throw refusal;
+    return loaded;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exitCode = EXIT_CONFIG;
+    return undefined;
+  }
+}
+
+/**
+ * Runs a process to its end: configuration (exit 2 when invalid), start, signals and the
+ * SHUTDOWN command, and a stop bounded by {@link SHUTDOWN_DEADLINE_MS}.
+ */
+export async function runService<App extends { close(): Promise<void> }>(service: ServiceProcess<App>): Promise<void> {
+  const loaded = readConfig(service.check);
+  if (!loaded) return;
+  const { config, warnings } = loaded;
+  const logger = Logger.create({ level: config.log.level, ...(config.log.file ? { file: config.log.file } : {}) });
+  for (const warning of warnings) logger.warn(warning);
+
+  const lifecycle = new NodeLifecycle();
+  let app: App;
+  try {
+    app = await service.create(config, logger, lifecycle);
+  } catch (err) {
+    if (err instanceof StoreError && err.code === 'SHARD_COUNT') {
+      // The data directory contradicts the configuration: a configuration error.
+      process.stderr.write(`invalid config: shards: ${err.message}\n`);
+      process.exit(EXIT_CONFIG);
+    }
+    logger.error('failed to start', { error: err });
+    process.exit(EXIT_FAILURE);
+  }
+
+  let stopping: Promise<void> | undefined;
+  /** Stops every module (listeners first, the store last) and exits with `code`. */
+  const stop = (reason: string, code = 0): Promise<void> => {
+    stopping ??= (async () => {
+      lifecycle.markStopping();
+      logger.info('stopping', { reason });
+      setTimeout(() => {
+        logger.error('graceful stop took too long; exiting', { deadlineMs: SHUTDOWN_DEADLINE_MS });
+        process.exit(EXIT_FAILURE);
+      }, SHUTDOWN_DEADLINE_MS);
+      try {
+        await app.close();
+        logger.info('stopped');
+        process.exit(code);
+      } catch (err) {
+        logger.error('error while stopping', { error: err });
+        process.exit(EXIT_FAILURE);
+      }
+    })();
+    return stopping;
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+  lifecycle.onShutdownRequest(() => void stop('SHUTDOWN command'));
+
+  try {
+    const { addresses, details } = await service.listen(app, config);
+    lifecycle.markReady(addresses);
+    logger.info('ready', details);
+  } catch (err) {
+    logger.error('failed to start', { error: err });
+    await stop('failed to start', EXIT_FAILURE);
+  }
+}

@@ -1,0 +1,45 @@
+import { Inject, Injectable, type OnModuleInit, Optional } from '@nestjs/common';
+import { type ServerNats } from '@nestjs/microservices';
+import { ClientRegistry, type ClusterPort, CommandStats, ShardService } from '#commands';
+import { type NodeConfig } from '#config';
+import { Logger } from '#logging';
+import { shardRequestSubject } from '#replication';
+import { Store } from '#store';
+import { NodeLifecycle } from '../../shared/src/lifecycle.js';
+import { CLUSTER_PORT, NODE_CONFIG } from '../../shared/src/tokens.js';
+import { localCommands } from './local-commands.js';
+
+/** Injection token of the NestJS microservices NATS server the store-shard process listens with. */
+export const SHARD_TRANSPORT = Symbol('SHARD_TRANSPORT');
+
+/**
+ * Serves this process's shards to gateways: one request/reply subject per hosted shard on the
+ * NestJS microservices NATS transport, each answered by the command layer over that shard.
+ */
+@Injectable()
+export class ShardServer implements OnModuleInit {
+  readonly service: ShardService;
+  readonly subjects: readonly string[];
+
+  constructor(
+    @Inject(SHARD_TRANSPORT) private readonly transport: ServerNats,
+    @Inject(NODE_CONFIG) config: NodeConfig,
+    store: Store,
+    lifecycle: NodeLifecycle,
+    private readonly logger: Logger,
+    @Optional() @Inject(CLUSTER_PORT) cluster: ClusterPort | undefined,
+  ) {
+    // The process's own command counters: gateways count what their clients ask.
+    const deps = { store, stats: new CommandStats(), clients: new ClientRegistry(), lifecycle, config, cluster };
+    this.service = new ShardService(store, config.split.hostedShards, (keyspace) => localCommands(keyspace, deps));
+    const clusterName = config.nats!.cluster;
+    this.subjects = this.service.shards.map((shard) => shardRequestSubject(clusterName, config.split.group, shard));
+  }
+
+  onModuleInit(): void {
+    this.service.shards.forEach((shard, i) => {
+      this.transport.addHandler(this.subjects[i]!, (message: unknown) => this.service.handle(shard, message));
+    });
+    this.logger.info('serving shards', { shards: this.service.shards, subjects: this.subjects });
+  }
+}
