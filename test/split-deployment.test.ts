@@ -98,6 +98,36 @@ describe('a split deployment: gateway and store-shard processes over the NestJS 
     await sameStores();
   });
 
+  it('streams changes of every shard, from any node, to a WATCH on the gateway and to server-sent events', async () => {
+    const watcher = await TextClient.connect(gateway.ports.merklekv);
+    try {
+      watcher.send('WATCH sw:');
+      expect(await watcher.readLine()).toBe('WATCHING sw:');
+      const sse = await fetch(`http://127.0.0.1:${gateway.ports.http}/v1/watch?prefix=sw:`);
+      const reader = sse.body!.getReader();
+      // Two keys on different store-shard processes: one written on a and replicated, one through the gateway.
+      const [onS1, onS2] = [findKey((shard) => shard <= 7, 'sw:'), findKey((shard) => shard >= 8, 'sw:')];
+      await a.send(`SET ${onS1} from-a`);
+      await g.request(`SET ${onS2} from-gateway`);
+      await g.request('SET elsewhere ignored');
+      const lines = [await watcher.readLine(REPLICATION_DEADLINE_MS), await watcher.readLine(REPLICATION_DEADLINE_MS)];
+      expect(lines.sort()).toEqual([`CHANGE ${onS1} from-a`, `CHANGE ${onS2} from-gateway`].sort());
+      expect(await watcher.request('stop watching')).toBe('END');
+      expect(await watcher.request('PING')).toBe('PONG');
+
+      let text = '';
+      const decoder = new TextDecoder();
+      await eventually('the SSE stream to carry both changes', async () => {
+        text += decoder.decode((await reader.read()).value);
+        return text.includes(onS1) && text.includes(onS2);
+      }, REPLICATION_DEADLINE_MS);
+      await reader.cancel();
+      expect(text).not.toContain('elsewhere');
+    } finally {
+      await watcher.close();
+    }
+  });
+
   it('answers garbage on a shard subject with an error reply and changes nothing', async () => {
     const before = await g.request('DBSIZE');
     const nc = await connect({ servers: nats.url });
@@ -133,6 +163,6 @@ describe('a split deployment: gateway and store-shard processes over the NestJS 
 });
 
 /** A key whose shard (of the default 16) satisfies `wanted`. */
-function findKey(wanted: (shard: number) => boolean): string {
-  for (let i = 0; ; i++) if (wanted(shardOf(`probe-${i}`, 16))) return `probe-${i}`;
+function findKey(wanted: (shard: number) => boolean, prefix = 'probe-'): string {
+  for (let i = 0; ; i++) if (wanted(shardOf(`${prefix}${i}`, 16))) return `${prefix}${i}`;
 }

@@ -82,6 +82,8 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
   private starting: Promise<void> | undefined;
   private toggles: Promise<void> = Promise.resolve();
   private readonly hostedShards: ReadonlySet<number>;
+  /** Connected to a NATS server now (the client reconnects on its own while this is false). */
+  private natsUp = false;
 
   constructor(
     @Inject(NODE_CONFIG) config: NodeConfig,
@@ -167,7 +169,7 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
       cluster: this.nats.cluster,
       node: {
         id: this.store.nodeId,
-        connected: this.nc !== undefined && !this.nc.isClosed(),
+        connected: this.natsUp,
         replicating: this.enabled,
         outboxDepth: this.outbox.depth,
         applied: applied?.applied ?? 0,
@@ -207,7 +209,7 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
     const nc = this.nc;
     if (nc && !nc.isClosed()) {
       // Drain flushes what is buffered; with the server away only close can finish.
-      await Promise.race([nc.drain().catch(() => undefined), new Promise((r) => setTimeout(r, STOP_STEP_MS))]);
+      if (this.natsUp) await Promise.race([nc.drain().catch(() => undefined), new Promise((r) => setTimeout(r, STOP_STEP_MS))]);
       if (!nc.isClosed()) await nc.close().catch(() => undefined);
     }
     await this.starting;
@@ -221,6 +223,7 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
       await nc.close();
       return;
     }
+    this.natsUp = true;
     this.logger.info('connected to NATS', { server: nc.getServer() });
     const maxPayload = nc.info?.max_payload ?? Infinity;
     if (maxPayload < this.maxValueBytes + CHANGE_OVERHEAD_BYTES) {
@@ -331,7 +334,10 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
 
   private async watchStatus(nc: NatsConnection): Promise<void> {
     for await (const status of nc.status()) {
-      if (status.type === 'disconnect' || status.type === 'reconnect') this.logger.info(`NATS ${status.type}`, { server: status.server });
+      if (status.type === 'disconnect' || status.type === 'reconnect') {
+        this.natsUp = status.type === 'reconnect';
+        this.logger.info(`NATS ${status.type}`, { server: status.server });
+      }
     }
   }
 }

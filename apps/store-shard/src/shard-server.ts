@@ -1,9 +1,10 @@
-import { Inject, Injectable, type OnModuleInit, Optional } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, type OnModuleInit, Optional } from '@nestjs/common';
+import { type NatsConnection } from '@nats-io/transport-node';
 import { type ServerNats } from '@nestjs/microservices';
 import { ClientRegistry, type ClusterPort, CommandStats, ShardService } from '#commands';
 import { type NodeConfig } from '#config';
 import { Logger } from '#logging';
-import { shardRequestSubject } from '#replication';
+import { shardRequestSubject, watchSubjectPrefix } from '#replication';
 import { Store } from '#store';
 import { NodeLifecycle } from '../../shared/src/lifecycle.js';
 import { CLUSTER_PORT, NODE_CONFIG } from '../../shared/src/tokens.js';
@@ -17,7 +18,7 @@ export const SHARD_TRANSPORT = Symbol('SHARD_TRANSPORT');
  * NestJS microservices NATS transport, each answered by the command layer over that shard.
  */
 @Injectable()
-export class ShardServer implements OnModuleInit {
+export class ShardServer implements OnModuleInit, BeforeApplicationShutdown {
   readonly service: ShardService;
   readonly subjects: readonly string[];
 
@@ -31,8 +32,16 @@ export class ShardServer implements OnModuleInit {
   ) {
     // The process's own command counters: gateways count what their clients ask.
     const deps = { store, stats: new CommandStats(), clients: new ClientRegistry(), lifecycle, config, cluster };
-    this.service = new ShardService(store, config.split.hostedShards, (keyspace) => localCommands(keyspace, deps));
     const clusterName = config.nats!.cluster;
+    this.service = new ShardService({
+      store,
+      hosted: config.split.hostedShards,
+      commandsFor: (keyspace) => localCommands(keyspace, deps),
+      watches: {
+        subjectPrefix: watchSubjectPrefix(clusterName),
+        publish: (subject, message) => transport.unwrap<NatsConnection>().publish(subject, JSON.stringify(message)),
+      },
+    });
     this.subjects = this.service.shards.map((shard) => shardRequestSubject(clusterName, config.split.group, shard));
   }
 
@@ -41,5 +50,9 @@ export class ShardServer implements OnModuleInit {
       this.transport.addHandler(this.subjects[i]!, (message: unknown) => this.service.handle(shard, message));
     });
     this.logger.info('serving shards', { shards: this.service.shards, subjects: this.subjects });
+  }
+
+  beforeApplicationShutdown(): void {
+    this.service.close();
   }
 }

@@ -18,6 +18,6 @@ export { CommandStats } from './stats.js';
 export { checkKey, checkValueSize } from './limits.js';
 export { toKvError } from './store-errors.js';
 export { mstRootsDigest } from './mst-roots-digest.js';
-export { type ShardChannel, ShardRouter, type ShardRouterDeps } from './split/router.js';
+export { type ShardChannel, type ShardInbox, ShardRouter, type ShardRouterDeps } from './split/router.js';
 export { ShardService } from './split/shard-service.js';
 export { type ShardFigures, SHARD_WIRE_VERSION } from './split/wire.js';

@@ -12,7 +12,7 @@
  */
 export { type ChangeRecord, type ChangeSink, type ChangeSource } from './ports.js';
 export { CHANGE_FORMAT_VERSION, type DecodeChangeOptions, decodeChange, encodeChange } from './change-codec.js';
-export { MAX_SHARDS, type ReplicationSubjects, consumerName, replicationSubjects, shardRequestSubject } from './subjects.js';
+export { MAX_SHARDS, type ReplicationSubjects, consumerName, replicationSubjects, shardRequestSubject, watchSubjectPrefix } from './subjects.js';
 export {
   CONSUMER_DEFAULTS,
   type EnsureConsumerOptions,

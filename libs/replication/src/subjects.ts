@@ -11,7 +11,8 @@ import { ReplicationError } from './errors.js';
  * - changes of shard `s`: `merklekv.<c>.changes.<s>` (decimal, no leading zeros)
  * - membership announcements (core NATS, not stored): `merklekv.<c>.members`
  * - each node's durable consumer: `node_<nodeId>`
- * - split deployments: requests for shard `s` of store group `g`: `merklekv.<c>.kv.<g>.<s>`
+ * - split deployments: requests for shard `s` of store group `g`: `merklekv.<c>.kv.<g>.<s>`;
+ *   watch events pushed to a gateway: `merklekv.<c>.watch.<inbox>`
  */
 export interface ReplicationSubjects {
   readonly cluster: string;
@@ -74,4 +75,10 @@ export function shardRequestSubject(cluster: string, group: string, shard: numbe
   assertName('store group', group);
   assertShard(shard);
   return `merklekv.${cluster}.kv.${group}.${shard}`;
+}
+
+/** The subjects store-shard processes may push watch events to; a gateway's inbox is one token more. */
+export function watchSubjectPrefix(cluster: string): string {
+  assertName('cluster name', cluster);
+  return `merklekv.${cluster}.watch.`;
 }

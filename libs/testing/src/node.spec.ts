@@ -83,7 +83,8 @@ describe('startNode (against a fake node)', () => {
 
   it('kills a node that never gets ready, and fails at once on a ready line without ports', async () => {
     const before = nodeTempDirs();
-    const hung: unknown = await startNode({ entry: FAKE, env: { FAKE_NODE_MODE: 'hang' }, readyTimeoutMs: 300 }).catch((e: unknown) => e);
+    // Long enough for the fake to log its pid on a loaded machine; it never gets ready.
+    const hung: unknown = await startNode({ entry: FAKE, env: { FAKE_NODE_MODE: 'hang' }, readyTimeoutMs: 3000 }).catch((e: unknown) => e);
     expect(hung).toMatchObject({ code: 'READY_TIMEOUT' });
     const hungPid = (JSON.parse((hung as { logs: string }).logs.split('\n')[0] ?? '{}') as { pid?: number }).pid;
     expect(hungPid === undefined ? 'no pid logged' : isProcessAlive(hungPid)).toBe(false);

@@ -144,6 +144,20 @@ export class MerkleKvConnection {
       return;
     }
     const pending = slot ?? this.reserve();
+    if (command.name === 'WATCH') {
+      // A gateway of a split deployment registers the watch with every shard first; a line the
+      // client sends meanwhile ends the watch, as it would once streaming.
+      this.watchQueued = true;
+      result.then(
+        (feed: unknown) => this.beginWatch(pending, this.encode(command, feed), feed as WatchFeed),
+        (err: unknown) => {
+          this.watchQueued = false;
+          this.watchEndedEarly = false;
+          this.fill(pending, this.errorReply(err));
+        },
+      );
+      return;
+    }
     this.writesInFlight++;
     const settled = result.then(
       (value: unknown) => this.fill(pending, this.encode(command, value)),
@@ -166,7 +180,8 @@ export class MerkleKvConnection {
     const endedEarly = this.watchQueued && this.watchEndedEarly;
     this.watchQueued = false;
     this.watchEndedEarly = false;
-    if (endedEarly) {
+    if (endedEarly || this.closing || this.socket.destroyed) {
+      feed.stop();
       this.deliver(slot, Buffer.concat([header, WATCH_END]));
       return;
     }

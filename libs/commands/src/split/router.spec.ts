@@ -10,6 +10,7 @@ import { ShardService } from './shard-service.js';
 import { decodeShardRequest, encodeShardReply, encodeShardRequest, MAX_LEAF_PAGE } from './wire.js';
 
 const SHARDS = 8;
+const INBOX_PREFIX = 'test.watch.';
 const LIMITS = { maxValueBytes: 64 * 1024 };
 const server = { version: '1.0.0', startedAt: 0, requestShutdown: () => undefined, describe: () => [] };
 
@@ -20,18 +21,26 @@ function executorOver(store: Keyspace): CommandExecutor {
 /** Two store-shard processes (even and odd shards) behind a router, every message through JSON. */
 async function splitDeployment(): Promise<{ router: ShardRouter; stores: Store[]; channel: ShardChannel }> {
   const stores = await Promise.all([0, 1].map((i) => Store.open({ engine: new MemoryEngine(), shards: SHARDS, nodeId: `s${i}` })));
+  const inboxes = new Map<string, (message: unknown) => void>();
+  const watches = { subjectPrefix: INBOX_PREFIX, publish: (subject: string, message: unknown) => inboxes.get(subject)?.(JSON.parse(JSON.stringify(message))) };
   const services = stores.map(
     (store, i) =>
-      new ShardService(
+      new ShardService({
         store,
-        Array.from({ length: SHARDS }, (_, s) => s).filter((s) => s % 2 === i),
-        executorOver,
-      ),
+        hosted: Array.from({ length: SHARDS }, (_, s) => s).filter((s) => s % 2 === i),
+        commandsFor: executorOver,
+        watches,
+      }),
   );
   const channel: ShardChannel = {
     request: async (shard, message) => {
       const delivered: unknown = JSON.parse(JSON.stringify(message));
       return JSON.parse(JSON.stringify(await services[shard % 2]!.handle(shard, delivered)));
+    },
+    openInbox: (onMessage) => {
+      const subject = `${INBOX_PREFIX}${inboxes.size}`;
+      inboxes.set(subject, onMessage);
+      return Promise.resolve({ subject, close: () => inboxes.delete(subject) });
     },
   };
   const router = new ShardRouter({ shards: SHARDS, channel, stats: new CommandStats(), clients: new ClientRegistry(), server, limits: LIMITS });
@@ -119,12 +128,40 @@ describe('split deployment: router and shard service', () => {
     }
   });
 
+  it('streams the changes of every shard to one watch, reporting a truncation once', async () => {
+    const split = await splitDeployment();
+    try {
+      const feed = await split.router.execute({ name: 'WATCH', prefix: 'w:' });
+      const events: unknown[] = [];
+      await split.router.execute({ name: 'MSET', pairs: [['w:1', Buffer.from('a')], ['w:2', Buffer.from('b')], ['x', Buffer.from('c')]] });
+      feed.start((event) => events.push(event));
+      await split.router.execute({ name: 'DEL', key: 'w:1' });
+      await split.router.execute({ name: 'TRUNCATE' });
+      feed.stop();
+      await split.router.execute({ name: 'SET', key: 'w:3', value: Buffer.from('late') });
+      expect(events).toEqual(
+        expect.arrayContaining([
+          { kind: 'change', key: 'w:1', value: new Uint8Array(Buffer.from('a')) },
+          { kind: 'change', key: 'w:2', value: new Uint8Array(Buffer.from('b')) },
+          { kind: 'deleted', key: 'w:1' },
+        ]),
+      );
+      expect(events.filter((e) => (e as { kind: string }).kind === 'truncated')).toHaveLength(1);
+      expect(events).toHaveLength(4);
+    } finally {
+      await Promise.all(split.stores.map((s) => s.close()));
+    }
+  });
+
   it('names the shard that does not answer', async () => {
     const split = await splitDeployment();
     try {
       const router = new ShardRouter({
         shards: SHARDS,
-        channel: { request: (shard, message) => (shard === 3 ? Promise.reject(new Error('503 no responders')) : split.channel.request(shard, message)) },
+        channel: {
+          request: (shard, message) => (shard === 3 ? Promise.reject(new Error('503 no responders')) : split.channel.request(shard, message)),
+          openInbox: (onMessage) => split.channel.openInbox(onMessage),
+        },
         stats: new CommandStats(),
         clients: new ClientRegistry(),
         server,
@@ -142,7 +179,7 @@ describe('the shard wire', () => {
   let service: ShardService;
   beforeEach(async () => {
     store = await Store.open({ engine: new MemoryEngine(), shards: SHARDS, nodeId: 's' });
-    service = new ShardService(store, [0, 1, 2], executorOver);
+    service = new ShardService({ store, hosted: [0, 1, 2], commandsFor: executorOver, watches: { subjectPrefix: INBOX_PREFIX, publish: () => undefined } });
   });
   afterEach(() => store.close());
 
@@ -157,6 +194,8 @@ describe('the shard wire', () => {
     ['an amount beyond 64 bits', { v: 1, op: 'command', command: { name: 'INCR', key: 'k', amount: { $n: '1'.repeat(30) } } }],
     ['an empty MSET', { v: 1, op: 'command', command: { name: 'MSET', pairs: [] } }],
     ['a huge leaf page', { v: 1, op: 'leaves', prefix: '', limit: MAX_LEAF_PAGE + 1 }],
+    ['a watch that would push onto another subject', { v: 1, op: 'watch', prefix: '', to: 'merklekv.merkle_kv.changes.3' }],
+    ['a watch that would push to a wildcard', { v: 1, op: 'watch', prefix: '', to: `${INBOX_PREFIX}>` }],
   ])('refuses %s with BAD_REQUEST and changes nothing', async (_what, message) => {
     expect(await refusal(0, message)).toMatchObject({ ok: false, code: 'BAD_REQUEST' });
     expect(store.liveKeys).toBe(0);

@@ -20,7 +20,7 @@
  *   gateway's own; their keyspace figures come from every shard.
  */
 import { compareKeys, shardOf } from '#store';
-import { type CommandName, type CommandOf } from '../command.js';
+import { type CommandName, type CommandOf, type WatchEvent, type WatchFeed } from '../command.js';
 import { KvError } from '../errors.js';
 import { type CommandPort } from '../executor.js';
 import { type CommandDeps, type Handlers, type Reply } from '../handlers.js';
@@ -31,6 +31,7 @@ import { type KeyspaceFigures, nodeCommands } from '../server.js';
 import { guarded } from '../store-errors.js';
 import {
   decodeShardReply,
+  decodeWatchEvent,
   encodeShardRequest,
   type LeafPage,
   MAX_LEAF_PAGE,
@@ -43,7 +44,17 @@ import {
 /** Carries one request to whichever process serves `shard`, and its reply back. */
 export interface ShardChannel {
   request(shard: number, message: unknown): Promise<unknown>;
+  /** Starts receiving the messages store-shard processes push to a new subject (a watch's events). */
+  openInbox(onMessage: (message: unknown) => void): Promise<ShardInbox>;
 }
+
+export interface ShardInbox {
+  readonly subject: string;
+  close(): void;
+}
+
+/** How often a gateway renews its watches' leases (see WATCH_LEASE_MS on the store side). */
+export const WATCH_RENEW_MS = 10_000;
 
 export interface ShardRouterDeps extends Omit<CommandDeps, 'store' | 'cluster'> {
   /** The keyspace's shard count: equal to every store-shard process's. */
@@ -109,9 +120,7 @@ export class ShardRouter implements CommandPort {
         await this.#everyShard({ op: 'command', command });
       },
       HASH: ({ pattern }) => this.#hash(pattern === undefined || pattern === '*' ? '' : pattern),
-      WATCH: () => {
-        throw new KvError('UNAVAILABLE', 'WATCH is not served by a gateway of a split deployment yet: watch through an all-in-one node');
-      },
+      WATCH: ({ prefix }) => this.#watch(prefix),
     };
   }
 
@@ -166,6 +175,51 @@ export class ShardRouter implements CommandPort {
       else groups.set(shard, [i]);
     });
     return groups;
+  }
+
+  /**
+   * Every shard pushes its changes under `prefix` to one inbox of this gateway. The feed is
+   * returned once every shard has registered, so nothing committed after WATCHING is missed;
+   * events that arrive before the adapter starts the feed wait for it. Each shard reports its own
+   * truncation: consecutive TRUNCATED events are reported once.
+   */
+  async #watch(prefix: string): Promise<WatchFeed> {
+    let listener: ((event: WatchEvent) => void) | undefined;
+    const early: WatchEvent[] = [];
+    let lastTruncated = false;
+    const inbox = await this.#deps.channel.openInbox((message) => {
+      const event = decodeWatchEvent(message);
+      if (!event || (event.kind === 'truncated' && lastTruncated)) return;
+      lastTruncated = event.kind === 'truncated';
+      if (listener) listener(event);
+      else early.push(event);
+    });
+    const register = (): Promise<unknown> => this.#everyShard({ op: 'watch', prefix, to: inbox.subject });
+    const unregister = (): void => {
+      inbox.close();
+      this.#everyShard({ op: 'unwatch', to: inbox.subject }).catch(() => undefined);
+    };
+    try {
+      await register();
+    } catch (err) {
+      unregister();
+      throw err;
+    }
+    // A store-shard process that restarted learns of the watch again at the next renewal.
+    const renewal = setInterval(() => void register().catch(() => undefined), WATCH_RENEW_MS);
+    renewal.unref();
+    return {
+      prefix,
+      start: (onEvent) => {
+        listener = onEvent;
+        for (const event of early.splice(0)) onEvent(event);
+      },
+      stop: () => {
+        clearInterval(renewal);
+        listener = undefined;
+        unregister();
+      },
+    };
   }
 
   async #hash(prefix: string): Promise<string> {

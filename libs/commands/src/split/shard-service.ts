@@ -1,10 +1,33 @@
 import { entryBytes } from '#crdt';
 import { compareKeys, type Keyspace, type Store } from '#store';
-import { type CommandOf } from '../command.js';
+import { type CommandOf, type WatchFeed } from '../command.js';
 import { KvError } from '../errors.js';
 import { type CommandPort } from '../executor.js';
 import { referenceLeafHash } from '../reference-hash.js';
-import { decodeShardRequest, encodeShardReply, type LeafPage, type ShardCommand, type ShardFigures, type ShardRequest } from './wire.js';
+import { decodeShardRequest, encodeShardReply, encodeWatchEvent, type LeafPage, type ShardCommand, type ShardFigures, type ShardRequest } from './wire.js';
+
+/** A gateway renews its watches well within this; one it stopped renewing (it died) ends here. */
+export const WATCH_LEASE_MS = 30_000;
+
+export interface ShardServiceOptions {
+  readonly store: Store;
+  /** The shards this process serves. */
+  readonly hosted: readonly number[];
+  /** The command layer over one shard's keyspace. */
+  readonly commandsFor: (keyspace: Keyspace) => CommandPort;
+  /**
+   * Pushes a watch event to a gateway, and the subjects it may be pushed to: a request cannot
+   * make this process publish anywhere else (on the replication stream, say).
+   */
+  readonly watches?: { readonly publish: (subject: string, message: unknown) => void; readonly subjectPrefix: string };
+}
+
+interface Hosted {
+  readonly keyspace: Keyspace;
+  readonly commands: CommandPort;
+  /** Running watches by the subject they push to. */
+  readonly watches: Map<string, { readonly feed: WatchFeed; lease: NodeJS.Timeout }>;
+}
 
 /**
  * The store-shard side of a split deployment: answers {@link ShardRequest}s for the shards this
@@ -13,14 +36,21 @@ import { decodeShardRequest, encodeShardReply, type LeafPage, type ShardCommand,
  */
 export class ShardService {
   readonly #store: Store;
-  readonly #byShard = new Map<number, { readonly keyspace: Keyspace; readonly commands: CommandPort }>();
+  readonly #watches: ShardServiceOptions['watches'];
+  readonly #byShard = new Map<number, Hosted>();
 
-  constructor(store: Store, hosted: readonly number[], commandsFor: (keyspace: Keyspace) => CommandPort) {
+  constructor({ store, hosted, commandsFor, watches }: ShardServiceOptions) {
     this.#store = store;
+    this.#watches = watches;
     for (const shard of hosted) {
       const keyspace = store.scope([shard]);
-      this.#byShard.set(shard, { keyspace, commands: commandsFor(keyspace) });
+      this.#byShard.set(shard, { keyspace, commands: commandsFor(keyspace), watches: new Map() });
     }
+  }
+
+  /** Ends every watch (the process is stopping). */
+  close(): void {
+    for (const hosted of this.#byShard.values()) for (const to of [...hosted.watches.keys()]) unwatch(hosted, to);
   }
 
   /** The hosted shards, ascending. */
@@ -40,7 +70,7 @@ export class ShardService {
     }
   }
 
-  #answer(shard: number, hosted: { keyspace: Keyspace; commands: CommandPort }, request: ShardRequest): unknown {
+  #answer(shard: number, hosted: Hosted, request: ShardRequest): unknown {
     switch (request.op) {
       case 'command':
         this.#checkKeys(shard, request.command);
@@ -56,7 +86,30 @@ export class ShardService {
       }
       case 'leaves':
         return leafPage(hosted.keyspace, request.prefix, request.after, request.limit);
+      case 'watch':
+        return this.#watch(hosted, request.prefix, request.to);
+      case 'unwatch':
+        unwatch(hosted, request.to);
+        return undefined;
     }
+  }
+
+  async #watch(hosted: Hosted, prefix: string, to: string): Promise<void> {
+    const watches = this.#watches;
+    if (!watches) throw new KvError('UNAVAILABLE', 'this store-shard process does not serve watches');
+    if (!to.startsWith(watches.subjectPrefix) || to.length === watches.subjectPrefix.length || /[\s*>]/.test(to)) {
+      throw new KvError('BAD_REQUEST', `invalid shard message: watch subject must be under ${watches.subjectPrefix}`);
+    }
+    const running = hosted.watches.get(to);
+    if (running) {
+      running.lease.refresh();
+      return;
+    }
+    const feed = (await hosted.commands.execute({ name: 'WATCH', prefix })) as WatchFeed;
+    const lease = setTimeout(() => unwatch(hosted, to), WATCH_LEASE_MS);
+    lease.unref();
+    hosted.watches.set(to, { feed, lease });
+    feed.start((event) => watches.publish(to, encodeWatchEvent(event)));
   }
 
   /** A key routed to the wrong shard means gateway and store-shard disagree on `shards`. */
@@ -71,6 +124,14 @@ export class ShardService {
       }
     }
   }
+}
+
+function unwatch(hosted: Hosted, to: string): void {
+  const running = hosted.watches.get(to);
+  if (!running) return;
+  clearTimeout(running.lease);
+  running.feed.stop();
+  hosted.watches.delete(to);
 }
 
 function keysOf(command: ShardCommand): readonly string[] {

@@ -7,7 +7,7 @@
  * Both directions are validated field by field: a store-shard process takes requests from
  * anything that can publish on NATS, and a gateway must not crash on a reply it cannot read.
  */
-import { type Command, type CommandName, type ResultOf } from '../command.js';
+import { type Command, type CommandName, type ResultOf, type WatchEvent } from '../command.js';
 import { KvError, type KvErrorCode } from '../errors.js';
 
 /** Bumped on any incompatible change; a process refuses a request of another version. */
@@ -55,13 +55,18 @@ export interface LeafPage {
 export type ShardRequest =
   | { readonly op: 'command'; readonly command: ShardCommand }
   | { readonly op: 'figures' }
-  | { readonly op: 'leaves'; readonly prefix: string; readonly after?: string; readonly limit: number };
+  | { readonly op: 'leaves'; readonly prefix: string; readonly after?: string; readonly limit: number }
+  /** Publish the shard's changes under `prefix` to the subject `to` until unwatched, or the lease runs out; repeating it renews the lease. */
+  | { readonly op: 'watch'; readonly prefix: string; readonly to: string }
+  | { readonly op: 'unwatch'; readonly to: string };
 
 /** What each request answers. */
 export interface ShardResultOf {
   readonly command: ResultOf[ShardCommandName];
   readonly figures: ShardFigures;
   readonly leaves: LeafPage;
+  readonly watch: undefined;
+  readonly unwatch: undefined;
 }
 
 export type ShardReply = { readonly ok: true; readonly result: unknown } | { readonly ok: false; readonly code: KvErrorCode; readonly message: string };
@@ -215,6 +220,10 @@ export function decodeShardRequest(v: unknown): ShardRequest {
       if (limit > MAX_LEAF_PAGE) throw invalid(`limit above ${MAX_LEAF_PAGE}`);
       return { op: 'leaves', prefix: str(v.prefix, 'prefix'), ...(after === undefined ? {} : { after }), limit };
     }
+    case 'watch':
+      return { op: 'watch', prefix: str(v.prefix, 'prefix'), to: str(v.to, 'to') };
+    case 'unwatch':
+      return { op: 'unwatch', to: str(v.to, 'to') };
     default:
       throw invalid(`unknown op ${JSON.stringify(v.op)}`);
   }
@@ -290,6 +299,9 @@ function decodeResult<R extends ShardRequest>(request: R, v: unknown): ShardResu
       };
       return page as ShardResultOf[R['op']];
     }
+    case 'watch':
+    case 'unwatch':
+      return undefined as ShardResultOf[R['op']];
   }
 }
 
@@ -304,5 +316,29 @@ export function decodeShardReply<R extends ShardRequest>(request: R, v: unknown)
     return decodeResult(request, v.result);
   } catch (err) {
     throw garbled(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** A watch event as a store-shard process pushes it to a gateway. */
+export function encodeWatchEvent(event: WatchEvent): Json {
+  return toJson(event);
+}
+
+/** A pushed watch event, or undefined when the message is not one (it is then dropped). */
+export function decodeWatchEvent(v: unknown): WatchEvent | undefined {
+  try {
+    if (!isRecord(v)) return undefined;
+    switch (v.kind) {
+      case 'change':
+        return { kind: 'change', key: str(v.key, 'key'), value: bytes(v.value, 'value') };
+      case 'deleted':
+        return { kind: 'deleted', key: str(v.key, 'key') };
+      case 'truncated':
+        return { kind: 'truncated' };
+      default:
+        return undefined;
+    }
+  } catch {
+    return undefined;
   }
 }
