@@ -61,8 +61,8 @@ describe('a split deployment: gateway and store-shard processes over the NestJS 
     await bothSides('the node write', 'GET from-a', 'VALUE hello whole');
   });
 
-  it('counts concurrent increments from both sides exactly', async () => {
-    const perSide = 200;
+  it('counts 1,000 concurrent increments from both sides exactly', async () => {
+    const perSide = 500;
     await Promise.all(
       [g, a.client].map(async (client) => {
         for (let i = 0; i < perSide; i++) client.send('INC split-hits');

@@ -15,8 +15,9 @@ function loggedArgv(logs: string): string[] {
   return (JSON.parse(first) as { argv: string[] }).argv;
 }
 
-/** The temp dirs startNode may have created and not yet removed. */
-const nodeTempDirs = (): string[] => readdirSync(tmpdir()).filter((name) => name.startsWith('merklekv-node-'));
+/** The temp dirs these tests' startNode calls may have created and not yet removed (other tests' runs in parallel use other labels). */
+const TEMP_LABEL = 'harness-spec';
+const nodeTempDirs = (): string[] => readdirSync(tmpdir()).filter((name) => name.startsWith(`merklekv-${TEMP_LABEL}-`));
 
 describe('parseReadyLine', () => {
   it('accepts only the JSON ready line, and rejects one without ports', () => {
@@ -74,7 +75,7 @@ describe('startNode (against a fake node)', () => {
 
   it('rejects with the log tail when the node exits before ready, and leaves no temp dir', async () => {
     const before = nodeTempDirs();
-    const err: unknown = await startNode({ entry: FAKE, env: { FAKE_NODE_MODE: 'exit-early' } }).catch((e: unknown) => e);
+    const err: unknown = await startNode({ entry: FAKE, tempLabel: TEMP_LABEL, env: { FAKE_NODE_MODE: 'exit-early' } }).catch((e: unknown) => e);
     expect(err).toMatchObject({ name: 'HarnessError', code: 'EXITED_EARLY' });
     expect((err as Error).message).toMatch(/exited with code 3 before ready line/);
     expect((err as Error).message).toContain('config invalid: fake failure');
@@ -84,12 +85,12 @@ describe('startNode (against a fake node)', () => {
   it('kills a node that never gets ready, and fails at once on a ready line without ports', async () => {
     const before = nodeTempDirs();
     // Long enough for the fake to log its pid on a loaded machine; it never gets ready.
-    const hung: unknown = await startNode({ entry: FAKE, env: { FAKE_NODE_MODE: 'hang' }, readyTimeoutMs: 3000 }).catch((e: unknown) => e);
+    const hung: unknown = await startNode({ entry: FAKE, tempLabel: TEMP_LABEL, env: { FAKE_NODE_MODE: 'hang' }, readyTimeoutMs: 3000 }).catch((e: unknown) => e);
     expect(hung).toMatchObject({ code: 'READY_TIMEOUT' });
     const hungPid = (JSON.parse((hung as { logs: string }).logs.split('\n')[0] ?? '{}') as { pid?: number }).pid;
     expect(hungPid === undefined ? 'no pid logged' : isProcessAlive(hungPid)).toBe(false);
 
-    await expect(startNode({ entry: FAKE, env: { FAKE_NODE_MODE: 'bad-ready' } })).rejects.toMatchObject({
+    await expect(startNode({ entry: FAKE, tempLabel: TEMP_LABEL, env: { FAKE_NODE_MODE: 'bad-ready' } })).rejects.toMatchObject({
       code: 'BAD_READY_LINE',
       message: expect.stringContaining('"msg":"starting"'),
     });

@@ -21,6 +21,8 @@ export interface StartNodeOptions {
   readonly cwd?: string;
   /** Data directory; default a fresh temp dir that dispose removes. A caller's dir is kept. */
   readonly dataDir?: string;
+  /** Names the fresh temp dir `merklekv-<label>-*` (default `node`), e.g. to tell a test's own dirs apart. */
+  readonly tempLabel?: string;
   /**
    * Which process to run: the all-in-one node (default) or a split deployment's gateway, from
    * `<repo>/dist/apps/<role>/src/main.js` (run `npm run build` first).
@@ -169,7 +171,7 @@ async function launch<R extends { record: Record<string, unknown> }>(
   const args = [...(options.args ?? [])];
   const argDataDir = flagValue(args, '--data-dir');
   const ownsDir = argDataDir === undefined && options.dataDir === undefined;
-  const dataDir = argDataDir ?? options.dataDir ?? (await makeTempDir('node'));
+  const dataDir = argDataDir ?? options.dataDir ?? (await makeTempDir(options.tempLabel ?? 'node'));
   if (options.defaultFlags ?? true) {
     for (const [flag, value] of [...defaults, ['--data-dir', dataDir] as const]) if (!hasFlag(args, flag)) args.push(flag, value);
   }
