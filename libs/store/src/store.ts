@@ -121,6 +121,9 @@ export class Store implements Keyspace {
   private readonly onListenerError: StoreOptions['onListenerError'];
   private readonly commitListeners = new Set<(events: readonly CommitEvent[]) => void>();
   private scheduled = false;
+  /** Outbox records JetStream has stored, deleted with the next commit group. */
+  private readonly outboxDeletions: PersistOp[] = [];
+  private readonly outboxDeletionWaiters: Settle<void>[] = [];
   private flushing: Promise<void> | undefined;
   private closed = false;
 
@@ -170,9 +173,16 @@ export class Store implements Keyspace {
     if (!changes) return undefined;
     return {
       read: (afterSeq, limit) => changes.read(afterSeq, limit),
-      acknowledge: async (seqs) => {
+      // The deletions ride with the next commit group: under writes, no batch of their own.
+      acknowledge: (seqs) => {
         const ops = changes.remove(seqs);
-        if (ops.length > 0) await this.engine.write(ops, false);
+        if (ops.length === 0) return Promise.resolve();
+        if (this.closed) return Promise.reject(new StoreError('CLOSED', 'the store is closed'));
+        return new Promise<void>((resolve, reject) => {
+          this.outboxDeletions.push(...ops);
+          this.outboxDeletionWaiters.push({ resolve, reject });
+          this.scheduleCommit();
+        });
       },
       onAppend: (listener) => changes.onAppend(listener),
       get depth() {
@@ -311,6 +321,10 @@ export class Store implements Keyspace {
       return;
     }
     this.mailboxes[shard]!.push(task);
+    this.scheduleCommit();
+  }
+
+  private scheduleCommit(): void {
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.runCommitLoop);
@@ -343,17 +357,21 @@ export class Store implements Keyspace {
       touched.push(shard);
       for (const task of tasks) outcomes.push(this.apply(shard, task, outboxOps));
     }
-    if (touched.length === 0) return;
+    const deletions = this.outboxDeletions.splice(0);
+    const deletionWaiters = this.outboxDeletionWaiters.splice(0);
+    if (touched.length === 0 && deletions.length === 0) return;
 
     try {
-      await this.persist(touched, outboxOps);
+      await this.persist(touched, outboxOps, deletions);
     } catch (cause) {
       for (const shard of touched) shard.discard();
       this.changes?.discard();
       const error = new StoreError('STORAGE', `storage write failed: ${(cause as Error).message}`, { cause });
       for (const outcome of outcomes) outcome.task.settle.reject(error);
+      for (const waiter of deletionWaiters) waiter.reject(error);
       return;
     }
+    for (const waiter of deletionWaiters) waiter.resolve();
     const events = this.commitListeners.size > 0 ? committedEvents(touched) : undefined;
     for (const shard of touched) shard.commit();
     this.changes?.commit();
@@ -413,8 +431,8 @@ export class Store implements Keyspace {
     this.changes?.stage(change, outboxOps);
   }
 
-  private async persist(shards: readonly Shard[], outboxOps: PersistOp[]): Promise<void> {
-    const ops: PersistOp[] = [];
+  private async persist(shards: readonly Shard[], outboxOps: PersistOp[], outboxDeletions: readonly PersistOp[]): Promise<void> {
+    const ops: PersistOp[] = [...outboxDeletions];
     for (const shard of shards) {
       const floor = shard.stagedTruncation;
       if (floor) {

@@ -37,6 +37,7 @@ export class MerkleKvConnection {
   /** A WATCH waits its turn behind a write; the line after it must end it, not run. */
   private watchQueued = false;
   private watchEndedEarly = false;
+  private corked = false;
 
   constructor(
     private readonly socket: Socket,
@@ -214,7 +215,19 @@ export class MerkleKvConnection {
       } catch (err) {
         line = this.errorReply(err);
       }
+      this.corkUntilTurnEnds();
       this.push(line, false);
+    });
+  }
+
+  /** A commit group's events arrive in one synchronous burst: one write for them all, not one syscall per line. */
+  private corkUntilTurnEnds(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    queueMicrotask(() => {
+      this.corked = false;
+      this.socket.uncork();
     });
   }
 
