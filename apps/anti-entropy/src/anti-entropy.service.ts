@@ -128,7 +128,8 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
     if (this.stopped) return;
     this.timer = setTimeout(
       () => {
-        void this.round()
+        // Paused with replication: a node that neither publishes nor applies changes repairs nothing either.
+        void (this.replication.replicating ? this.round() : Promise.resolve())
           .catch((err: unknown) => this.logger.warn('anti-entropy round failed', { error: err }))
           .finally(() => this.schedule(this.config.antiEntropy.intervalSeconds * 1000));
       },
@@ -305,7 +306,8 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
       ['anti_entropy_tombstones_collected', String(this.collector.collected)],
       ['anti_entropy_sync', progress === undefined ? 'idle' : `streaming streamed=${progress.streamed},shards_left=${progress.streamingShards}`],
       ...[...this.last.values()].map((r): [string, string] => [
-        `anti_entropy_peer_${r.peer}`,
+        // An INFO key holds no ':' (SYNC's peers are host:port).
+        `anti_entropy_peer_${r.peer.replace(/[^A-Za-z0-9_.-]/g, '_')}`,
         `at=${r.at},via=${r.via},result=${r.result},keys_repaired=${r.keysRepaired},bytes_sent=${r.bytesSent},bytes_received=${r.bytesReceived},round_trips=${r.roundTrips},duration_ms=${r.durationMs}`,
       ]),
     ];
