@@ -266,6 +266,15 @@ describe('anti-entropy between real nodes over real NATS', () => {
     expect(await a.send('SYNC 127.0.0.1 1')).toMatch(/^ERROR SYNC cannot reach 127\.0\.0\.1:1/);
   });
 
+  it('runs rounds with the static peers of anti_entropy.peer_list too', async () => {
+    const b = await start('b', [...ON_DEMAND, '--cluster', 'right']);
+    await b.send('MSET from-static-peer 1 more 2');
+    const a = await start('a', ['--anti-entropy-interval', '1', '--cluster', 'left', '--peer', `127.0.0.1:${b.process.ports.merklekv}`]);
+    await a.send('SET from-a 3');
+    await eventually('the rounds to converge both', () => converged([a, b]), DEADLINE_MS);
+    expect(await b.send('GET from-a')).toBe('VALUE 3');
+  });
+
   it('SYNC host port against a server without anti-entropy falls back to SCAN and GET', async () => {
     const a = await start('a');
     // A standalone node answers AE with an error, as the reference server answers an unknown command.

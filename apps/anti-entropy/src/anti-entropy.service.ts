@@ -72,6 +72,8 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
   private responding = 0;
   private rounds = 0;
   private readonly last = new Map<string, SessionRecord>();
+  /** When each peer (node id, or host:port of a static peer) was last picked for a round. */
+  private readonly roundAt = new Map<string, number>();
   /** Sessions in progress, by peer: aborted when membership declares the peer dead. */
   private readonly running = new Map<string, AbortController>();
   private progress: SessionProgress | undefined;
@@ -145,8 +147,9 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
   }
 
   /**
-   * One round now: a session with `peerId`, or with the live peer synced least recently, then a
-   * tombstone collection pass. Undefined when there is no live peer.
+   * One round now: a session with `peerId`, or with whichever live member or static peer
+   * (`anti_entropy.peer_list`, over the text protocol) was synced least recently, then a
+   * tombstone collection pass. Undefined when there is no peer.
    */
   async round(peerId?: string): Promise<SessionRecord | undefined> {
     const runtime = this.runtime;
@@ -154,25 +157,25 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
     if (!this.replication.replicating) throw new KvError('UNAVAILABLE', 'replication is disabled on this node: REPLICATE enable first');
     const view = runtime.membership.view();
     this.collector.observe(view.map((p) => p.id));
-    const alive = view.filter((p) => p.state === 'alive' && !this.running.has(p.id));
-    const peer =
-      peerId === undefined
-        ? alive.sort((a, b) => (this.last.get(a.id)?.at ?? '').localeCompare(this.last.get(b.id)?.at ?? '') || Math.random() - 0.5)[0]
-        : alive.find((p) => p.id === peerId);
-    if (peer === undefined) {
-      if (peerId !== undefined) throw new KvError('NOT_FOUND', `no live peer ${peerId} that is not syncing already`);
-      return undefined;
-    }
+    const members = view.filter((p) => p.state === 'alive' && !this.running.has(p.id)).map((p) => p.id);
+    if (peerId !== undefined && !members.includes(peerId)) throw new KvError('NOT_FOUND', `no live peer ${peerId} that is not syncing already`);
+    const statics = peerId === undefined ? this.config.antiEntropy.peers.map((p) => `${p.host}:${p.port}`).filter((a) => !this.running.has(a)) : [];
+    const choices = peerId === undefined ? [...members, ...statics] : [peerId];
+    const chosen = choices.sort((x, y) => (this.roundAt.get(x) ?? 0) - (this.roundAt.get(y) ?? 0) || Math.random() - 0.5)[0];
+    if (chosen === undefined) return undefined;
     this.rounds++;
-    const subject = sessionSubject(this.config.nats!.cluster, peer.id);
+    this.roundAt.set(chosen, Date.now());
+    const address = this.config.antiEntropy.peers.find((p) => `${p.host}:${p.port}` === chosen);
+    if (address !== undefined && !members.includes(chosen)) return this.sync(address.host, address.port);
+    const subject = sessionSubject(this.config.nats!.cluster, chosen);
     const transport: Transport = async (request, signal) => (await abortable(runtime.nc.request(subject, request, { timeout: REQUEST_TIMEOUT_MS }), signal)).data;
     const selfClean = await this.replication.settled();
-    const report = await this.session(peer.id, transport);
-    this.record(peer.id, 'nats', [report]);
-    this.collector.recordSession(peer.id, report.completedShards, report.startedAt, report.peerClean, selfClean);
+    const report = await this.session(chosen, transport);
+    const record = this.record(chosen, 'nats', [report]);
+    this.collector.recordSession(chosen, report.completedShards, report.startedAt, report.peerClean, selfClean);
     const collected = await this.collector.collect();
     if (collected > 0) this.logger.info('tombstones collected', { collected, total: this.collector.collected });
-    return this.last.get(peer.id);
+    return record;
   }
 
   private async session(peer: string, transport: Transport): Promise<SessionReport> {
@@ -233,7 +236,7 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
    * SYNC host port: sessions with the node at that address until one finds nothing left to
    * repair; against a server without anti-entropy, its keys and values by SCAN and GET.
    */
-  async sync(host: string, port: number): Promise<void> {
+  async sync(host: string, port: number): Promise<SessionRecord> {
     const address = `${host}:${port}`;
     const peer = await TextPeer.connect(host, port, REQUEST_TIMEOUT_MS).catch((err: unknown) => {
       throw new KvError('UNAVAILABLE', `SYNC cannot reach ${address}: ${err instanceof Error ? err.message : String(err)}`);
@@ -242,22 +245,25 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
     try {
       for (let attempt = 1; attempt <= SYNC_ATTEMPTS; attempt++) {
         const report = await this.session(address, (request) => peer.exchange(request));
-        if (report.error?.cause instanceof NotASessionPeer && report.requests === 1) {
-          await this.syncFromReference(host, port, peer);
-          return;
-        }
+        if (report.error?.cause instanceof NotASessionPeer && report.requests === 1) return await this.syncFromReference(host, port, peer);
         reports.push(report);
-        if (report.error !== null) throw new KvError('UNAVAILABLE', `SYNC with ${address} failed: ${report.error.code}: ${report.error.message}`);
-        if (report.differences === 0) return;
+        if (report.error !== null) break;
+        if (report.differences === 0) return this.record(address, 'text', reports);
       }
-      throw new KvError('UNAVAILABLE', `SYNC with ${address} did not converge in ${SYNC_ATTEMPTS} sessions: the peer keeps changing`);
     } finally {
       peer.close();
-      if (reports.length > 0) this.record(address, 'text', reports);
     }
+    const record = this.record(address, 'text', reports);
+    const failure = reports.at(-1)!.error;
+    throw new KvError(
+      'UNAVAILABLE',
+      failure === null
+        ? `SYNC with ${address} did not converge in ${SYNC_ATTEMPTS} sessions: the peer keeps changing`
+        : `SYNC with ${address} failed: ${record.result}: ${failure.message}`,
+    );
   }
 
-  private async syncFromReference(host: string, port: number, first: TextPeer): Promise<void> {
+  private async syncFromReference(host: string, port: number, first: TextPeer): Promise<SessionRecord> {
     const extra = await Promise.all(Array.from({ length: REFERENCE_CONNECTIONS - 1 }, () => TextPeer.connect(host, port, REQUEST_TIMEOUT_MS)));
     const pool = [first, ...extra];
     let turn = 0;
@@ -269,7 +275,7 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
         REFERENCE_CONNECTIONS,
       );
       const peer = `${host}:${port}`;
-      this.last.set(peer, {
+      const record: SessionRecord = {
         peer,
         via: 'scan',
         at: new Date(startedAt).toISOString(),
@@ -283,8 +289,10 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
         // SCAN, then the GETs, one at a time per connection.
         roundTrips: 1 + Math.ceil(report.keys / pool.length),
         shardsDiffering: 0,
-      });
+      };
+      this.last.set(peer, record);
       this.logger.info('SYNC pulled from a server without anti-entropy', { peer, ...report });
+      return record;
     } catch (err) {
       throw new KvError('UNAVAILABLE', `SYNC from ${host}:${port} (SCAN/GET) failed: ${err instanceof Error ? err.message : String(err)}`);
     } finally {

@@ -66,7 +66,7 @@ export interface ClusterView {
 export interface ClusterExtension {
   describe(): readonly (readonly [string, string])[];
   view(): object;
-  sync(host: string, port: number): Promise<void>;
+  sync(host: string, port: number): Promise<unknown>;
   exchange(message: Uint8Array): Promise<Uint8Array>;
 }
 
@@ -139,7 +139,7 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
   }
 
   sync(host: string, port: number): Promise<void> {
-    return this.extension ? this.extension.sync(host, port) : Promise.reject(new KvError('UNAVAILABLE', 'anti-entropy does not run on this node'));
+    return this.extension ? this.extension.sync(host, port).then(() => undefined) : Promise.reject(new KvError('UNAVAILABLE', 'anti-entropy does not run on this node'));
   }
 
   exchange(message: Uint8Array): Promise<Uint8Array> {
