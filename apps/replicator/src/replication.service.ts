@@ -63,12 +63,10 @@ export interface ClusterView {
  * What a sibling service (anti-entropy) adds to this node's cluster port: INFO lines,
  * `/v1/cluster` fields, and the SYNC and AE commands. It attaches itself at start.
  */
-export interface ClusterExtension {
-  describe(): readonly (readonly [string, string])[];
-  view(): object;
+export type ClusterExtension = Pick<ClusterPort, 'describe' | 'view' | 'exchange'> & {
+  /** SYNC host port; what it resolves with is the extension's own business. */
   sync(host: string, port: number): Promise<unknown>;
-  exchange(message: Uint8Array): Promise<Uint8Array>;
-}
+};
 
 /** The NATS connection and membership view, once replication has started. */
 export interface ClusterRuntime {

@@ -146,6 +146,14 @@ function writeFloor(w: Writer, floor: Stamp): void {
   }
 }
 
+function writePairs(w: Writer, pairs: readonly (readonly [string, Entry])[]): void {
+  w.varint(pairs.length);
+  for (const [key, entry] of pairs) {
+    writeStr(w, key);
+    writeBlob(w, encodeEntry(entry));
+  }
+}
+
 function writeRoot(w: Writer, root: Uint8Array): void {
   if (root.length !== HASH_BYTES) throw new AntiEntropyError('PROTOCOL', `a root hash is ${HASH_BYTES} bytes`);
   w.bytes(root);
@@ -192,11 +200,7 @@ export function encodeOp(op: Op): Uint8Array {
       for (const key of op.keys) writeStr(w, key);
       break;
     case 'push':
-      w.varint(op.entries.length);
-      for (const [key, entry] of op.entries) {
-        writeStr(w, key);
-        writeBlob(w, encodeEntry(entry));
-      }
+      writePairs(w, op.entries);
       break;
     case 'range':
       if (op.after === null) w.u8(0);
@@ -231,11 +235,7 @@ export function encodeResult(result: OpResult): Uint8Array {
       w.varint(result.changed);
       break;
     case 'range':
-      w.varint(result.entries.length);
-      for (const [key, entry] of result.entries) {
-        writeStr(w, key);
-        writeBlob(w, encodeEntry(entry));
-      }
+      writePairs(w, result.entries);
       w.u8(result.more ? 1 : 0);
       break;
   }
@@ -315,6 +315,13 @@ function readFloor(r: Reader): Stamp {
   return entry.stamp;
 }
 
+function readPairs(r: Reader, maxKey: number): [string, Entry][] {
+  const count = r.varint(Math.floor(r.remaining / 2), 'entry count');
+  const pairs: [string, Entry][] = [];
+  for (let i = 0; i < count; i++) pairs.push([readStr(r, maxKey, 'key length'), readEntry(r)]);
+  return pairs;
+}
+
 /** Most shards a message may name (the configured maximum shard count). */
 const MAX_SHARDS = 4096;
 
@@ -334,12 +341,8 @@ function readOp(r: Reader, limits: CodecLimits, maxKey: number): Op {
       for (let i = 0; i < count; i++) keys.push(readStr(r, maxKey, 'key length'));
       return { op: 'fetch', shard, keys };
     }
-    case 'push': {
-      const count = r.varint(Math.floor(r.remaining / 2), 'entry count');
-      const entries: [string, Entry][] = [];
-      for (let i = 0; i < count; i++) entries.push([readStr(r, maxKey, 'key length'), readEntry(r)]);
-      return { op: 'push', shard, entries };
-    }
+    case 'push':
+      return { op: 'push', shard, entries: readPairs(r, maxKey) };
     case 'range': {
       const flag = r.u8();
       if (flag > 1) r.fail(`bad range flag ${flag}`);
@@ -368,9 +371,7 @@ function readResult(r: Reader, limits: CodecLimits, maxKey: number): OpResult {
     case 'push':
       return { op: 'push', changed: r.varint(0xffff_ffff, 'changed') };
     case 'range': {
-      const count = r.varint(Math.floor(r.remaining / 2), 'entry count');
-      const entries: [string, Entry][] = [];
-      for (let i = 0; i < count; i++) entries.push([readStr(r, maxKey, 'key length'), readEntry(r)]);
+      const entries = readPairs(r, maxKey);
       const more = r.u8();
       if (more > 1) r.fail(`bad more flag ${more}`);
       return { op: 'range', entries, more: more === 1 };
