@@ -232,7 +232,7 @@ describe('anti-entropy between real nodes over real NATS', () => {
       ['garbage', Buffer.from('definitely not a session message'), 'VERSION'],
       ['a truncated hello', encodeRequest({ kind: 'hello', node: 'evil', fanout: 16, shards: [] }).subarray(0, 5), 'DECODE'],
       ['the wrong shard count', encodeRequest({ kind: 'hello', node: 'evil', fanout: 16, shards: [{ root: bogus, floor: stamp }] }), 'MISMATCH'],
-      ['a shard out of range', encodeRequest({ kind: 'batch', ops: [{ op: 'fetch', shard: 99, keys: ['k1'] }] }), 'BAD_SHARD'],
+      ['a shard out of range', encodeRequest({ kind: 'batch', ops: [{ op: 'fetch', shard: 99, keys: ['k1'], versions: [null] }] }), 'BAD_SHARD'],
       [
         'a key pushed under the wrong shard',
         encodeRequest({ kind: 'batch', ops: [{ op: 'push', shard: wrongShard, entries: [['k1', { type: 'register', stamp, value: Buffer.from('pwned') }]] }] }),

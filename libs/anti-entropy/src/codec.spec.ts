@@ -35,7 +35,7 @@ async function samples(): Promise<{ requests: Request[]; replies: Reply[] }> {
         kind: 'batch',
         ops: [
           { op: 'summaries', shard: 1, request: { root, refs: [{ hash: root, lo: null }, { hash: root, lo: Buffer.from('k1') }] } },
-          { op: 'fetch', shard: 0, keys: ['k1', 'ключ', '🔑'] },
+          { op: 'fetch', shard: 0, keys: ['k1', 'ключ', '🔑'], versions: [null, { type: 'counter', stamp }, { type: 'set', stamp: ZERO_STAMP }] },
           { op: 'push', shard: 3, entries: [['a', register], ...entries.slice(0, 5)] },
           { op: 'range', shard: 4095, after: null },
           { op: 'range', shard: 2, after: 'k9' },
@@ -58,7 +58,15 @@ async function samples(): Promise<{ requests: Request[]; replies: Reply[] }> {
         kind: 'batch',
         results: [
           { op: 'summaries', response: { nodes: [summary, null] } },
-          { op: 'fetch', entries: [register, null, ...entries.slice(0, 3).map(([, e]) => e)] },
+          {
+            op: 'fetch',
+            answers: [
+              { entry: register, want: false },
+              { entry: null, want: true },
+              { entry: null, want: false },
+              ...entries.slice(0, 3).map(([, entry]) => ({ entry, want: true })),
+            ],
+          },
           { op: 'push', changed: 17 },
           { op: 'range', entries: entries.slice(0, 4), more: true },
           { op: 'range', entries: [], more: false },
@@ -91,7 +99,7 @@ describe('the session codec', () => {
       expect(encodeReply(decodeReply(bytes))).toEqual(bytes);
     }
     const decoded = decodeReply(encodeReply(replies[1]!));
-    expect(decoded.kind === 'batch' && decoded.results[1]).toEqual({ op: 'fetch', entries: expect.arrayContaining([null]) });
+    expect(decoded.kind === 'batch' && decoded.results[1]).toMatchObject({ op: 'fetch', answers: expect.arrayContaining([{ entry: null, want: true }]) });
   });
 
   it('refuses every truncation and any trailing byte with DECODE', async () => {
@@ -147,6 +155,6 @@ describe('the session codec', () => {
     // A batch claiming 2^32 - 1 ops in 7 bytes.
     expect(() => decodeRequest(Uint8Array.from([1, 0x42, 0xff, 0xff, 0xff, 0xff, 0x0f]))).toThrow(expect.objectContaining({ code: 'DECODE' }));
     // A fetch of a key claiming a 1 GiB length.
-    expect(() => decodeRequest(Uint8Array.from([1, 0x42, 1, 0x46, 0, 1, 0x80, 0x80, 0x80, 0x80, 0x04]))).toThrow(expect.objectContaining({ code: 'DECODE' }));
+    expect(() => decodeRequest(Uint8Array.from([1, 0x42, 1, 0x46, 0, 1, 0x80, 0x80, 0x80, 0x80, 0x04, 0]))).toThrow(expect.objectContaining({ code: 'DECODE' }));
   });
 });

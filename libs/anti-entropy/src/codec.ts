@@ -14,12 +14,14 @@
  *                     4 = the root node's canonical bytes follow (saves the descent's first round trip)
  *   'B' batch         varint n | n x op, op = u8 type | varint shard | body:
  *                       'S' varint len | #mst summary request     one level of differing nodes
- *                       'F' varint k | k x str key                 fetch these keys' entries
+ *                       'F' varint k | k x (str key | version)     fetch these keys' entries
+ *                           version = u8 0 (we lack the key) | u8 1 + type (0-3) | floor-like tombstone entry of its stamp
  *                       'P' varint k | k x (str key | entry)       merge these entries
  *                       'R' u8 0 | u8 1 str after                  entries in key order after `after`
  *   'b' batch reply   varint n | n x result, in op order, result = u8 type | body:
  *                       'S' varint len | #mst summary response
- *                       'F' varint k | k x (u8 0 absent | u8 1 entry)   the first k keys asked
+ *                       'F' varint k | k x (u8 flags | [entry])    the first k keys asked; flags: 1 = the
+ *                           peer's entry follows (it wins, or must be joined), 2 = send yours (it wins, or must be joined)
  *                       'P' varint changed
  *                       'R' varint k | k x (str key | entry) | u8 more
  *   'E' error         str code | str message
@@ -28,7 +30,7 @@
  * stamp codec. Ops and results are encoded one by one so that both sides can pack a message up
  * to a byte limit before they assemble it.
  */
-import { compareStamps, decodeEntry, encodeEntry, type Entry, type Stamp, ZERO_STAMP } from '#crdt';
+import { compareStamps, decodeEntry, encodeEntry, type Entry, type EntryType, type Stamp, type Version, ZERO_STAMP } from '#crdt';
 import {
   type DecodeLimits,
   decodeRequest as decodeSummaryRequest,
@@ -73,16 +75,23 @@ export interface HelloReply {
 
 export type Op =
   | { readonly op: 'summaries'; readonly shard: number; readonly request: SummaryRequest }
-  | { readonly op: 'fetch'; readonly shard: number; readonly keys: readonly string[] }
+  /** `versions[i]`: our version of `keys[i]`, null when we lack it; the peer answers only with what we lack. */
+  | { readonly op: 'fetch'; readonly shard: number; readonly keys: readonly string[]; readonly versions: readonly (Version | null)[] }
   | { readonly op: 'push'; readonly shard: number; readonly entries: readonly (readonly [string, Entry])[] }
   | { readonly op: 'range'; readonly shard: number; readonly after: string | null };
 
 export type OpResult =
   | { readonly op: 'summaries'; readonly response: SummaryResponse }
-  /** One entry (null: absent) for each of the first `entries.length` keys asked; ask the rest again. */
-  | { readonly op: 'fetch'; readonly entries: readonly (Entry | null)[] }
+  /** One answer for each of the first `answers.length` keys asked; ask the rest again. */
+  | { readonly op: 'fetch'; readonly answers: readonly FetchAnswer[] }
   | { readonly op: 'push'; readonly changed: number }
   | { readonly op: 'range'; readonly entries: readonly (readonly [string, Entry])[]; readonly more: boolean };
+
+/** The peer's entry when ours does not beat it; `want`: ours does not lose to it, push it. */
+export interface FetchAnswer {
+  readonly entry: Entry | null;
+  readonly want: boolean;
+}
 
 export interface BatchRequest {
   readonly kind: 'batch';
@@ -114,6 +123,8 @@ export interface CodecLimits {
 const KIND = { hello: 0x48, helloReply: 0x68, batch: 0x42, batchReply: 0x62, error: 0x45 } as const; // H h B b E
 const OP = { summaries: 0x53, fetch: 0x46, push: 0x50, range: 0x52 } as const; // S F P R
 const OP_NAMES = new Map<number, Op['op']>(Object.entries(OP).map(([name, byte]) => [byte, name as Op['op']]));
+/** Entry types by their wire index (the CRDT codec's kinds). */
+const TYPES: readonly EntryType[] = ['register', 'tombstone', 'counter', 'set'];
 const FLAG_DIFFERS = 1;
 const FLAG_FLOOR = 2;
 const FLAG_SUMMARY = 4;
@@ -138,11 +149,13 @@ function writeBlob(w: Writer, bytes: Uint8Array): void {
 
 const writeStr = (w: Writer, text: string): void => writeBlob(w, utf8.encode(text));
 
+const writeStamp = (w: Writer, stamp: Stamp): void => writeBlob(w, encodeEntry({ type: 'tombstone', stamp }));
+
 function writeFloor(w: Writer, floor: Stamp): void {
   if (compareStamps(floor, ZERO_STAMP) === 0) w.u8(0);
   else {
     w.u8(1);
-    writeBlob(w, encodeEntry({ type: 'tombstone', stamp: floor }));
+    writeStamp(w, floor);
   }
 }
 
@@ -180,7 +193,7 @@ export function encodeHelloReply(reply: HelloReply): Uint8Array {
     const hasFloor = compareStamps(shard.floor, ZERO_STAMP) !== 0;
     w.u8((shard.root ? FLAG_DIFFERS : 0) | (hasFloor ? FLAG_FLOOR : 0) | (shard.root && shard.summary ? FLAG_SUMMARY : 0));
     if (shard.root) writeRoot(w, shard.root);
-    if (hasFloor) writeBlob(w, encodeEntry({ type: 'tombstone', stamp: shard.floor }));
+    if (hasFloor) writeStamp(w, shard.floor);
     if (shard.root && shard.summary) writeBlob(w, shard.summary.bytes);
   }
   return w.finish();
@@ -197,7 +210,15 @@ export function encodeOp(op: Op): Uint8Array {
       break;
     case 'fetch':
       w.varint(op.keys.length);
-      for (const key of op.keys) writeStr(w, key);
+      op.keys.forEach((key, i) => {
+        writeStr(w, key);
+        const version = op.versions[i] ?? null;
+        if (version === null) w.u8(0);
+        else {
+          w.u8(1 + TYPES.indexOf(version.type));
+          writeStamp(w, version.stamp);
+        }
+      });
       break;
     case 'push':
       writePairs(w, op.entries);
@@ -222,13 +243,10 @@ export function encodeResult(result: OpResult): Uint8Array {
       writeBlob(w, encodeSummaryResponse(result.response));
       break;
     case 'fetch':
-      w.varint(result.entries.length);
-      for (const entry of result.entries) {
-        if (entry === null) w.u8(0);
-        else {
-          w.u8(1);
-          writeBlob(w, encodeEntry(entry));
-        }
+      w.varint(result.answers.length);
+      for (const { entry, want } of result.answers) {
+        w.u8((entry === null ? 0 : 1) | (want ? 2 : 0));
+        if (entry !== null) writeBlob(w, encodeEntry(entry));
       }
       break;
     case 'push':
@@ -309,7 +327,8 @@ function readEntry(r: Reader): Entry {
   return decodeEntry(readBlob(r, r.remaining, 'entry length'));
 }
 
-function readFloor(r: Reader): Stamp {
+/** A stamp, carried as a tombstone entry so that the CRDT codec stays the one stamp codec. */
+function readStamp(r: Reader): Stamp {
   const entry = readEntry(r);
   if (entry.type !== 'tombstone') r.fail('a floor is carried as a tombstone');
   return entry.stamp;
@@ -336,10 +355,18 @@ function readOp(r: Reader, limits: CodecLimits, maxKey: number): Op {
     case 'summaries':
       return { op: 'summaries', shard, request: decodeSummaryRequest(readBlob(r, r.remaining, 'summary request length'), limits) };
     case 'fetch': {
-      const count = r.varint(r.remaining, 'key count');
+      const count = r.varint(Math.floor(r.remaining / 2), 'key count');
       const keys: string[] = [];
-      for (let i = 0; i < count; i++) keys.push(readStr(r, maxKey, 'key length'));
-      return { op: 'fetch', shard, keys };
+      const versions: (Version | null)[] = [];
+      for (let i = 0; i < count; i++) {
+        keys.push(readStr(r, maxKey, 'key length'));
+        const tag = r.u8();
+        const type = TYPES[tag - 1];
+        if (tag === 0) versions.push(null);
+        else if (type === undefined) r.fail(`bad version tag ${tag}`);
+        else versions.push({ type, stamp: readStamp(r) });
+      }
+      return { op: 'fetch', shard, keys, versions };
     }
     case 'push':
       return { op: 'push', shard, entries: readPairs(r, maxKey) };
@@ -359,14 +386,14 @@ function readResult(r: Reader, limits: CodecLimits, maxKey: number): OpResult {
     case 'summaries':
       return { op: 'summaries', response: decodeSummaryResponse(readBlob(r, r.remaining, 'summary response length').slice(), limits) };
     case 'fetch': {
-      const count = r.varint(r.remaining, 'entry count');
-      const entries: (Entry | null)[] = [];
+      const count = r.varint(r.remaining, 'answer count');
+      const answers: FetchAnswer[] = [];
       for (let i = 0; i < count; i++) {
-        const flag = r.u8();
-        if (flag > 1) r.fail(`bad entry flag ${flag}`);
-        entries.push(flag === 0 ? null : readEntry(r));
+        const flags = r.u8();
+        if (flags > 3) r.fail(`bad answer flags ${flags}`);
+        answers.push({ entry: (flags & 1) === 0 ? null : readEntry(r), want: (flags & 2) !== 0 });
       }
-      return { op: 'fetch', entries };
+      return { op: 'fetch', answers };
     }
     case 'push':
       return { op: 'push', changed: r.varint(0xffff_ffff, 'changed') };
@@ -397,7 +424,7 @@ export function decodeRequest(bytes: Uint8Array, limits: CodecLimits = {}): Requ
         const root = r.bytes(HASH_BYTES).slice();
         const flag = r.u8();
         if (flag > 1) r.fail(`bad floor flag ${flag}`);
-        shards.push({ root, floor: flag === 0 ? ZERO_STAMP : readFloor(r) });
+        shards.push({ root, floor: flag === 0 ? ZERO_STAMP : readStamp(r) });
       }
       request = { kind: 'hello', node, fanout, shards };
     } else if (kind === KIND.batch) {
@@ -431,7 +458,7 @@ export function decodeReply(bytes: Uint8Array, limits: CodecLimits = {}): Reply 
         const flags = r.u8();
         if (flags > 7 || ((flags & FLAG_SUMMARY) !== 0 && (flags & FLAG_DIFFERS) === 0)) r.fail(`bad shard flags ${flags}`);
         const root = (flags & FLAG_DIFFERS) !== 0 ? r.bytes(HASH_BYTES).slice() : null;
-        const floor = (flags & FLAG_FLOOR) !== 0 ? readFloor(r) : ZERO_STAMP;
+        const floor = (flags & FLAG_FLOOR) !== 0 ? readStamp(r) : ZERO_STAMP;
         const summary = (flags & FLAG_SUMMARY) !== 0 ? decodeNode(readBlob(r, r.remaining, 'node length').slice(), nodeLimits) : null;
         shards.push({ root, floor, summary });
       }

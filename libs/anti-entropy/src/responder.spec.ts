@@ -51,21 +51,21 @@ describe('the responder', () => {
 
   it('refuses shards out of range and keys sent under another shard, before applying anything', async () => {
     const good: Op = { op: 'push', shard: 1, entries: [[keyOf(1), register('fine')]] };
-    await refuses(batch(good, { op: 'fetch', shard: 4, keys: ['k1'] }), 'BAD_SHARD');
+    await refuses(batch(good, { op: 'fetch', shard: 4, keys: ['k1'], versions: [null] }), 'BAD_SHARD');
     await refuses(batch(good, { op: 'push', shard: 2, entries: [[keyOf(3), register('misfiled')]] }), 'BAD_SHARD');
     await refuses(batch(good, { op: 'range', shard: 0, after: keyOf(1) }), 'BAD_SHARD');
   });
 
   it('refuses keys no protocol could store and values over the limit', async () => {
     await refuses(batch({ op: 'push', shard: store.shardOf('a b'), entries: [['a b', register('x')]] }), 'BAD_KEY');
-    await refuses(batch({ op: 'fetch', shard: 0, keys: [''] }), 'BAD_KEY');
+    await refuses(batch({ op: 'fetch', shard: 0, keys: [''], versions: [null] }), 'BAD_KEY');
     await refuses(batch({ op: 'push', shard: 0, entries: [[keyOf(0), register('x'.repeat(1001))]] }), 'TOO_LARGE');
   });
 
   it('refuses huge batches', async () => {
     const ops: Op[] = Array.from({ length: 9 }, () => ({ op: 'range', shard: 0, after: null }));
     await refuses(batch(...ops), 'TOO_LARGE');
-    await refuses(batch({ op: 'fetch', shard: 0, keys: Array.from({ length: 101 }, () => keyOf(0)) }), 'TOO_LARGE');
+    await refuses(batch({ op: 'fetch', shard: 0, keys: Array.from({ length: 101 }, () => keyOf(0)), versions: Array.from({ length: 101 }, () => null) }), 'TOO_LARGE');
   });
 
   it('refuses summaries of a tree version it never announced (bad hashes)', async () => {
@@ -75,8 +75,8 @@ describe('the responder', () => {
 
   it('answers well-formed requests, and merges pushes', async () => {
     const key = keyOf(2);
-    const reply = await ask(batch({ op: 'push', shard: 2, entries: [[key, register('pushed')]] }, { op: 'fetch', shard: 2, keys: [key] }));
-    expect(reply).toMatchObject({ kind: 'batch', results: [{ op: 'push', changed: 1 }, { op: 'fetch', entries: [{ type: 'register' }] }] });
+    const reply = await ask(batch({ op: 'push', shard: 2, entries: [[key, register('pushed')]] }, { op: 'fetch', shard: 2, keys: [key], versions: [null] }));
+    expect(reply).toMatchObject({ kind: 'batch', results: [{ op: 'push', changed: 1 }, { op: 'fetch', answers: [{ entry: { type: 'register' }, want: false }] }] });
     expect(store.read(key)?.type).toBe('register');
     expect(responder.stats).toMatchObject({ merged: 1 });
   });

@@ -6,7 +6,7 @@
  * a CRDT join cannot lose what the store already holds.
  */
 import { checkKey, isKvError } from '#commands';
-import { compareStamps, type Entry } from '#crdt';
+import { compareStamps, compareVersions, type Entry, type Version } from '#crdt';
 import { EMPTY_ROOT, equalBytes, SnapshotCache, summarize } from '#mst';
 import { type Store } from '#store';
 import {
@@ -16,6 +16,7 @@ import {
   encodeHelloReply,
   encodeReply,
   encodeResult,
+  type FetchAnswer,
   type HelloRequest,
   type HelloShard,
   type Op,
@@ -200,14 +201,14 @@ export class Responder {
       case 'summaries':
         return { op: 'summaries', response: this.#caches[op.shard]!.serve(op.request) };
       case 'fetch': {
-        const entries: (Entry | null)[] = [];
-        for (const key of op.keys) {
-          if (entries.length > 0 && budget <= 0) break;
-          const entry = store.read(key) ?? null;
-          budget -= key.length + entrySize(entry);
-          entries.push(entry);
+        const answers: FetchAnswer[] = [];
+        for (const [i, key] of op.keys.entries()) {
+          if (answers.length > 0 && budget <= 0) break;
+          const answer = answerFetch(store.read(key), op.versions[i] ?? null);
+          budget -= key.length + entrySize(answer.entry);
+          answers.push(answer);
         }
-        return { op: 'fetch', entries };
+        return { op: 'fetch', answers };
       }
       case 'push': {
         const changed = await Promise.all(op.entries.map(([key, entry]) => store.merge(key, entry)));
@@ -235,6 +236,18 @@ export class Responder {
       }
     }
   }
+}
+
+/**
+ * Sends our entry only where the initiator's does not beat it outright, and asks for theirs only
+ * where ours does not: a key that differs crosses the link once, in the direction of the winner
+ * (both ways only for equal versions, a counter or set both sides changed, which must be joined).
+ */
+function answerFetch(mine: Entry | undefined, theirs: Version | null): FetchAnswer {
+  if (theirs === null) return { entry: mine ?? null, want: false };
+  if (mine === undefined) return { entry: null, want: true };
+  const order = compareVersions(mine, theirs);
+  return { entry: order >= 0 ? mine : null, want: order <= 0 };
 }
 
 /** About what an entry costs on the wire, without encoding it twice. */

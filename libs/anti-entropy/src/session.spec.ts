@@ -88,6 +88,22 @@ describe('an anti-entropy session', () => {
     expect(again.report).toMatchObject({ error: null, differences: 0, roundTrips: 1 });
   });
 
+  it('sends each differing record once, toward the side it wins on (both ways only to join)', async () => {
+    for (let i = 0; i < 100; i++) await set(a, `k${i}`, 'old');
+    await inc(a, 'both', 1n);
+    await copyAll(a, b);
+    for (let i = 0; i < 30; i++) await set(b, `k${i}`, 'newer on b');
+    for (let i = 30; i < 50; i++) await set(a, `k${i}`, 'newer on a');
+    await inc(a, 'both', 1n);
+    await inc(b, 'both', 2n);
+    const expected = expectedJoin(a, b);
+    const { report } = await session(a, b);
+    expect(report.error).toBeNull();
+    expect(encoded(a)).toEqual(expected);
+    expect(encoded(b)).toEqual(expected);
+    expect({ sent: report.recordsSent, received: report.recordsReceived }).toEqual({ sent: 20 + 1, received: 30 + 1 });
+  });
+
   it('converges any two histories in one session (property)', async () => {
     const op = fc.record({
       side: fc.constantFrom(0, 1),

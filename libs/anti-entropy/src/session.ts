@@ -18,9 +18,12 @@
  *    messages of bounded size, sent with bounded concurrency); the root node came with the
  *    hello. The descent ends knowing exactly which keys differ: ours only, theirs only, both
  *    but different.
- * 3. Repair: one more round trip fetches the peer's entries for the keys it has and we lack or
- *    hold differently, and pushes ours for the keys we have and it lacks or holds differently.
- *    Entries are full CRDT states, merged with the same lattice join as replication on both
+ * 3. Repair: one more round trip fetches the peer's entries for the keys it has and we lack, and
+ *    pushes ours for the keys we have and it lacks. For a key both hold differently the fetch
+ *    carries our entry's version (stamp and type, ~12 bytes): the peer answers with its entry
+ *    where ours does not win outright, and asks for ours where its own does not (both for equal
+ *    versions, which join field by field); ours then goes in the next round trip. Each differing
+ *    record thus crosses the link once, toward the side it wins on. Entries are full CRDT states, merged with the same lattice join as replication on both
  *    sides (Store.merge), so the order of fetch and push, a repeat, or a concurrent write
  *    cannot lose anything: after the merge both sides hold the join.
  *
@@ -117,6 +120,9 @@ export interface SessionReport {
   readonly keysPulled: number;
   /** Keys whose entry changed on the peer by a merge. */
   readonly keysPushed: number;
+  /** Entries sent to the peer, and received from it: the records that crossed the link. */
+  readonly recordsSent: number;
+  readonly recordsReceived: number;
   /** Shards compared and repaired completely (the equal ones included). */
   readonly completedShards: readonly number[];
   /** The peer's outbox and backlog were empty at the hello. */
@@ -165,6 +171,8 @@ class Session {
   #pushed = 0;
   #streamed = 0;
   #streaming = 0;
+  #recordsSent = 0;
+  #recordsReceived = 0;
   readonly #completed: number[] = [];
 
   constructor(options: SessionOptions) {
@@ -198,6 +206,8 @@ class Session {
       differences: this.#differences,
       keysPulled: this.#pulled,
       keysPushed: this.#pushed,
+      recordsSent: this.#recordsSent,
+      recordsReceived: this.#recordsReceived,
       completedShards: this.#completed.sort((a, b) => a - b),
       peerClean: this.#peerClean,
       error,
@@ -261,10 +271,10 @@ class Session {
       work.fetch.push(name);
       this.#differences++;
     }
+    // Both have these: the fetch carries our version, and the peer answers with its entry or
+    // asks for ours, whichever wins (both for a join), so each crosses the link once.
     for (const key of diff.different) {
-      const name = text(key);
-      work.fetch.push(name);
-      work.push.push(name);
+      work.fetch.push(text(key));
       this.#differences++;
     }
   }
@@ -285,13 +295,20 @@ class Session {
     for (const w of work) {
       for (let request = w.diff?.nextRequest(); request; request = w.diff?.nextRequest()) add(w, { op: 'summaries', shard: w.shard, request });
       if (w.stream !== null && w.outstanding === 0) add(w, { op: 'range', shard: w.shard, after: w.stream.after });
-      for (const keys of this.#chunks(w.fetch)) add(w, { op: 'fetch', shard: w.shard, keys });
+      for (const keys of this.#chunks(w.fetch)) {
+        const versions = keys.map((key) => {
+          const entry = this.#store.read(key);
+          return entry === undefined ? null : { type: entry.type, stamp: entry.stamp };
+        });
+        add(w, { op: 'fetch', shard: w.shard, keys, versions });
+      }
       w.fetch = [];
       const entries = w.push.flatMap((key): [string, Entry][] => {
         const entry = this.#store.read(key);
         return entry === undefined ? [] : [[key, entry]];
       });
       w.push = [];
+      this.#recordsSent += entries.length;
       for (const chunk of this.#chunks(entries)) add(w, { op: 'push', shard: w.shard, entries: chunk });
     }
     if (ops.length === 0) throw new AntiEntropyError('PROTOCOL', 'the session has work left but nothing to ask');
@@ -369,10 +386,13 @@ class Session {
       }
       case 'fetch': {
         const keys = (op as { keys: readonly string[] }).keys;
-        if (result.entries.length > keys.length) throw new AntiEntropyError('PROTOCOL', `asked for ${keys.length} entries, got ${result.entries.length}`);
-        if (result.entries.length === 0 && keys.length > 0) throw new AntiEntropyError('PROTOCOL', 'a fetch was answered with no entry at all');
-        await Promise.all(result.entries.map((entry, i) => (entry === null ? undefined : merge(keys[i]!, entry))));
-        w.fetch.push(...keys.slice(result.entries.length));
+        const answers = result.answers;
+        if (answers.length > keys.length) throw new AntiEntropyError('PROTOCOL', `asked for ${keys.length} entries, got ${answers.length}`);
+        if (answers.length === 0 && keys.length > 0) throw new AntiEntropyError('PROTOCOL', 'a fetch was answered with no entry at all');
+        answers.forEach(({ want }, i) => want && w.push.push(keys[i]!));
+        this.#recordsReceived += answers.filter((a) => a.entry !== null).length;
+        await Promise.all(answers.map(({ entry }, i) => (entry === null ? undefined : merge(keys[i]!, entry))));
+        w.fetch.push(...keys.slice(answers.length));
         return;
       }
       case 'push':
@@ -388,6 +408,7 @@ class Session {
         }
         if (result.more && result.entries.length === 0) throw new AntiEntropyError('PROTOCOL', 'a range reply promised more but sent nothing');
         await Promise.all(result.entries.map(([key, entry]) => merge(key, entry)));
+        this.#recordsReceived += result.entries.length;
         this.#streamed += result.entries.length;
         this.#differences += result.entries.length;
         stream.after = after;
