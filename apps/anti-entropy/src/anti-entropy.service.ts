@@ -109,7 +109,10 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
     this.subscription = runtime.nc.subscribe(sessionSubject(cluster, this.store.nodeId), {
       callback: (err, msg) => {
         if (err !== null) return;
-        void this.answer(msg.data).then((reply) => msg.respond(reply));
+        // The connection may be closing under a late answer: the peer's request then times out.
+        void this.answer(msg.data)
+          .then((reply) => msg.respond(reply))
+          .catch(() => undefined);
       },
     });
     runtime.membership.onChange(({ peer }) => {
@@ -132,7 +135,9 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
       () => {
         // Paused with replication: a node that neither publishes nor applies changes repairs nothing either.
         void (this.replication.replicating ? this.round() : Promise.resolve())
-          .catch((err: unknown) => this.logger.warn('anti-entropy round failed', { error: err }))
+          .catch((err: unknown) => {
+            if (!this.stopped) this.logger.warn('anti-entropy round failed', { error: err });
+          })
           .finally(() => this.schedule(this.config.antiEntropy.intervalSeconds * 1000));
       },
       ms * (0.8 + Math.random() * 0.4),
