@@ -10,6 +10,7 @@ import { GatewayModule } from '../../gateway/src/gateway.module.js';
 import { ReplicatorModule } from '../../replicator/src/replicator.module.js';
 import { localCommands } from '../../store-shard/src/local-commands.js';
 import { StoreShardModule } from '../../store-shard/src/store-shard.module.js';
+import { AntiEntropyModule } from '../../anti-entropy/src/anti-entropy.module.js';
 
 const OPTIONAL_CLUSTER = { token: CLUSTER_PORT, optional: true } as const;
 
@@ -35,7 +36,7 @@ export class NodeModule {
             inject: [Store, OPTIONAL_CLUSTER],
           },
         }),
-        ...(config.nats ? [ReplicatorModule] : []),
+        ...(config.nats ? [ReplicatorModule, AntiEntropyModule] : []),
       ],
     };
   }

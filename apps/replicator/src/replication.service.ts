@@ -7,7 +7,7 @@ import {
 } from '@nestjs/common';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { type ClusterPort } from '#commands';
+import { type ClusterPort, KvError } from '#commands';
 import { type NatsConfig, type NodeConfig } from '#config';
 import { Logger } from '#logging';
 import { ChangeSubscriber, ensureConsumer, ensureStream, Membership, OutboxPublisher, type PeerInfo } from '#replication';
@@ -55,6 +55,23 @@ export interface ClusterView {
     readonly applied: number;
     readonly lastAppliedMsAgo: number | undefined;
   }[];
+  /** What the anti-entropy service adds, when it runs. */
+  readonly antiEntropy?: object;
+}
+
+/**
+ * What a sibling service (anti-entropy) adds to this node's cluster port: INFO lines,
+ * `/v1/cluster` fields, and the SYNC and AE commands. It attaches itself at start.
+ */
+export type ClusterExtension = Pick<ClusterPort, 'describe' | 'view' | 'exchange'> & {
+  /** SYNC host port; what it resolves with is the extension's own business. */
+  sync(host: string, port: number): Promise<unknown>;
+};
+
+/** The NATS connection and membership view, once replication has started. */
+export interface ClusterRuntime {
+  readonly nc: NatsConnection;
+  readonly membership: Membership;
 }
 
 /**
@@ -84,6 +101,9 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
   private readonly hostedShards: ReadonlySet<number>;
   /** Connected to a NATS server now (the client reconnects on its own while this is false). */
   private natsUp = false;
+  private extension: ClusterExtension | undefined;
+  private readonly started: Promise<ClusterRuntime | undefined>;
+  private settleStarted!: (runtime: ClusterRuntime | undefined) => void;
 
   constructor(
     @Inject(NODE_CONFIG) config: NodeConfig,
@@ -99,12 +119,48 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
     this.outbox = store.outbox;
     this.enabled = config.replication.enabled;
     this.logger = logger.child({ component: 'replicator', cluster: config.nats.cluster });
+    this.started = new Promise((resolve) => (this.settleStarted = resolve));
   }
 
   onApplicationBootstrap(): void {
-    this.starting = this.start().catch((err: unknown) => {
-      if (!this.stopped) this.logger.error('replication failed to start', { error: err });
-    });
+    this.starting = this.start()
+      .catch((err: unknown) => {
+        if (!this.stopped) this.logger.error('replication failed to start', { error: err });
+      })
+      .finally(() => this.settleStarted(this.nc && this.membership && !this.stopped ? { nc: this.nc, membership: this.membership } : undefined));
+  }
+
+  /** Resolves once connected and announcing (undefined if the node stopped first). */
+  whenStarted(): Promise<ClusterRuntime | undefined> {
+    return this.started;
+  }
+
+  /** Lets the anti-entropy service add its INFO lines, /v1/cluster fields and commands. */
+  attach(extension: ClusterExtension): void {
+    this.extension = extension;
+  }
+
+  sync(host: string, port: number): Promise<void> {
+    return this.extension ? this.extension.sync(host, port).then(() => undefined) : Promise.reject(new KvError('UNAVAILABLE', 'anti-entropy does not run on this node'));
+  }
+
+  exchange(message: Uint8Array): Promise<Uint8Array> {
+    return this.extension ? this.extension.exchange(message) : Promise.reject(new KvError('UNAVAILABLE', 'anti-entropy does not run on this node'));
+  }
+
+  /**
+   * Whether no change of this node waits to be published and no change of another node waits
+   * to be merged here, asked from JetStream now (tombstone collection needs it fresh).
+   */
+  async settled(): Promise<boolean> {
+    const subscriber = this.subscriber;
+    if (!this.enabled || subscriber === undefined || this.outbox.depth > 0) return false;
+    try {
+      const backlog = await subscriber.backlog();
+      return backlog.pending === 0 && backlog.ackPending === 0 && this.outbox.depth === 0;
+    } catch {
+      return false;
+    }
   }
 
   get replicating(): boolean {
@@ -141,7 +197,7 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
   }
 
   /** `key:value` lines for INFO. */
-  describe(): [string, string][] {
+  describe(): (readonly [string, string])[] {
     const view = this.view();
     return [
       ['role', 'cluster'],
@@ -159,6 +215,7 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
         `peer_${p.id}`,
         `state=${p.state},addr=${p.addresses.merklekv},outbox=${p.outboxDepth},applied=${p.applied},last_applied_ms=${p.lastAppliedMsAgo ?? -1}`,
       ]),
+      ...(this.extension?.describe() ?? []),
     ];
   }
 
@@ -187,6 +244,7 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
         applied: this.appliedFrom.get(p.id)?.count ?? 0,
         lastAppliedMsAgo: this.appliedFrom.has(p.id) ? now - this.appliedFrom.get(p.id)!.at : undefined,
       })),
+      ...(this.extension ? { antiEntropy: this.extension.view() } : {}),
     };
   }
 
@@ -197,6 +255,7 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
    */
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
+    this.settleStarted(undefined);
     clearInterval(this.backlogTimer);
     await Promise.all([
       this.membership?.stop(STOP_STEP_MS),
@@ -326,9 +385,10 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
     this.publisher.start();
   }
 
+  /** The roots of the shards this process hosts: a store-shard process of a split deployment announces only its own. */
   private shardRoots(): Record<number, string> {
     const roots: Record<number, string> = {};
-    for (let shard = 0; shard < this.store.shardCount; shard++) roots[shard] = Buffer.from(this.store.shardRoot(shard)).toString('hex');
+    for (const shard of this.hostedShards) roots[shard] = Buffer.from(this.store.shardRoot(shard)).toString('hex');
     return roots;
   }
 

@@ -3,21 +3,23 @@ import { KvError } from './errors.js';
 import { type CommandDeps, type Handlers } from './handlers.js';
 import { referenceMerkleRoot } from './reference-hash.js';
 
-/** HASH, SYNC, REPLICATE. A standalone node has no replication and no peers to sync with. */
-export function clusterCommands({ store, cluster }: CommandDeps): Handlers<'HASH' | 'SYNC' | 'REPLICATE'> {
+const STANDALONE = 'this node runs standalone (start it with --nats <url> to join a cluster)';
+
+/** HASH, SYNC, REPLICATE, AE. A standalone node has no replication and no peers to sync with. */
+export function clusterCommands({ store, cluster }: CommandDeps): Handlers<'HASH' | 'SYNC' | 'REPLICATE' | 'AE'> {
   return {
     HASH: ({ pattern }) => {
       const prefix = pattern === undefined || pattern === '*' ? '' : pattern;
       const leaves = store.liveEntries(prefix).map(([key, entry]) => [Buffer.from(key, 'utf8'), entryBytes(entry)!] as const);
       return referenceMerkleRoot(leaves);
     },
-    SYNC: () => {
-      throw new KvError(
-        'UNAVAILABLE',
-        cluster
-          ? 'SYNC is not available yet: anti-entropy sessions are not implemented in this version'
-          : 'SYNC is not available: this node runs standalone (start it with --nats <url> to join a cluster)',
-      );
+    SYNC: ({ host, port }) => {
+      if (!cluster) throw new KvError('UNAVAILABLE', `SYNC is not available: ${STANDALONE}`);
+      return cluster.sync(host, port);
+    },
+    AE: ({ message }) => {
+      if (!cluster) throw new KvError('UNAVAILABLE', `anti-entropy is not available: ${STANDALONE}`);
+      return cluster.exchange(message);
     },
     REPLICATE: async ({ action }) => {
       if (action !== 'status') {

@@ -33,6 +33,8 @@ export type Command =
   | { readonly name: 'HASH'; readonly pattern?: string }
   | { readonly name: 'SYNC'; readonly host: string; readonly port: number; readonly full: boolean; readonly verify: boolean }
   | { readonly name: 'REPLICATE'; readonly action: 'enable' | 'disable' | 'status' }
+  /** One anti-entropy session message from a peer: how `SYNC host port` reaches this node (internal). */
+  | { readonly name: 'AE'; readonly message: Uint8Array }
   /** Streams the changes of keys with a literal prefix until the client stops it. */
   | { readonly name: 'WATCH'; readonly prefix: string };
 
@@ -88,6 +90,8 @@ export interface ResultOf {
   HASH: string;
   SYNC: void;
   REPLICATE: { readonly enabled: boolean; readonly nodes: number };
+  /** The encoded reply to the session message. */
+  AE: Uint8Array;
   WATCH: WatchFeed;
 }
 
@@ -96,6 +100,6 @@ export type CommandOf<N extends CommandName> = Extract<Command, { name: N }>;
 /**
  * Commands that change the keyspace. Their results arrive once the change is durable; every
  * other command answers from committed state at once. A connection uses this to make its reads
- * wait for its own earlier writes.
+ * wait for its own earlier writes (SYNC counts: a read after it must see what it brought in).
  */
-export const WRITE_COMMANDS: ReadonlySet<CommandName> = new Set<CommandName>(['SET', 'DEL', 'INCR', 'APPEND', 'PREPEND', 'MSET', 'TRUNCATE']);
+export const WRITE_COMMANDS: ReadonlySet<CommandName> = new Set<CommandName>(['SET', 'DEL', 'INCR', 'APPEND', 'PREPEND', 'MSET', 'TRUNCATE', 'SYNC']);

@@ -25,8 +25,8 @@ export interface Limits {
 }
 
 /**
- * What a clustered node adds: replication control and (later) peer sync. A standalone node has
- * none, and the commands that need it answer UNAVAILABLE.
+ * What a clustered node adds: replication control and peer sync. A standalone node has none,
+ * and the commands that need it answer UNAVAILABLE.
  */
 export interface ClusterPort {
   /** Whether this node currently publishes and applies changes. */
@@ -38,6 +38,10 @@ export interface ClusterPort {
   describe(): readonly (readonly [string, string])[];
   /** The cluster as `/v1/cluster` shows it (JSON). */
   view(): object;
+  /** SYNC host port: anti-entropy with the node at that address; resolves once this store has converged with it. */
+  sync(host: string, port: number): Promise<void>;
+  /** AE: answers one anti-entropy session message that reached this node over the text protocol. */
+  exchange(message: Uint8Array): Promise<Uint8Array>;
 }
 
 export interface CommandDeps {

@@ -27,6 +27,7 @@ const FAMILY: Record<CommandName, string> = {
   SHUTDOWN: 'management_commands',
   HASH: 'cluster_commands',
   SYNC: 'cluster_commands',
+  AE: 'cluster_commands',
   REPLICATE: 'cluster_commands',
   WATCH: 'watch_commands',
 };

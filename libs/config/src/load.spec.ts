@@ -53,7 +53,7 @@ describe('defaults', () => {
       maxValueBytes: DEFAULT_MAX_VALUE_BYTES,
       log: { level: 'info' },
       replication: { enabled: true },
-      antiEntropy: { enabled: true, intervalSeconds: 60, peers: [] },
+      antiEntropy: { enabled: true, intervalSeconds: 30, peers: [], tombstoneGraceSeconds: 86_400, sessionBudgetBytes: 256 * 1024 * 1024 },
     });
     expect(config.nodeId).toBeUndefined();
     expect(config.nats).toBeUndefined();
@@ -103,6 +103,8 @@ const precedence: readonly PrecedenceCase[] = [
   { key: 'replication.enabled', file: `${NATS}[replication]\nenabled = false`, env: ['MERKLEKV_REPLICATION', 'on'], flag: ['--replication', 'false'], read: (c) => c.replication.enabled, expected: [false, true, false] },
   { key: 'anti_entropy.enabled', file: '[anti_entropy]\nenabled = false', env: ['MERKLEKV_ANTI_ENTROPY', 'yes'], flag: ['--anti-entropy=0'], read: (c) => c.antiEntropy.enabled, expected: [false, true, false] },
   { key: 'anti_entropy.interval_seconds', file: 'sync_interval_seconds = 10', env: ['MERKLEKV_ANTI_ENTROPY_INTERVAL', '20'], flag: ['--anti-entropy-interval', '30'], read: (c) => c.antiEntropy.intervalSeconds, expected: [10, 20, 30] },
+  { key: 'anti_entropy.tombstone_grace_seconds', file: '[anti_entropy]\ntombstone_grace_seconds = 600', env: ['MERKLEKV_TOMBSTONE_GRACE', '60'], flag: ['--tombstone-grace', '5'], read: (c) => c.antiEntropy.tombstoneGraceSeconds, expected: [600, 60, 5] },
+  { key: 'anti_entropy.session_budget_bytes', file: '[anti_entropy]\nsession_budget_bytes = 1048576', env: ['MERKLEKV_ANTI_ENTROPY_BUDGET', '2097152'], flag: ['--anti-entropy-budget', '65536'], read: (c) => c.antiEntropy.sessionBudgetBytes, expected: [1_048_576, 2_097_152, 65_536] },
   { key: 'anti_entropy.peer_list', file: '[anti_entropy]\npeer_list = ["f:1"]', env: ['MERKLEKV_PEERS', 'e:2,[::1]:3'], flag: ['--peer', 'g:4'], read: (c) => c.antiEntropy.peers, expected: [[{ host: 'f', port: 1 }], [{ host: 'e', port: 2 }, { host: '::1', port: 3 }], [{ host: 'g', port: 4 }]] },
 ];
 
@@ -191,6 +193,8 @@ describe('our own TOML format', () => {
           { host: '::1', port: 7401 },
           { host: 'kv-b.internal', port: 7400 },
         ],
+        tombstoneGraceSeconds: 86_400,
+        sessionBudgetBytes: 256 * 1024 * 1024,
       },
     });
     expect(warnings).toEqual([]);

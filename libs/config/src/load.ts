@@ -128,6 +128,8 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
   const antiEntropyEnabled = get(S.antiEntropyEnabled);
   const intervalSeconds = get(S.antiEntropyInterval);
   const peers = get(S.peers);
+  const tombstoneGraceSeconds = get(S.tombstoneGrace);
+  const sessionBudgetBytes = get(S.antiEntropyBudget);
   if (SETTINGS.some((s) => sources[s.key] === undefined)) throw new Error('config: a setting was not resolved');
 
   // Two listeners on one fixed port would fail at bind time with a less helpful message.
@@ -224,7 +226,7 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
     log: { level: logLevel, ...(logFile !== undefined && { file: logFile }) },
     ...(nats !== undefined && { nats }),
     replication: { enabled: replicationEnabled, ...(topicPrefix !== undefined && { topicPrefix }) },
-    antiEntropy: { enabled: antiEntropyEnabled, intervalSeconds, peers },
+    antiEntropy: { enabled: antiEntropyEnabled, intervalSeconds, peers, tombstoneGraceSeconds, sessionBudgetBytes },
   };
   return { config, warnings, sources, ...(configFile !== undefined && { configFile }) };
 }

@@ -44,6 +44,8 @@ describe('CONFIG_REFERENCE', () => {
       'replication.enabled': (c) => c.replication.enabled,
       'anti_entropy.enabled': (c) => c.antiEntropy.enabled,
       'anti_entropy.interval_seconds': (c) => c.antiEntropy.intervalSeconds,
+      'anti_entropy.tombstone_grace_seconds': (c) => c.antiEntropy.tombstoneGraceSeconds,
+      'anti_entropy.session_budget_bytes': (c) => c.antiEntropy.sessionBudgetBytes,
     };
     for (const [key, get] of Object.entries(read)) {
       const row = CONFIG_REFERENCE.find((r) => r.key === key);

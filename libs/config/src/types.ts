@@ -77,5 +77,9 @@ export interface NodeConfig {
     readonly intervalSeconds: number;
     /** Static peers to sync with over the text protocol, besides those NATS membership finds. */
     readonly peers: readonly PeerAddress[];
+    /** How old a tombstone must be before it may be collected (see #anti-entropy tombstones.ts). */
+    readonly tombstoneGraceSeconds: number;
+    /** Bytes one session may send and receive before it stops (the next one carries on). */
+    readonly sessionBudgetBytes: number;
   };
 }

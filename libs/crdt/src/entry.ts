@@ -136,8 +136,11 @@ export function latestHlc(e: Entry): Hlc {
   return latestStamp(e).hlc;
 }
 
+/** What the version order looks at: enough to tell, without the state, which entry wins outright. */
+export type Version = Pick<Entry, 'type' | 'stamp'>;
+
 /** The version order that decides between entries before any field-wise join. */
-export function compareVersions(a: Entry, b: Entry): number {
+export function compareVersions(a: Version, b: Version): number {
   return compareStamps(a.stamp, b.stamp) || RANK[a.type] - RANK[b.type];
 }
 

@@ -14,6 +14,7 @@ export {
   type RegisterEntry,
   type SetEntry,
   type TombstoneEntry,
+  type Version,
   ZERO_TOMBSTONE,
   assign,
   compareVersions,

@@ -18,10 +18,11 @@ export {
   type NodeRef,
   type SummaryRequest,
   type SummaryResponse,
+  Writer,
 } from './sync.js';
 export { prove, verifyProof, verifyInclusion, verifyAbsence, encodeProof, decodeProof, type MstProof, type ProofVerdict } from './proof.js';
-export { NodeSummary, type DecodeLimits, decodeNode } from './wire.js';
+export { NodeSummary, type DecodeLimits, decodeNode, Reader } from './wire.js';
 export { keyLayer, layerOfHash, DEFAULT_FANOUT } from './layer.js';
-export { DIGEST_BYTES, HASH_BYTES } from './node.js';
+export { DIGEST_BYTES, EMPTY_ROOT, HASH_BYTES } from './node.js';
 export { MstError, isMstError, type MstErrorCode } from './errors.js';
 export { compareBytes, equalBytes, toHex, fromHex } from './bytes.js';

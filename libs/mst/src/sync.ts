@@ -261,7 +261,8 @@ const VERSION = 1;
 const KIND_REQUEST = 0x51; // 'Q'
 const KIND_RESPONSE = 0x52; // 'R'
 
-class Writer {
+/** A growable byte buffer with the varint encoding `Reader` decodes (also used by the anti-entropy codec). */
+export class Writer {
   buf: Uint8Array;
   at = 0;
   constructor(size: number) {

@@ -12,6 +12,8 @@ import { compareBytes, MerkleSearchTree } from '#mst';
 export class Shard {
   private readonly committed = new Map<string, Entry>();
   private readonly staged = new Map<string, Entry>();
+  /** Keys whose collected tombstone this commit group removes. */
+  private readonly removals = new Set<string>();
   private liveKeys = 0;
   private bytes = 0;
   /** Entries that do not outrank the floor were truncated away. */
@@ -64,7 +66,7 @@ export class Shard {
   current(key: string): Entry | undefined {
     const staged = this.staged.get(key);
     if (staged) return staged;
-    const committed = this.committed.get(key);
+    const committed = this.removals.has(key) ? undefined : this.committed.get(key);
     const floor = this.floor;
     if (committed && survives(committed, floor)) return committed;
     return floor === ZERO_STAMP ? undefined : { type: 'tombstone', stamp: floor };
@@ -81,7 +83,25 @@ export class Shard {
   }
 
   stage(key: string, entry: Entry): void {
+    this.removals.delete(key);
     this.staged.set(key, entry);
+  }
+
+  /**
+   * Removes a key whose entry, as this commit group sees it, is still exactly the tombstone
+   * `stamp` (a collected tombstone). False when the key holds anything else by now.
+   */
+  stageCollect(key: string, stamp: Stamp): boolean {
+    const entry = this.staged.get(key) ?? (this.removals.has(key) ? undefined : this.committed.get(key));
+    if (entry?.type !== 'tombstone' || compareStamps(entry.stamp, stamp) !== 0) return false;
+    this.staged.delete(key);
+    this.removals.add(key);
+    return true;
+  }
+
+  /** Committed keys this commit group removes, to delete from storage. */
+  stagedRemovals(): IterableIterator<string> {
+    return this.removals.values();
   }
 
   /**
@@ -119,6 +139,11 @@ export class Shard {
       this.truncatedAt = floor;
       this.stagedFloor = undefined;
     }
+    for (const key of this.removals) {
+      const entry = this.committed.get(key);
+      if (entry) this.uninstall(key, entry);
+    }
+    this.removals.clear();
     for (const [key, entry] of this.staged) this.install(key, entry);
     this.staged.clear();
     if (this.treeBehind.size >= TREE_CATCH_UP_KEYS) this.catchUpTree();
@@ -127,6 +152,7 @@ export class Shard {
   /** Forgets the commit group after a failed write. */
   discard(): void {
     this.staged.clear();
+    this.removals.clear();
     this.stagedFloor = undefined;
   }
 
@@ -149,6 +175,11 @@ export class Shard {
 
   restoreFloor(floor: Stamp): void {
     this.truncatedAt = floor;
+  }
+
+  /** The truncation floor of committed state. */
+  get truncationFloor(): Stamp {
+    return this.truncatedAt;
   }
 
   get size(): number {

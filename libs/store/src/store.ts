@@ -12,6 +12,7 @@ import {
   type NodeId,
   type Stamp,
 } from '#crdt';
+import { type MerkleSearchTree } from '#mst';
 import { type PersistOp, type StorageEngine } from './engine.js';
 import { compareKeys, shardOf } from './key-order.js';
 import { decodeOutboxChange, Outbox, type OutboxRecord, type StoreChange } from './outbox.js';
@@ -45,7 +46,8 @@ export type Update = (prev: Entry | undefined, stamp: Stamp) => Mutation | undef
 type Task =
   | { readonly kind: 'update'; readonly key: string; readonly update: Update; readonly settle: Settle<Entry | undefined> }
   | { readonly kind: 'merge'; readonly key: string; readonly entry: Entry; readonly settle: Settle<boolean> }
-  | { readonly kind: 'truncate'; readonly floor?: Stamp; readonly settle: Settle<boolean> };
+  | { readonly kind: 'truncate'; readonly floor?: Stamp; readonly settle: Settle<boolean> }
+  | { readonly kind: 'collect'; readonly key: string; readonly stamp: Stamp; readonly settle: Settle<boolean> };
 
 /**
  * The keyspace as the command layer sees it: the whole store, or a {@link Store.scope} of some
@@ -245,6 +247,33 @@ export class Store implements Keyspace {
     return this.shards[shard]!.root();
   }
 
+  /** A frozen copy-on-write view of a shard's Merkle Search Tree, for anti-entropy sessions. */
+  shardSnapshot(shard: number): MerkleSearchTree {
+    return this.shards[shard]!.snapshot();
+  }
+
+  /** A shard's truncation floor (ZERO_STAMP when it was never truncated). */
+  shardFloor(shard: number): Stamp {
+    return this.shards[shard]!.truncationFloor;
+  }
+
+  /** A shard's committed entries, tombstones included, in no particular order. */
+  shardEntries(shard: number): IterableIterator<[string, Entry]> {
+    return this.shards[shard]!.entries();
+  }
+
+  /**
+   * Forgets a key whose entry is still exactly the tombstone `stamp`: tombstone collection.
+   * Local only (never replicated: each replica decides when its own copy may go), invisible to
+   * watchers (the key already reads as deleted). Resolves true once the removal is durable,
+   * false when the key holds anything else by then.
+   */
+  collectTombstone(key: string, stamp: Stamp): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.enqueue(this.shardOf(key), { kind: 'collect', key, stamp, settle: { resolve, reject } });
+    });
+  }
+
   get liveKeys(): number {
     return liveKeysOf(this.shards);
   }
@@ -421,6 +450,10 @@ export class Store implements Keyspace {
           if (changed && !task.floor) this.record({ kind: 'truncate', shard: shard.index, floor }, outboxOps);
           return { task, settle: () => task.settle.resolve(changed) };
         }
+        case 'collect': {
+          const changed = shard.stageCollect(task.key, task.stamp);
+          return { task, settle: () => task.settle.resolve(changed) };
+        }
       }
     } catch (err) {
       return { task, settle: () => task.settle.reject(err) };
@@ -442,6 +475,7 @@ export class Store implements Keyspace {
       for (const [key, entry] of shard.stagedEntries()) {
         ops.push({ type: 'put', shard: shard.index, key, value: encodeEntry(entry) });
       }
+      for (const key of shard.stagedRemovals()) ops.push({ type: 'del', shard: shard.index, key });
     }
     if (this.changes?.hasStaged) {
       ops.push(...outboxOps);

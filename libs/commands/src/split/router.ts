@@ -10,7 +10,7 @@
  * - MGET, EXISTS, MSET: a sub-command per shard holding some of its keys, answers put back in
  *   request order (MGET) or added up (EXISTS). MSET is atomic per shard, not across shards: two
  *   processes share no commit. A failed shard fails the MSET, whose other shards may have written.
- * - SCAN, DBSIZE, MEMORY, TRUNCATE, REPLICATE, SYNC: to every shard; SCAN merges the shards'
+ * - SCAN, DBSIZE, MEMORY, TRUNCATE, REPLICATE: to every shard; SCAN merges the shards'
  *   sorted pages and cuts at the limit, the counts add up, REPLICATE is enabled only if it is
  *   on every shard.
  * - HASH: the reference root needs every leaf in key order, so the shards stream pages of leaf
@@ -116,10 +116,13 @@ export class ShardRouter implements CommandPort {
         const states = (await this.#everyShard({ op: 'command', command })) as { enabled: boolean; nodes: number }[];
         return { enabled: states.every((s) => s.enabled), nodes: Math.max(...states.map((s) => s.nodes)) };
       },
-      SYNC: async (command) => {
-        await this.#everyShard({ op: 'command', command });
+      SYNC: () => {
+        throw new KvError('UNAVAILABLE', 'SYNC runs on full replicas (all-in-one nodes), not through a gateway of a split deployment');
       },
       HASH: ({ pattern }) => this.#hash(pattern === undefined || pattern === '*' ? '' : pattern),
+      AE: () => {
+        throw new KvError('UNAVAILABLE', 'anti-entropy sessions are served by full replicas (all-in-one nodes), not by a gateway of a split deployment');
+      },
       WATCH: ({ prefix }) => this.#watch(prefix),
     };
   }

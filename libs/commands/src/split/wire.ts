@@ -29,7 +29,6 @@ export const SHARD_COMMANDS = [
   'MEMORY',
   'TRUNCATE',
   'REPLICATE',
-  'SYNC',
 ] as const satisfies readonly CommandName[];
 
 export type ShardCommandName = (typeof SHARD_COMMANDS)[number];
@@ -198,8 +197,6 @@ function decodeShardCommand(v: unknown): ShardCommand {
     case 'REPLICATE':
       if (v.action !== 'enable' && v.action !== 'disable' && v.action !== 'status') throw invalid('action must be enable, disable or status');
       return { name: 'REPLICATE', action: v.action };
-    case 'SYNC':
-      return { name: 'SYNC', host: str(v.host, 'host'), port: int(v.port, 'port', 1), full: bool(v.full, 'full'), verify: bool(v.verify, 'verify') };
     default:
       throw invalid(`command ${JSON.stringify(v.name)} is not served by a shard`);
   }
@@ -251,7 +248,6 @@ function decodeCommandResult(name: ShardCommandName, v: unknown): ResultOf[Shard
     case 'SET':
     case 'MSET':
     case 'TRUNCATE':
-    case 'SYNC':
       return undefined;
     case 'DEL':
       return bool(v, 'DEL result');

@@ -81,3 +81,22 @@ describe('REPLICATE', () => {
     expect(replyOf(status, { enabled: false, nodes: 3 })).toBe('REPLICATION disabled\r\n');
   });
 });
+
+describe('AE (an anti-entropy session message between nodes)', () => {
+  it('carries any bytes in canonical base64, both ways', () => {
+    const bytes = Buffer.from([1, 0x48, 0, 255, 10, 13, 32]);
+    expect(parsed(`AE ${bytes.toString('base64')}`)).toEqual({ name: 'AE', message: bytes });
+    expect(parsed('ae AAEC')).toEqual({ name: 'AE', message: Buffer.from([0, 1, 2]) });
+    expect(replyOf({ name: 'AE', message: bytes }, Buffer.from([9, 8, 7, 6]))).toBe('AE CQgHBg==\r\n');
+  });
+
+  it.each([
+    ['AE', 'AE command requires arguments'],
+    ['AE AAE', 'AE takes one session message in base64'],
+    ['AE AA==AA==', 'AE takes one session message in base64'],
+    ['AE AAEC AAEC', 'AE takes one session message in base64'],
+    ['AE AA-_', 'AE takes one session message in base64'],
+  ])('%j → ERROR %s', (line, message) => {
+    expect(rejected(line)).toBe(message);
+  });
+});

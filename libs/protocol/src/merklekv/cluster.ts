@@ -1,5 +1,7 @@
 /**
- * Cluster commands: HASH [prefix | *], SYNC host port [--full] [--verify], REPLICATE enable|disable|status.
+ * Cluster commands: HASH [prefix | *], SYNC host port [--full] [--verify], REPLICATE enable|disable|status,
+ * and AE <base64>, which carries one anti-entropy session message between nodes (the reply is
+ * `AE <base64>`): how `SYNC host port` reaches a node through its MerkleKV port.
  */
 import { OK, textLine } from './reply-bytes.js';
 import {
@@ -57,17 +59,29 @@ function parseReplicate(line: Buffer, rest: number, end: number, word: string): 
   return 'REPLICATE action must be enable, disable, or status';
 }
 
+/** Canonical base64 only (padded, no whitespace), so that one message has one spelling. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function parseAe(line: Buffer, rest: number, end: number, _word: string, upper: string): ParseResult {
+  if (rest < 0) return requiresArguments(upper);
+  const text = textOf(line, rest, end);
+  if (!BASE64.test(text)) return 'AE takes one session message in base64';
+  return { name: 'AE', message: Buffer.from(text, 'base64') };
+}
+
 export const clusterParsers: Readonly<Record<string, WordParser>> = {
   HASH: parseHash,
   SYNC: parseSync,
   REPLICATE: parseReplicate,
+  AE: parseAe,
 };
 
-export const clusterEncoders: ReplyEncoders<'HASH' | 'SYNC' | 'REPLICATE'> = {
+export const clusterEncoders: ReplyEncoders<'HASH' | 'SYNC' | 'REPLICATE' | 'AE'> = {
   HASH: (command, root) => textLine(command.pattern === undefined ? `HASH ${root}` : `HASH ${command.pattern} ${root}`),
   SYNC: () => OK,
   REPLICATE: (command, status) => {
     if (command.action !== 'status') return OK;
     return textLine(status.enabled ? `REPLICATION enabled ${status.nodes} nodes` : 'REPLICATION disabled');
   },
+  AE: (_command, reply) => textLine(`AE ${Buffer.from(reply).toString('base64')}`),
 };

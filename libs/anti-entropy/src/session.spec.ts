@@ -1,0 +1,220 @@
+import fc from 'fast-check';
+import { encodeEntry, type Entry, merge } from '#crdt';
+import { type Store } from '#store';
+import { runSession, type SessionOptions } from './session.js';
+import { add, del, entries, inc, link, openReplica, roots, set } from './spec-support.js';
+
+const SEED = 0x5eed;
+
+/** The join of both replicas' entries, key by key: what both must hold after a session. */
+function expectedJoin(a: Store, b: Store): Map<string, string> {
+  const out = new Map<string, string>();
+  const left = entries(a);
+  const right = entries(b);
+  for (const key of new Set([...left.keys(), ...right.keys()])) {
+    const joined = merge(left.get(key), right.get(key) ?? left.get(key)!);
+    out.set(key, Buffer.from(encodeEntry(joined)).toString('hex'));
+  }
+  return out;
+}
+
+const encoded = (store: Store): Map<string, string> =>
+  new Map([...entries(store)].map(([key, entry]): [string, string] => [key, Buffer.from(encodeEntry(entry)).toString('hex')]));
+
+/** Makes `to` hold exactly what `from` holds, the way replication would. */
+async function copyAll(from: Store, to: Store): Promise<void> {
+  await Promise.all([...entries(from)].map(([key, entry]) => to.merge(key, entry)));
+}
+
+async function session(initiator: Store, responder: Store, options: Partial<SessionOptions> = {}) {
+  const { transport, log, responder: r } = link(responder);
+  const report = await runSession({ store: initiator, transport, ...options });
+  return { report, log, responder: r };
+}
+
+describe('an anti-entropy session', () => {
+  let a: Store;
+  let b: Store;
+  beforeEach(async () => {
+    a = await openReplica('a');
+    b = await openReplica('b');
+  });
+  afterEach(async () => {
+    await a.close();
+    await b.close();
+  });
+
+  it('costs one round trip of under 1 KB when nothing differs', async () => {
+    for (let i = 0; i < 200; i++) await set(a, `k${i}`, `v${i}`);
+    await copyAll(a, b);
+    const { report } = await session(a, b);
+    expect(report.error).toBeNull();
+    expect(report.roundTrips).toBe(1);
+    expect(report.bytesSent + report.bytesReceived).toBeLessThan(1024);
+    expect(report.differences).toBe(0);
+    expect(report.completedShards).toEqual([0, 1, 2, 3]);
+  });
+
+  it('repairs writes of every type made on both sides, both ways, to the CRDT join of each key', async () => {
+    for (let i = 0; i < 300; i++) await set(a, `common${i}`, `v${i}`);
+    await inc(a, 'hits', 10n);
+    await set(a, 'doomed', 'x');
+    await copyAll(a, b);
+    // Diverge: the same keys written on both sides, every type.
+    await set(a, 'common1', 'from-a');
+    await set(b, 'common1', 'from-b');
+    await inc(a, 'hits', 5n);
+    await inc(b, 'hits', 7n);
+    await del(a, 'doomed');
+    await set(b, 'common2', 'b-only-change');
+    await del(b, 'common3');
+    await add(a, 'tags', 'red');
+    await add(b, 'tags', 'blue');
+    for (let i = 0; i < 20; i++) await set(a, `a-only${i}`, 'a');
+    for (let i = 0; i < 20; i++) await set(b, `b-only${i}`, 'b');
+    const expected = expectedJoin(a, b);
+
+    const { report } = await session(a, b);
+    expect(report.error).toBeNull();
+    expect(roots(a)).toEqual(roots(b));
+    expect(encoded(a)).toEqual(expected);
+    expect(encoded(b)).toEqual(expected);
+    expect(report.keysPulled).toBeGreaterThan(0);
+    expect(report.keysPushed).toBeGreaterThan(0);
+    const hits = a.read('hits') as Entry & { type: 'counter' };
+    expect([...hits.inc.values()].reduce((x, y) => x + y, 0n)).toBe(22n);
+
+    const again = await session(b, a);
+    expect(again.report).toMatchObject({ error: null, differences: 0, roundTrips: 1 });
+  });
+
+  it('sends each differing record once, toward the side it wins on (both ways only to join)', async () => {
+    for (let i = 0; i < 100; i++) await set(a, `k${i}`, 'old');
+    await inc(a, 'both', 1n);
+    await copyAll(a, b);
+    for (let i = 0; i < 30; i++) await set(b, `k${i}`, 'newer on b');
+    for (let i = 30; i < 50; i++) await set(a, `k${i}`, 'newer on a');
+    await inc(a, 'both', 1n);
+    await inc(b, 'both', 2n);
+    const expected = expectedJoin(a, b);
+    const { report } = await session(a, b);
+    expect(report.error).toBeNull();
+    expect(encoded(a)).toEqual(expected);
+    expect(encoded(b)).toEqual(expected);
+    expect({ sent: report.recordsSent, received: report.recordsReceived }).toEqual({ sent: 20 + 1, received: 30 + 1 });
+  });
+
+  it('converges any two histories in one session (property)', async () => {
+    const op = fc.record({
+      side: fc.constantFrom(0, 1),
+      kind: fc.constantFrom('set', 'del', 'inc', 'add'),
+      key: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g'),
+      value: fc.string({ minLength: 1, maxLength: 3 }).map((s) => s.replace(/\s/g, '_')),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 40 }), fc.array(op, { maxLength: 20 }), async (shared, diverged) => {
+        const x = await openReplica('x');
+        const y = await openReplica('y');
+        try {
+          const apply = async (store: Store, o: (typeof shared)[number]): Promise<void> => {
+            // A set operation on a register or counter is refused (WRONG_TYPE): that is fine here.
+            const run = { set: () => set(store, o.key, o.value), del: () => del(store, o.key), inc: () => inc(store, o.key, 1n), add: () => add(store, o.key, o.value) }[o.kind];
+            await run().catch(() => undefined);
+          };
+          for (const o of shared) await apply(o.side === 0 ? x : y, o);
+          await copyAll(x, y);
+          await copyAll(y, x);
+          for (const o of diverged) await apply(o.side === 0 ? x : y, o);
+          const expected = expectedJoin(x, y);
+          const { report } = await session(x, y, { limits: { maxRefsPerMessage: 2, maxMessageBytes: 300 } });
+          expect(report.error).toBeNull();
+          expect(encoded(x)).toEqual(expected);
+          expect(encoded(y)).toEqual(expected);
+          expect(roots(x)).toEqual(roots(y));
+        } finally {
+          await x.close();
+          await y.close();
+        }
+      }),
+      { seed: SEED, numRuns: 60 },
+    );
+  });
+
+  it('streams into an empty replica in bounded batches, with progress', async () => {
+    for (let i = 0; i < 400; i++) await set(a, `key-${String(i).padStart(4, '0')}`, 'x'.repeat(50));
+    await del(a, 'key-0007');
+    const progress: number[] = [];
+    const { transport, log } = link(a, { limits: { maxReplyBytes: 2000 } });
+    const report = await runSession({ store: b, transport, onProgress: (p) => progress.push(p.streamed) });
+    expect(report.error).toBeNull();
+    expect(roots(b)).toEqual(roots(a));
+    expect(report.differences).toBe(400);
+    expect(log.requests.length).toBeGreaterThan(10);
+    expect(progress.at(-1)).toBe(400);
+    expect(progress).toEqual([...progress].sort((x, y) => x - y));
+  });
+
+  it('pushes a whole shard to an empty peer', async () => {
+    for (let i = 0; i < 100; i++) await set(a, `k${i}`, 'v');
+    const { report } = await session(a, b);
+    expect(report.error).toBeNull();
+    expect(report.keysPushed).toBe(100);
+    expect(roots(b)).toEqual(roots(a));
+  });
+
+  it('carries truncation floors both ways', async () => {
+    for (let i = 0; i < 50; i++) await set(a, `old${i}`, 'v');
+    await copyAll(a, b);
+    await a.truncate();
+    await set(a, 'after', 'kept');
+    await set(b, 'b-late', 'kept too');
+    const { report } = await session(b, a);
+    expect(report.error).toBeNull();
+    expect(roots(a)).toEqual(roots(b));
+    expect(b.read('old1')).toBeUndefined();
+    expect(b.read('after')?.type).toBe('register');
+    expect(a.read('b-late')?.type).toBe('register');
+  });
+
+  it('stops at its byte budget, keeps what it repaired, and the next session carries on', async () => {
+    for (let i = 0; i < 300; i++) await set(a, `k${i}`, 'v'.repeat(100));
+    const { transport } = link(a, { limits: { maxReplyBytes: 2000 } });
+    const first = { report: await runSession({ store: b, transport, limits: { byteBudget: 8000 } }) };
+    expect(first.report.error?.code).toBe('BUDGET');
+    // No request goes out past the budget; the replies of the last round may overshoot it (4 shards' worth).
+    expect(first.report.bytesSent + first.report.bytesReceived).toBeLessThanOrEqual(8000 + 4 * 2500);
+    const some = entries(b).size;
+    expect(some).toBeGreaterThan(0);
+    const second = await session(b, a);
+    expect(second.report.error).toBeNull();
+    expect(roots(b)).toEqual(roots(a));
+  });
+
+  it('is cancelled by its signal', async () => {
+    for (let i = 0; i < 100; i++) await set(a, `k${i}`, 'v');
+    const controller = new AbortController();
+    const { responder } = link(a);
+    const report = await runSession({
+      store: b,
+      signal: controller.signal,
+      transport: async (request) => {
+        const reply = await responder.handle(request);
+        controller.abort();
+        return reply;
+      },
+    });
+    expect(report.error?.code).toBe('ABORTED');
+    expect(report.requests).toBe(1);
+  });
+
+  it('reports the code of a peer that refuses, and a peer that does not answer', async () => {
+    await set(a, 'k', 'v');
+    const refused = await runSession({ store: b, transport: link(a, { available: () => false }).transport });
+    expect(refused.error).toMatchObject({ code: 'UNAVAILABLE', remote: true });
+    const silent = await runSession({ store: b, transport: () => Promise.reject(new Error('timeout')) });
+    expect(silent.error).toMatchObject({ code: 'TRANSPORT', remote: false });
+    const garbage = await runSession({ store: b, transport: async () => new Uint8Array([1, 0x68, 9]) });
+    expect(garbage.error?.code).toBe('DECODE');
+    expect(entries(b).size).toBe(0);
+  });
+});

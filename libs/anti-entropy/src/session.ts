@@ -1,0 +1,487 @@
+/**
+ * # Anti-entropy sessions
+ *
+ * One session repairs every difference between this replica and one peer, in both directions,
+ * over any request/reply transport (NATS request/reply between nodes, the `AE` command of the
+ * MerkleKV text protocol for `SYNC host port`). The initiator drives; the responder
+ * (responder.ts) only answers, from copy-on-write snapshots of its trees.
+ *
+ * ## The exchange
+ *
+ * 1. Hello: the initiator sends every shard's MST root and truncation floor (16 shards: ~550
+ *    bytes). The responder applies floors above its own, and answers with one flag byte per
+ *    shard, plus, for a shard whose root differs, its root, its floor and its root node. With
+ *    no divergence the whole session is this one round trip of about 600 bytes.
+ * 2. Descent: for every differing shard a DiffSession (#mst sync.ts) walks the peer's tree by key
+ *    range, comparing each peer node with the canonical tree of the same range on our side. All
+ *    the nodes to ask for at one depth, across all shards, go in one round trip (split into
+ *    messages of bounded size, sent with bounded concurrency); the root node came with the
+ *    hello. The descent ends knowing exactly which keys differ: ours only, theirs only, both
+ *    but different.
+ * 3. Repair: one more round trip fetches the peer's entries for the keys it has and we lack, and
+ *    pushes ours for the keys we have and it lacks. For a key both hold differently the fetch
+ *    carries our entry's version (stamp and type, ~12 bytes): the peer answers with its entry
+ *    where ours does not win outright, and asks for ours where its own does not (both for equal
+ *    versions, which join field by field); ours then goes in the next round trip. Each differing
+ *    record thus crosses the link once, toward the side it wins on. Entries are full CRDT states, merged with the same lattice join as replication on both
+ *    sides (Store.merge), so the order of fetch and push, a repeat, or a concurrent write
+ *    cannot lose anything: after the merge both sides hold the join.
+ *
+ * A shard we hold nothing of (a new or wiped node) skips the descent: it streams the peer's
+ * entries in key order, a bounded batch per message, with a cursor. Its summaries would cost
+ * more than the entries.
+ *
+ * ## Bytes: the minimum, and what this costs on top
+ *
+ * What must cross the link is the differing records themselves, each once, toward the side it
+ * wins on: the fetch carries our versions so that the peer sends an entry only where it wins,
+ * and asks for ours only where ours does (records shipped / differing keys = 1.0, measured).
+ * No record both sides share ever travels. The overhead is the descent: the summaries of the
+ * peer nodes on the paths to the differing keys, O(d · height) of them for d differences, each
+ * ~16 full keys with 32-byte digests (~1.2-1.5 KB). That is why the cost depends on where the
+ * differences lie (bench/anti-entropy, 1M keys of 24 + 100 bytes, 10k differing, 16 shards):
+ *
+ * - clustered (10k consecutive keys changed): 2.5 MB in all for 1.37 MB of records, 0.8 s
+ *   modelled at 50 Mbps / 20 ms: the shared paths are paid once;
+ * - scattered (1% random): ~21 MB for the same 1.37 MB, ~2 KB of summaries per differing key,
+ *   5-6 s modelled: nearly every leaf and every node above it differs, and is shipped whole;
+ * - nothing differs: one round trip of 556 bytes.
+ *
+ * Getting scattered differences near the minimum needs short fingerprints instead of full keys
+ * and digests at the lowest levels, where most of those summaries are; the summaries
+ * must stay the nodes' hash preimages for the descent to be verifiable, so that is a change of
+ * #mst's protocol, not of this session's. A fixed-shape Merkle tree (Cassandra) ships whole
+ * leaf ranges of records instead; negentropy ships the identifiers of the whole set first.
+ * Round trips are the height of the tallest differing tree (5-6 at 62k keys a shard, the root
+ * node riding on the hello) plus the hello and the repair (one more where the peer asks for
+ * our entries): 6-7 in all at 1M keys, whatever the number of differences.
+ *
+ * ## Safety and bounds
+ *
+ * The responder checks everything it is sent (responder.ts) and hashes nothing on trust: the
+ * DiffSession verifies every summary against the hash it asked for. The session stops with a
+ * stable code (AntiEntropyError) when the peer answers an error, when its byte budget is spent
+ * (what was merged stays merged: the next session carries on), or when its AbortSignal fires
+ * (the coordinator aborts sessions with a peer that membership declares dead). Tombstones older
+ * than the grace period are not transferred to a side that lacks their key: see the rule and
+ * why it is safe in tombstones.ts.
+ */
+import { compareStamps, type Entry } from '#crdt';
+import { compareBytes, DiffSession, EMPTY_ROOT, equalBytes, isMstError, type KeyDiff, type SummaryRequest } from '#mst';
+import { type Store } from '#store';
+import { decodeReply, encodeBatch, encodeHello, encodeOp, type HelloShard, type Op, type OpResult, type Reply } from './codec.js';
+import { AntiEntropyError } from './errors.js';
+import { isOldTombstone } from './tombstones.js';
+
+/** Sends one encoded request to the peer; resolves with its encoded reply. */
+export type Transport = (request: Uint8Array, signal: AbortSignal) => Promise<Uint8Array>;
+
+export interface SessionLimits {
+  /** Requests are packed up to this many bytes (replies are bounded by the responder). Default 512 KiB. */
+  readonly maxMessageBytes: number;
+  /** Most node references asked in one message, which bounds its reply (~1.5 KB a node). Default 256. */
+  readonly maxRefsPerMessage: number;
+  /** Messages in flight at once. Default 4. */
+  readonly concurrency: number;
+  /** Bytes sent and received after which the session sends nothing more (BUDGET); the replies to its last round may overshoot. Default 256 MiB. */
+  readonly byteBudget: number;
+}
+
+export const SESSION_DEFAULTS: SessionLimits = {
+  maxMessageBytes: 512 << 10,
+  maxRefsPerMessage: 256,
+  concurrency: 4,
+  byteBudget: 256 << 20,
+};
+
+export interface SessionOptions {
+  readonly store: Store;
+  readonly transport: Transport;
+  readonly signal?: AbortSignal;
+  readonly limits?: Partial<SessionLimits>;
+  /** Tombstones older than this are not transferred to a side that lacks their key. Default: all are. */
+  readonly tombstoneGraceMs?: number;
+  readonly now?: () => number;
+  /** Told after every message that streamed entries into an empty shard. */
+  readonly onProgress?: (progress: SessionProgress) => void;
+}
+
+export interface SessionProgress {
+  /** Entries streamed into empty shards so far in this session. */
+  readonly streamed: number;
+  /** Shards still streaming. */
+  readonly streamingShards: number;
+}
+
+/** What a session did; also what it had done when it failed. */
+export interface SessionReport {
+  /** The peer's node id, once its hello reply arrived. */
+  readonly peer: string | undefined;
+  readonly startedAt: number;
+  readonly durationMs: number;
+  /** Sequential waits on the network (the hello included). */
+  readonly roundTrips: number;
+  readonly requests: number;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+  /** Shards whose roots differed at the hello. */
+  readonly shardsDiffering: number;
+  /** Keys found different by the descents, plus entries streamed into empty shards. */
+  readonly differences: number;
+  /** Keys whose local entry changed by a merge. */
+  readonly keysPulled: number;
+  /** Keys whose entry changed on the peer by a merge. */
+  readonly keysPushed: number;
+  /** Entries sent to the peer, and received from it: the records that crossed the link. */
+  readonly recordsSent: number;
+  readonly recordsReceived: number;
+  /** Shards compared and repaired completely (the equal ones included). */
+  readonly completedShards: readonly number[];
+  /** The peer's outbox and backlog were empty at the hello. */
+  readonly peerClean: boolean;
+  /** Null when the session completed. */
+  readonly error: AntiEntropyError | null;
+}
+
+interface ShardWork {
+  readonly shard: number;
+  /** Descending the peer's tree. */
+  diff: DiffSession | null;
+  /** Streaming into an empty shard: the last key received (null before the first). */
+  stream: { after: string | null } | null;
+  fetch: string[];
+  push: string[];
+  outstanding: number;
+}
+
+/**
+ * Runs one session against the peer behind `transport`. Resolves with a report whether or not
+ * it completed (`report.error`); never rejects.
+ */
+export async function runSession(options: SessionOptions): Promise<SessionReport> {
+  return new Session(options).run();
+}
+
+class Session {
+  readonly #store: Store;
+  readonly #transport: Transport;
+  readonly #limits: SessionLimits;
+  readonly #signal: AbortSignal;
+  readonly #graceMs: number;
+  readonly #now: () => number;
+  readonly #onProgress: SessionOptions['onProgress'];
+  readonly #startedAt: number;
+  #peer: string | undefined;
+  #peerClean = false;
+  #roundTrips = 0;
+  #requests = 0;
+  #bytesSent = 0;
+  #bytesReceived = 0;
+  #shardsDiffering = 0;
+  #differences = 0;
+  #pulled = 0;
+  #pushed = 0;
+  #streamed = 0;
+  #streaming = 0;
+  #recordsSent = 0;
+  #recordsReceived = 0;
+  readonly #completed: number[] = [];
+
+  constructor(options: SessionOptions) {
+    this.#store = options.store;
+    this.#transport = options.transport;
+    this.#limits = { ...SESSION_DEFAULTS, ...options.limits };
+    this.#signal = options.signal ?? new AbortController().signal;
+    this.#graceMs = options.tombstoneGraceMs ?? Infinity;
+    this.#now = options.now ?? Date.now;
+    this.#onProgress = options.onProgress;
+    this.#startedAt = this.#now();
+  }
+
+  async run(): Promise<SessionReport> {
+    let error: AntiEntropyError | null = null;
+    try {
+      const work = await this.#hello();
+      while (work.some((w) => !this.#finished(w))) await this.#step(work);
+    } catch (err) {
+      error = toSessionError(err);
+    }
+    return {
+      peer: this.#peer,
+      startedAt: this.#startedAt,
+      durationMs: this.#now() - this.#startedAt,
+      roundTrips: this.#roundTrips,
+      requests: this.#requests,
+      bytesSent: this.#bytesSent,
+      bytesReceived: this.#bytesReceived,
+      shardsDiffering: this.#shardsDiffering,
+      differences: this.#differences,
+      keysPulled: this.#pulled,
+      keysPushed: this.#pushed,
+      recordsSent: this.#recordsSent,
+      recordsReceived: this.#recordsReceived,
+      completedShards: this.#completed.sort((a, b) => a - b),
+      peerClean: this.#peerClean,
+      error,
+    };
+  }
+
+  async #hello(): Promise<ShardWork[]> {
+    const store = this.#store;
+    const shards = Array.from({ length: store.shardCount }, (_, i) => ({ root: store.shardRoot(i), floor: store.shardFloor(i) }));
+    const [reply] = await this.#exchange([encodeHello({ kind: 'hello', node: store.nodeId, fanout: store.shardSnapshot(0).fanout, shards })]);
+    if (reply?.kind !== 'hello') throw new AntiEntropyError('PROTOCOL', 'the peer did not answer the hello with a hello');
+    if (reply.shards.length !== store.shardCount) {
+      throw new AntiEntropyError('MISMATCH', `the peer answered for ${reply.shards.length} shards, this node has ${store.shardCount}`);
+    }
+    this.#peer = reply.node;
+    this.#peerClean = reply.clean;
+    await Promise.all(reply.shards.map((s, i) => (compareStamps(s.floor, store.shardFloor(i)) > 0 ? store.applyTruncate(i, s.floor) : undefined)));
+    const work: ShardWork[] = [];
+    reply.shards.forEach((theirs, shard) => {
+      if (theirs.root === null) this.#completed.push(shard);
+      else work.push(this.#startShard(shard, theirs, theirs.root));
+    });
+    this.#shardsDiffering = work.length;
+    return work;
+  }
+
+  #startShard(shard: number, theirs: HelloShard, root: Uint8Array): ShardWork {
+    const work: ShardWork = { shard, diff: null, stream: null, fetch: [], push: [], outstanding: 0 };
+    const local = this.#store.shardSnapshot(shard);
+    if (equalBytes(local.root(), EMPTY_ROOT)) {
+      work.stream = { after: null };
+      this.#streaming++;
+      return work;
+    }
+    work.diff = new DiffSession(local, root, { maxBatch: this.#limits.maxRefsPerMessage });
+    if (theirs.summary !== null && !work.diff.done) {
+      // The peer sent its root node with the hello: answer the descent's first request here.
+      const first = work.diff.nextRequest()!;
+      work.diff.receive(first, { nodes: [theirs.summary] });
+    }
+    this.#settleDiff(work);
+    return work;
+  }
+
+  /** Once a descent is done, its keys become fetches and pushes. */
+  #settleDiff(work: ShardWork): void {
+    if (work.diff === null || !work.diff.done) return;
+    const diff: KeyDiff = work.diff.result();
+    work.diff = null;
+    const text = (key: Uint8Array): string => Buffer.from(key).toString('utf8');
+    const now = this.#now();
+    for (const key of diff.localOnly) {
+      const name = text(key);
+      const entry = this.#store.read(name);
+      if (entry !== undefined && isOldTombstone(entry, now, this.#graceMs)) continue;
+      work.push.push(name);
+      this.#differences++;
+    }
+    for (const key of diff.remoteOnly) {
+      const name = text(key);
+      work.fetch.push(name);
+      this.#differences++;
+    }
+    // Both have these: the fetch carries our version, and the peer answers with its entry or
+    // asks for ours, whichever wins (both for a join), so each crosses the link once.
+    for (const key of diff.different) {
+      work.fetch.push(text(key));
+      this.#differences++;
+    }
+  }
+
+  #finished(work: ShardWork): boolean {
+    const done = work.diff === null && work.stream === null && work.fetch.length === 0 && work.push.length === 0 && work.outstanding === 0;
+    if (done && !this.#completed.includes(work.shard)) this.#completed.push(work.shard);
+    return done;
+  }
+
+  /** One round: every op that can be asked now, packed into messages, sent, applied. */
+  async #step(work: readonly ShardWork[]): Promise<void> {
+    const ops: { op: Op; work: ShardWork; bytes: Uint8Array }[] = [];
+    const add = (w: ShardWork, op: Op): void => {
+      w.outstanding++;
+      ops.push({ op, work: w, bytes: encodeOp(op) });
+    };
+    for (const w of work) {
+      for (let request = w.diff?.nextRequest(); request; request = w.diff?.nextRequest()) add(w, { op: 'summaries', shard: w.shard, request });
+      if (w.stream !== null && w.outstanding === 0) add(w, { op: 'range', shard: w.shard, after: w.stream.after });
+      for (const keys of this.#chunks(w.fetch)) {
+        const versions = keys.map((key) => {
+          const entry = this.#store.read(key);
+          return entry === undefined ? null : { type: entry.type, stamp: entry.stamp };
+        });
+        add(w, { op: 'fetch', shard: w.shard, keys, versions });
+      }
+      w.fetch = [];
+      const entries = w.push.flatMap((key): [string, Entry][] => {
+        const entry = this.#store.read(key);
+        return entry === undefined ? [] : [[key, entry]];
+      });
+      w.push = [];
+      this.#recordsSent += entries.length;
+      for (const chunk of this.#chunks(entries)) add(w, { op: 'push', shard: w.shard, entries: chunk });
+    }
+    if (ops.length === 0) throw new AntiEntropyError('PROTOCOL', 'the session has work left but nothing to ask');
+    const messages = this.#pack(ops);
+    const replies = await this.#exchange(messages.map((m) => encodeBatch(m.map((o) => o.bytes))));
+    // Every reply is checked before any is applied.
+    const results = messages.map((message, i) => {
+      const reply = replies[i]!;
+      if (reply.kind !== 'batch' || reply.results.length !== message.length) {
+        throw new AntiEntropyError('PROTOCOL', `a batch of ${message.length} ops was answered with ${reply.kind === 'batch' ? `${reply.results.length} results` : `a ${reply.kind}`}`);
+      }
+      return message.map(({ op }, j) => {
+        const result = reply.results[j]!;
+        if (result.op !== op.op) throw new AntiEntropyError('PROTOCOL', `a ${op.op} op was answered with a ${result.op} result`);
+        return result;
+      });
+    });
+    await Promise.all(messages.flatMap((message, i) => message.map(({ op, work: w }, j) => this.#apply(w, op, results[i]![j]!).finally(() => w.outstanding--))));
+  }
+
+  /** Splits a list so that no op grows beyond a message. */
+  #chunks<T>(items: readonly T[]): T[][] {
+    const perOp = Math.max(1, Math.floor(this.#limits.maxMessageBytes / 256));
+    const out: T[][] = [];
+    for (let i = 0; i < items.length; i += perOp) out.push(items.slice(i, i + perOp));
+    return out;
+  }
+
+  /** Packs ops into messages of at most maxMessageBytes and maxRefsPerMessage (one op may exceed alone). */
+  #pack<T extends { op: Op; bytes: Uint8Array }>(ops: readonly T[]): T[][] {
+    const messages: T[][] = [];
+    let current: T[] = [];
+    let bytes = 0;
+    let refs = 0;
+    for (const o of ops) {
+      const opRefs = o.op.op === 'summaries' ? o.op.request.refs.length : 0;
+      if (current.length > 0 && (bytes + o.bytes.length > this.#limits.maxMessageBytes || refs + opRefs > this.#limits.maxRefsPerMessage)) {
+        messages.push(current);
+        current = [];
+        bytes = 0;
+        refs = 0;
+      }
+      current.push(o);
+      bytes += o.bytes.length;
+      refs += opRefs;
+      // A stream's batch fills a reply on its own: one per message, so that they travel in parallel.
+      if (o.op.op === 'range') {
+        messages.push(current);
+        current = [];
+        bytes = 0;
+        refs = 0;
+      }
+    }
+    if (current.length > 0) messages.push(current);
+    return messages;
+  }
+
+  async #apply(w: ShardWork, op: Op, result: OpResult): Promise<void> {
+    const store = this.#store;
+    const now = this.#now();
+    // An old tombstone for a key we lack is not taken in: we collected it, or never needed it.
+    const merge = async (key: string, entry: Entry): Promise<void> => {
+      if (store.read(key) === undefined && isOldTombstone(entry, now, this.#graceMs)) return;
+      if (await store.merge(key, entry)) this.#pulled++;
+    };
+    switch (result.op) {
+      case 'summaries': {
+        try {
+          w.diff!.receive((op as { request: SummaryRequest }).request, result.response);
+        } catch (err) {
+          throw toSessionError(err);
+        }
+        this.#settleDiff(w);
+        return;
+      }
+      case 'fetch': {
+        const keys = (op as { keys: readonly string[] }).keys;
+        const answers = result.answers;
+        if (answers.length > keys.length) throw new AntiEntropyError('PROTOCOL', `asked for ${keys.length} entries, got ${answers.length}`);
+        if (answers.length === 0 && keys.length > 0) throw new AntiEntropyError('PROTOCOL', 'a fetch was answered with no entry at all');
+        answers.forEach(({ want }, i) => want && w.push.push(keys[i]!));
+        this.#recordsReceived += answers.filter((a) => a.entry !== null).length;
+        await Promise.all(answers.map(({ entry }, i) => (entry === null ? undefined : merge(keys[i]!, entry))));
+        w.fetch.push(...keys.slice(answers.length));
+        return;
+      }
+      case 'push':
+        this.#pushed += result.changed;
+        return;
+      case 'range': {
+        const stream = w.stream!;
+        let after = stream.after;
+        for (const [key] of result.entries) {
+          if (after !== null && compareBytes(Buffer.from(key), Buffer.from(after)) <= 0) throw new AntiEntropyError('PROTOCOL', 'a range reply went backwards');
+          if (store.shardOf(key) !== w.shard) throw new AntiEntropyError('PROTOCOL', `a range reply of shard ${w.shard} holds a key of shard ${store.shardOf(key)}`);
+          after = key;
+        }
+        if (result.more && result.entries.length === 0) throw new AntiEntropyError('PROTOCOL', 'a range reply promised more but sent nothing');
+        await Promise.all(result.entries.map(([key, entry]) => merge(key, entry)));
+        this.#recordsReceived += result.entries.length;
+        this.#streamed += result.entries.length;
+        this.#differences += result.entries.length;
+        stream.after = after;
+        if (!result.more) {
+          w.stream = null;
+          this.#streaming--;
+        }
+        this.#onProgress?.({ streamed: this.#streamed, streamingShards: this.#streaming });
+        return;
+      }
+    }
+  }
+
+  /** Sends messages (at most `concurrency` in flight), counting bytes and round trips; decodes and checks the replies. */
+  async #exchange(messages: readonly Uint8Array[]): Promise<Reply[]> {
+    const replies: Reply[] = new Array(messages.length);
+    this.#roundTrips += Math.ceil(messages.length / this.#limits.concurrency);
+    let next = 0;
+    let failed = false;
+    const worker = async (): Promise<void> => {
+      while (next < messages.length && !failed) {
+        const i = next++;
+        const message = messages[i]!;
+        this.#checkBudget(message.length);
+        this.#bytesSent += message.length;
+        this.#requests++;
+        let bytes: Uint8Array;
+        try {
+          bytes = await this.#transport(message, this.#signal);
+        } catch (err) {
+          if (this.#signal.aborted) throw new AntiEntropyError('ABORTED', 'the session was cancelled', { cause: err });
+          throw err instanceof AntiEntropyError ? err : new AntiEntropyError('TRANSPORT', `the peer did not answer: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        }
+        this.#bytesReceived += bytes.length;
+        const reply = decodeReply(bytes);
+        if (reply.kind === 'error') throw new AntiEntropyError(reply.code, `the peer refused: ${reply.message}`, { remote: true });
+        replies[i] = reply;
+      }
+    };
+    if (this.#signal.aborted) throw new AntiEntropyError('ABORTED', 'the session was cancelled');
+    const stopOthers = (err: unknown): never => {
+      failed = true;
+      throw err;
+    };
+    await Promise.all(Array.from({ length: Math.min(this.#limits.concurrency, messages.length) }, () => worker().catch(stopOthers)));
+    return replies;
+  }
+
+  #checkBudget(next: number): void {
+    const spent = this.#bytesSent + this.#bytesReceived;
+    if (spent + next > this.#limits.byteBudget) {
+      throw new AntiEntropyError('BUDGET', `the session spent ${spent} of its ${this.#limits.byteBudget} bytes; the next one carries on`);
+    }
+  }
+}
+
+function toSessionError(err: unknown): AntiEntropyError {
+  if (err instanceof AntiEntropyError) return err;
+  if (isMstError(err)) {
+    const code = err.code === 'STALE' ? 'STALE' : err.code === 'DECODE' ? 'DECODE' : 'PROTOCOL';
+    return new AntiEntropyError(code, err.message, { cause: err });
+  }
+  return new AntiEntropyError('PROTOCOL', `the session failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
