@@ -33,6 +33,7 @@ export {
   SpanKind,
   traceLogFields,
   traceparentOf,
+  traceparentOfSpan,
 } from './spans.js';
 export { type ReadableSpan, SpanRecorder } from './recorder.js';
 export { Telemetry, type StartTelemetryOptions } from './telemetry.js';

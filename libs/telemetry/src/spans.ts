@@ -38,7 +38,7 @@ export const SPAN = {
   shardServe: 'shard.serve',
   /** A change published from the outbox to JetStream, until JetStream stored it. */
   publish: 'replication.publish',
-  /** Another node's change taken from the stream, until acknowledged. */
+  /** Another node's change taken from the stream, until merged. */
   consume: 'replication.consume',
   /** That change merged into the local store, until durable. */
   merge: 'replication.merge',
@@ -56,7 +56,6 @@ export const ATTR = {
   shard: 'merklekv.shard',
   changeOrigin: 'merklekv.change.origin',
   changeSeq: 'merklekv.change.seq',
-  mergeChanged: 'merklekv.merge.changed',
   peer: 'merklekv.peer',
   round: 'merklekv.anti_entropy.round',
   errorType: 'error.type',
@@ -139,6 +138,11 @@ export function traceparentOf(ctx: Context = context.active()): string | undefin
   const carrier: Record<string, string> = {};
   propagation.inject(ctx, carrier);
   return carrier['traceparent'];
+}
+
+/** The W3C `traceparent` naming `span` as the parent, for a span that is not (and need not be) the active one. */
+export function traceparentOfSpan(span: Span): string {
+  return traceparentOf(trace.setSpan(ROOT_CONTEXT, span))!;
 }
 
 /** The remote parent a `traceparent` names. */
