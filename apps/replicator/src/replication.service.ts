@@ -10,13 +10,29 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type ClusterPort } from '#commands';
 import { type NatsConfig, type NodeConfig } from '#config';
 import { Logger } from '#logging';
-import { ChangeSubscriber, ensureConsumer, ensureStream, Membership, OutboxPublisher, type PeerInfo } from '#replication';
+import {
+  ChangeSubscriber,
+  type ConsumerBacklog,
+  consumerName,
+  ensureConsumer,
+  ensureStream,
+  Membership,
+  OutboxPublisher,
+  type PeerInfo,
+  type ReplicationMetrics,
+  replicationMetrics,
+  replicationSubjects,
+  traceConsumes,
+  tracePublishes,
+} from '#replication';
 import { Store, type StoreOutbox } from '#store';
+import { Telemetry, type Tracing } from '#telemetry';
 import { NodeLifecycle } from '../../shared/src/lifecycle.js';
 import { natsConnectionOptions } from '../../shared/src/nats-options.js';
+import { Readiness } from '../../shared/src/readiness.js';
 import { NODE_CONFIG } from '../../shared/src/tokens.js';
 import { NODE_VERSION } from '../../shared/src/version.js';
-import { outboxSource, storeSink } from './store-ports.js';
+import { outboxSource, storeSink, type TracedChangeSource } from './store-ports.js';
 
 /** Room for a change's key, CRDT metadata and headers beside its value. */
 const CHANGE_OVERHEAD_BYTES = 64 * 1024;
@@ -29,6 +45,12 @@ const STOP_STEP_MS = 1000;
 
 /** Delay between attempts to create the stream and consumer while NATS is not usable yet. */
 const SETUP_RETRY_MS = 1000;
+
+/**
+ * Beyond this many unpublished changes the node reports itself unready: JetStream is not
+ * keeping up (or not storing), and the outbox grows with every distinct key written.
+ */
+export const OUTBOX_READY_LIMIT = 100_000;
 
 export interface ClusterView {
   readonly cluster: string;
@@ -69,7 +91,14 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
   private readonly maxValueBytes: number;
   private readonly outbox: StoreOutbox;
   private readonly logger: Logger;
+  private readonly tracing: Tracing;
+  private readonly metrics: ReplicationMetrics;
+  private readonly source: TracedChangeSource;
   private nc: NatsConnection | undefined;
+  /** The connection is up (not merely opened once: false while it reconnects). */
+  private connected = false;
+  /** JetStream answered for our stream and consumer at the last look. */
+  private jetStreamReady = false;
   private publisher: OutboxPublisher | undefined;
   private subscriber: ChangeSubscriber | undefined;
   private membership: Membership | undefined;
@@ -77,7 +106,7 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
   private stopped = false;
   /** Per origin node: changes merged here and when the last one was. */
   private readonly appliedFrom = new Map<string, { count: number; at: number }>();
-  private consumerPending: number | undefined;
+  private backlog: ConsumerBacklog | undefined;
   private backlogTimer: NodeJS.Timeout | undefined;
   private starting: Promise<void> | undefined;
   private toggles: Promise<void> = Promise.resolve();
@@ -88,6 +117,8 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
     private readonly store: Store,
     private readonly lifecycle: NodeLifecycle,
     logger: Logger,
+    telemetry: Telemetry,
+    readiness: Readiness,
   ) {
     if (!config.nats) throw new Error('the replicator needs a NATS configuration');
     if (!store.outbox) throw new Error('the replicator needs a store that records an outbox');
@@ -97,6 +128,27 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
     this.outbox = store.outbox;
     this.enabled = config.replication.enabled;
     this.logger = logger.child({ component: 'replicator', cluster: config.nats.cluster });
+    this.tracing = telemetry.tracing;
+    this.source = outboxSource(store, this.outbox);
+    this.metrics = replicationMetrics(telemetry.metrics, () => ({
+      connected: this.connected,
+      replicating: this.enabled,
+      outboxDepth: this.outbox.depth,
+      consumer: this.backlog,
+      peers: this.membership?.view() ?? [],
+    }));
+    readiness.add({ name: 'replication', problem: () => this.readinessProblem() });
+  }
+
+  /** Why this node should not take traffic as a cluster member, if it should not. */
+  private readinessProblem(): string | undefined {
+    if (!this.connected) return 'not connected to NATS';
+    if (!this.jetStreamReady) {
+      return `JetStream does not answer for stream ${replicationSubjects(this.nats.cluster).stream} and consumer ${consumerName(this.store.nodeId)}`;
+    }
+    const depth = this.outbox.depth;
+    if (depth > OUTBOX_READY_LIMIT) return `the outbox holds ${depth} unpublished changes (limit ${OUTBOX_READY_LIMIT})`;
+    return undefined;
   }
 
   onApplicationBootstrap(): void {
@@ -167,13 +219,13 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
       cluster: this.nats.cluster,
       node: {
         id: this.store.nodeId,
-        connected: this.nc !== undefined && !this.nc.isClosed(),
+        connected: this.connected,
         replicating: this.enabled,
         outboxDepth: this.outbox.depth,
         applied: applied?.applied ?? 0,
         garbage: applied?.garbage ?? 0,
         published: this.publisher?.stats.published ?? 0,
-        consumerPending: this.consumerPending,
+        consumerPending: this.backlog?.pending,
       },
       peers: (this.membership?.view() ?? []).map((p) => ({
         id: p.id,
@@ -217,6 +269,7 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
     const nc = await this.connectUntilStopped();
     if (!nc) return;
     this.nc = nc;
+    this.connected = true;
     if (this.stopped) {
       await nc.close();
       return;
@@ -238,6 +291,7 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
       try {
         await ensureStream(jsm, { cluster: this.nats.cluster, replicas });
         await ensureConsumer(jsm, { cluster: this.nats.cluster, nodeId: this.store.nodeId });
+        this.jetStreamReady = true;
         break;
       } catch (err) {
         if (this.stopped) return;
@@ -253,16 +307,19 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
       js,
       cluster: this.nats.cluster,
       nodeId: this.store.nodeId,
-      sink: storeSink(this.store, this.hostedShards),
+      sink: storeSink(this.store, this.hostedShards, this.tracing),
       shards: this.store.shardCount,
       logger: log,
+      ...(this.tracing.enabled ? { traced: traceConsumes(this.tracing, this.nats.cluster) } : {}),
       observer: {
+        ...this.metrics.subscriber,
         onApplied: (record) => {
           const seen = this.appliedFrom.get(record.origin);
           if (seen) {
             seen.count++;
             seen.at = Date.now();
           } else this.appliedFrom.set(record.origin, { count: 1, at: Date.now() });
+          this.metrics.subscriber.onApplied?.(record);
         },
       },
     });
@@ -270,8 +327,14 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
     const subscriber = this.subscriber;
     this.backlogTimer = setInterval(() => {
       subscriber.backlog().then(
-        (backlog) => (this.consumerPending = backlog.pending),
-        () => (this.consumerPending = undefined),
+        (backlog) => {
+          this.backlog = backlog;
+          this.jetStreamReady = true;
+        },
+        () => {
+          this.backlog = undefined;
+          this.jetStreamReady = false;
+        },
       );
     }, BACKLOG_REFRESH_MS);
     this.backlogTimer.unref();
@@ -314,11 +377,14 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
 
   private startPublisher(): void {
     if (this.publisher || !this.nc || this.stopped) return;
+    const source = this.source;
     this.publisher = new OutboxPublisher({
       js: jetstream(this.nc),
-      source: outboxSource(this.store, this.outbox),
+      source,
       cluster: this.nats.cluster,
       logger: this.logger,
+      observer: this.metrics.publisher,
+      ...(this.tracing.enabled ? { trace: tracePublishes(this.tracing, this.nats.cluster, (record) => source.traceOf(record)) } : {}),
     });
     this.publisher.start();
   }
@@ -332,6 +398,11 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
   private async watchStatus(nc: NatsConnection): Promise<void> {
     for await (const status of nc.status()) {
       if (status.type === 'disconnect' || status.type === 'reconnect') this.logger.info(`NATS ${status.type}`, { server: status.server });
+      if (status.type === 'disconnect') this.connected = false;
+      if (status.type === 'reconnect') {
+        this.connected = true;
+        this.metrics.reconnected();
+      }
     }
   }
 }

@@ -1,7 +1,7 @@
-import { Controller, Delete, Get, HttpCode, Inject, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { checkKey, type CommandPort, KvError } from '#commands';
-import { COMMANDS } from '../../../shared/src/tokens.js';
+import { ProtocolCommands } from '../protocol-commands.js';
 
 const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
@@ -12,7 +12,11 @@ const MAX_PAGE = 1000;
  */
 @Controller('v1/kv')
 export class KvController {
-  constructor(@Inject(COMMANDS) private readonly commands: CommandPort) {}
+  private readonly commands: CommandPort;
+
+  constructor(commands: ProtocolCommands) {
+    this.commands = commands.for('http');
+  }
 
   @Get()
   async scan(
