@@ -56,12 +56,12 @@ export async function runService<App extends { close(): Promise<void> }>(service
   const loaded = readConfig(service.check);
   if (!loaded) return;
   const { config, warnings } = loaded;
-  const sdkWarnings: string[] = [];
-  let log: Logger | undefined;
+  // The tracing SDK may warn before the logger exists (which needs to know whether tracing is on).
+  const early: { warnings: string[]; logger?: Logger } = { warnings: [] };
   const telemetry = Telemetry.start({
     kind: service.kind,
     version: NODE_VERSION,
-    warn: (message) => (log ? log.warn('tracing', { message }) : sdkWarnings.push(message)),
+    warn: (message) => (early.logger ? early.logger.warn('tracing', { message }) : early.warnings.push(message)),
   });
   const logger = Logger.create({
     level: config.log.level,
@@ -69,8 +69,8 @@ export async function runService<App extends { close(): Promise<void> }>(service
     // Off, the logger asks nothing per line.
     ...(telemetry.tracing.enabled ? { ambient: traceLogFields } : {}),
   });
-  log = logger;
-  for (const warning of [...warnings, ...telemetry.tracing.warnings, ...sdkWarnings]) logger.warn(warning);
+  early.logger = logger;
+  for (const warning of [...warnings, ...telemetry.tracing.warnings, ...early.warnings]) logger.warn(warning);
 
   const lifecycle = new NodeLifecycle();
   let app: App;
