@@ -37,7 +37,7 @@ import { outboxSource, storeSink, type TracedChangeSource } from './store-ports.
 /** Room for a change's key, CRDT metadata and headers beside its value. */
 const CHANGE_OVERHEAD_BYTES = 64 * 1024;
 
-/** How often the consumer's backlog is asked from JetStream for INFO and /v1/cluster. */
+/** How often the consumer's backlog is asked from JetStream: INFO, /v1/cluster, /metrics and readiness. */
 const BACKLOG_REFRESH_MS = 2000;
 
 /** The most each replication part may take to stop (the node's whole stop budget is 4.5 s). */
@@ -325,7 +325,8 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
     });
     this.subscriber.start();
     const subscriber = this.subscriber;
-    this.backlogTimer = setInterval(() => {
+    // Also tells whether JetStream still holds our stream and consumer, for readiness.
+    const refreshBacklog = (): void => {
       subscriber.backlog().then(
         (backlog) => {
           this.backlog = backlog;
@@ -336,7 +337,9 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
           this.jetStreamReady = false;
         },
       );
-    }, BACKLOG_REFRESH_MS);
+    };
+    refreshBacklog();
+    this.backlogTimer = setInterval(refreshBacklog, BACKLOG_REFRESH_MS);
     this.backlogTimer.unref();
     if (!this.enabled) await this.subscriber.pause();
     if (this.enabled) this.startPublisher();
