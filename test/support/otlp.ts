@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { eventually } from './poll.js';
 
@@ -54,27 +54,28 @@ export class OtlpReceiver implements AsyncDisposable {
   /** Export requests that were not OTLP JSON: a test fails on them rather than missing spans silently. */
   readonly refused: string[] = [];
 
-  private constructor(
-    private readonly server: Server,
-    readonly endpoint: string,
-  ) {}
-
-  static async start(): Promise<OtlpReceiver> {
-    let receiver!: OtlpReceiver;
-    const server = createServer((request, response) => {
+  private constructor(private readonly server: Server) {
+    server.on('request', (request: IncomingMessage, response: ServerResponse) => {
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
-        receiver.receive(request.method, request.url, request.headers['content-type'], request.headers['content-encoding'], Buffer.concat(chunks));
+        this.receive(request.method, request.url, request.headers['content-type'], request.headers['content-encoding'], Buffer.concat(chunks));
         response.writeHead(200, { 'content-type': 'application/json' });
         response.end('{}');
       });
     });
-    await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
-    const address = server.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
-    receiver = new OtlpReceiver(server, `http://127.0.0.1:${port}`);
+  }
+
+  static async start(): Promise<OtlpReceiver> {
+    const receiver = new OtlpReceiver(createServer());
+    await new Promise<void>((resolve) => receiver.server.listen({ host: '127.0.0.1', port: 0 }, resolve));
     return receiver;
+  }
+
+  /** What to give processes as `OTEL_EXPORTER_OTLP_ENDPOINT`. */
+  get endpoint(): string {
+    const address = this.server.address();
+    return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   }
 
   get spans(): readonly ReceivedSpan[] {
