@@ -54,8 +54,9 @@ export class KvController {
     if (!(await this.commands.execute({ name: 'DEL', key }))) throw new KvError('NOT_FOUND', `key '${key}' not found`);
   }
 
-  /** Body `{"amount": n}` (a JSON integer, or a string for values beyond 2^53); no body means 1. */
+  /** Body `{"amount": n}` (a JSON integer, or a string for values beyond 2^53); no body means 1. 200, as documented (Nest answers a POST with 201 by default). */
   @Post(':key/incr')
+  @HttpCode(200)
   async incr(@Param('key') key: string, @Req() request: FastifyRequest): Promise<{ key: string; value: string }> {
     checkKey(key);
     const value = await this.commands.execute({ name: 'INCR', key, amount: parseAmount(bodyBytes(request)) });
