@@ -22,7 +22,10 @@ async function fakeApi(): Promise<{ port: number; store: Map<string, string>; sc
     }
     const key = decodeURIComponent(match?.[1] ?? '');
     if (req.method === 'PUT' && failing.puts) res.writeHead(500).end();
-    else if (req.method === 'PUT') store.set(key, body) && res.writeHead(204).end();
+    else if (req.method === 'PUT') {
+      store.set(key, body);
+      res.writeHead(204).end();
+    }
     else if (req.method === 'POST' && match?.[2]) {
       store.set(key, String(Number(store.get(key) ?? 0) + 1));
       res.end(JSON.stringify({ key, value: store.get(key) }));
