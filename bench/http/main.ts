@@ -19,7 +19,7 @@ import { rmSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type NodeProcess, startNode } from '#testing';
-import { positive } from '../lib/cli.js';
+import { killQuietly, onInterrupt, positive, runBench } from '../lib/cli.js';
 import { HTTP_SCENARIOS, type HttpScenario, preloadHttp, runHttpLoad } from '../lib/http-loadgen.js';
 import { summarize } from '../lib/loadgen.js';
 
@@ -118,19 +118,12 @@ async function main(): Promise<void> {
   // Disposed last: the traced node exports its last spans as it stops.
   await using sink = await startSink();
   const live: NodeProcess[] = [];
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      for (const node of live) {
-        try {
-          process.kill(node.pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-        rmSync(node.dataDir, { recursive: true, force: true });
-      }
-      process.exit(130);
-    });
-  }
+  onInterrupt('http', () => {
+    for (const node of live) {
+      killQuietly(node.pid);
+      rmSync(node.dataDir, { recursive: true, force: true });
+    }
+  });
   await using untraced = await startNode({ args: ['--engine', 'rocksdb'], readyTimeoutMs: 30_000 });
   live.push(untraced);
   await using traced = await startNode({ args: ['--engine', 'rocksdb'], readyTimeoutMs: 30_000, env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint } });
@@ -179,7 +172,4 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`[bench:http] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exitCode = 1;
-});
+runBench('http', main);

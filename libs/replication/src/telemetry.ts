@@ -51,22 +51,19 @@ export function replicationMetrics(metrics: Metrics, state: () => ReplicationSta
   metrics.gauge({ name: 'outbox_depth', help: 'Local changes not yet acknowledged by JetStream.', collect: (report) => report(state().outboxDepth, {}) });
   metrics.gauge({ name: 'nats_connected', help: '1 while the replication NATS connection is up.', collect: (report) => report(state().connected ? 1 : 0, {}) });
   metrics.gauge({ name: 'replication_enabled', help: '1 while this node publishes and applies changes (REPLICATE).', collect: (report) => report(state().replicating ? 1 : 0, {}) });
-  metrics.gauge({
-    name: 'replication_consumer_pending',
-    help: "Stream messages not yet delivered to this node's durable consumer (absent while JetStream cannot be asked).",
-    collect: (report) => {
-      const consumer = state().consumer;
-      if (consumer) report(consumer.pending, {});
-    },
-  });
-  metrics.gauge({
-    name: 'replication_consumer_ack_pending',
-    help: "Messages delivered to this node's consumer and not yet acknowledged.",
-    collect: (report) => {
-      const consumer = state().consumer;
-      if (consumer) report(consumer.ackPending, {});
-    },
-  });
+  // Absent, rather than a stale figure, while JetStream cannot be asked.
+  const consumerGauge = (name: string, help: string, figure: (backlog: ConsumerBacklog) => number): void => {
+    metrics.gauge({
+      name,
+      help,
+      collect: (report) => {
+        const consumer = state().consumer;
+        if (consumer) report(figure(consumer), {});
+      },
+    });
+  };
+  consumerGauge('replication_consumer_pending', "Stream messages not yet delivered to this node's durable consumer.", (c) => c.pending);
+  consumerGauge('replication_consumer_ack_pending', "Messages delivered to this node's consumer and not yet acknowledged.", (c) => c.ackPending);
   metrics.gauge({
     name: 'membership_peers',
     help: 'Peers by membership state.',
