@@ -149,6 +149,7 @@ export class PrometheusMetrics implements Metrics {
       this.#lag.enable();
       const lag = this.#lag;
       // Over the interval since the previous scrape, so that a stall shows once, when it happened.
+      // Both figures are read in the first gauge's collect, which a scrape runs first.
       let last: { p99: number; max: number } = { p99: 0, max: 0 };
       this.gauge({
         name: 'event_loop_lag_p99_seconds',
@@ -202,13 +203,14 @@ export class PrometheusMetrics implements Metrics {
     this.#lag?.disable();
   }
 
-  #register<L extends string>(def: Omit<MetricDef<L>, 'collect'> & { readonly collect?: MetricDef<L>['collect'] }, type: 'counter' | 'gauge' | 'histogram', make: () => Child, bounds?: readonly number[]): unknown {
+  #register<L extends string>(def: MetricDef<L> | HistogramDef<L>, type: 'counter' | 'gauge' | 'histogram', make: () => Child, bounds?: readonly number[]): unknown {
     const name = `${METRIC_PREFIX}${def.name}`;
     if (!NAME.test(def.name)) throw new TelemetryError('BAD_METRIC', `metric name ${JSON.stringify(def.name)} is not snake_case`);
     if (this.#families.has(name)) throw new TelemetryError('BAD_METRIC', `metric ${name} is registered twice`);
     const labelNames = [...(def.labels ?? [])];
     for (const label of labelNames) if (!LABEL.test(label)) throw new TelemetryError('BAD_METRIC', `${name}: label ${JSON.stringify(label)}`);
-    const family = new Family(name, def.help, type, labelNames, make, def.collect as Collect | undefined, bounds);
+    const collect = 'collect' in def ? (def.collect as Collect | undefined) : undefined;
+    const family = new Family(name, def.help, type, labelNames, make, collect, bounds);
     this.#families.set(name, family);
     return labelNames.length === 0 ? family.labels({}) : family;
   }
