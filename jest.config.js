@@ -1,4 +1,9 @@
 // ESM TypeScript through @swc/jest. Library imports (#crdt, #mst, ...) resolve to sources.
+import { readFileSync } from 'node:fs';
+
+// Only our own `#name` imports: dependencies have package-internal ones (#platform) of their own.
+const libs = Object.keys(JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')).imports).map((name) => name.slice(1));
+
 const swc = [
   '@swc/jest',
   {
@@ -15,7 +20,7 @@ const common = {
   extensionsToTreatAsEsm: ['.ts'],
   transform: { '^.+\\.ts$': swc },
   moduleNameMapper: {
-    '^#([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
+    [`^#(${libs.join('|')})$`]: '<rootDir>/libs/$1/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testEnvironment: 'node',
@@ -26,7 +31,7 @@ export default {
   // Integration tests start processes and wait for clusters to converge.
   testTimeout: 90_000,
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{libs,apps,bench}/**/*.spec.ts'] },
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{libs,apps,bench,docker}/**/*.spec.ts'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/**/*.test.ts'] },
   ],
 };

@@ -55,7 +55,9 @@ describe('HTTP/JSON API', () => {
   it('increments with a JSON amount and reports 64-bit values as strings', async () => {
     const incr = (key: string, body?: string): Promise<Response> =>
       fetch(`${base}/v1/kv/${key}/incr`, { method: 'POST', ...(body === undefined ? {} : { body, headers: { 'content-type': 'application/json' } }) });
-    expect(await (await incr('hits')).json()).toEqual({ key: 'hits', value: '1' });
+    const first = await incr('hits');
+    expect(first.status).toBe(200);
+    expect(await first.json()).toEqual({ key: 'hits', value: '1' });
     expect(await (await incr('hits', '{"amount": 41}')).json()).toEqual({ key: 'hits', value: '42' });
     expect(await (await incr('hits', '{"amount": "-9000000000000000000"}')).json()).toEqual({ key: 'hits', value: '-8999999999999999958' });
     const bad = await incr('hits', '{"amount": 1.5}');

@@ -330,7 +330,7 @@ export async function runLoadInWorkers(options: LoadOptions, threads: number): P
 }
 
 /** The figures a report wants from a result, latency in milliseconds. */
-export function summarize(result: LoadResult): { ops_s: number; p50_ms: number; p99_ms: number; max_ms: number; errors: number; misses: number } {
+export function summarize(result: Pick<LoadResult, 'opsPerSec' | 'histogram' | 'errors' | 'misses'>): { ops_s: number; p50_ms: number; p99_ms: number; max_ms: number; errors: number; misses: number } {
   const h = LatencyHistogram.fromSnapshot(result.histogram);
   const ms = (us: number): number => Math.round(us) / 1000;
   return {

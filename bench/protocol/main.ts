@@ -18,7 +18,7 @@ import { rmSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startMemcached, startNode, TextClient, type MemcachedServer, type NodeProcess } from '#testing';
-import { positive } from '../lib/cli.js';
+import { killQuietly, onInterrupt, positive, runBench } from '../lib/cli.js';
 import { LatencyHistogram } from '../lib/histogram.js';
 import { benchKey, benchValue, runLoad, runLoadInWorkers, summarize, type LoadOp, type LoadResult } from '../lib/loadgen.js';
 import type { ProtocolName } from '../lib/protocols.js';
@@ -87,17 +87,6 @@ interface PhaseRun {
   readonly result: LoadResult;
   /** CPU the generator used, in cores, averaged over the phase. */
   readonly cpu: number;
-}
-
-/** SIGKILLs what we started and removes the node's temp dir when the run is interrupted. */
-function onInterrupt(cleanup: () => void): void {
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      progress(`${signal}: stopping the servers`);
-      cleanup();
-      process.exit(130);
-    });
-  }
 }
 
 async function preload(target: Target): Promise<void> {
@@ -192,15 +181,8 @@ function prefixed(op: LoadOp, figures: Record<string, number | number[]>): Recor
 async function main(): Promise<void> {
   progress(`settings ${JSON.stringify(settings)}`);
   const live: { memcached?: MemcachedServer; node?: NodeProcess } = {};
-  onInterrupt(() => {
-    for (const pid of [live.memcached?.pid, live.node?.pid]) {
-      if (pid === undefined) continue;
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+  onInterrupt('protocol', () => {
+    for (const pid of [live.memcached?.pid, live.node?.pid]) if (pid !== undefined) killQuietly(pid);
     if (live.node !== undefined) rmSync(live.node.dataDir, { recursive: true, force: true });
   });
 
@@ -272,7 +254,4 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`[bench:protocol] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exitCode = 1;
-});
+runBench('protocol', main);

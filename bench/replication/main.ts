@@ -32,7 +32,7 @@ import { rmSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startNatsServer, startNode, TextClient, type NatsServer, type NodeProcess } from '#testing';
-import { positive } from '../lib/cli.js';
+import { killQuietly, onInterrupt, positive, runBench } from '../lib/cli.js';
 import { benchValue } from '../lib/loadgen.js';
 import { runClosedLoop, runPaced, type PhaseResult, type WriteTarget } from './drive.js';
 import { JetStreamReference, type PullMode } from './jetstream.js';
@@ -151,28 +151,18 @@ function analyze(target: WriteTarget, phase: PhaseResult): Analysis {
 }
 
 /** SIGKILLs what we started and removes temp dirs when the run is interrupted. */
-function onInterrupt(live: { nats?: NatsServer; nodes: NodeProcess[] }): void {
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      progress(`${signal}: stopping the servers`);
-      for (const proc of [...live.nodes, ...(live.nats ? [live.nats] : [])]) {
-        try {
-          if (proc.pid > 0) process.kill(proc.pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-      for (const node of live.nodes) rmSync(node.dataDir, { recursive: true, force: true });
-      if (live.nats) rmSync(live.nats.storeDir, { recursive: true, force: true });
-      process.exit(130);
-    });
-  }
+function cleanUpOnInterrupt(live: { nats?: NatsServer; nodes: NodeProcess[] }): void {
+  onInterrupt('replication', () => {
+    for (const proc of [...live.nodes, ...(live.nats ? [live.nats] : [])]) killQuietly(proc.pid);
+    for (const node of live.nodes) rmSync(node.dataDir, { recursive: true, force: true });
+    if (live.nats) rmSync(live.nats.storeDir, { recursive: true, force: true });
+  });
 }
 
 async function main(): Promise<void> {
   progress(`settings ${JSON.stringify(settings)}`);
   const live: { nats?: NatsServer; nodes: NodeProcess[] } = { nodes: [] };
-  onInterrupt(live);
+  cleanUpOnInterrupt(live);
   let fatal: Error | undefined;
   const onFatal = (err: Error): void => {
     if (fatal === undefined) progress(`fatal: ${err.message}`);
@@ -328,7 +318,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`[bench:replication] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exitCode = 1;
-});
+runBench('replication', main);

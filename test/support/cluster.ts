@@ -10,10 +10,17 @@ export interface ClusterNode {
   info(): Promise<Map<string, string>>;
 }
 
-export async function startClusterNode(natsUrl: string, nodeId: string, extraArgs: readonly string[] = [], dataDir?: string): Promise<ClusterNode> {
+export async function startClusterNode(
+  natsUrl: string,
+  nodeId: string,
+  extraArgs: readonly string[] = [],
+  dataDir?: string,
+  env?: Readonly<Record<string, string>>,
+): Promise<ClusterNode> {
   const process = await startNode({
     args: ['--nats', natsUrl, '--node-id', nodeId, '--engine', 'rocksdb', ...extraArgs],
     ...(dataDir ? { dataDir } : {}),
+    ...(env ? { env } : {}),
   });
   const client = await TextClient.connect(process.ports.merklekv);
   return {

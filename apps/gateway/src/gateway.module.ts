@@ -8,6 +8,7 @@ import { KvController } from './http/kv.controller.js';
 import { KvErrorFilter } from './http/kv-error.filter.js';
 import { WatchController } from './http/watch.controller.js';
 import { MerkleKvTcpServer } from './merklekv/tcp-server.js';
+import { ProtocolCommands } from './protocol-commands.js';
 
 /** What the protocols run on: a command port and a cluster view, as the composing process builds them. */
 export interface GatewayBackend {
@@ -35,6 +36,7 @@ export class GatewayModule {
         { provide: ClientRegistry, useValue: new ClientRegistry() },
         { provide: COMMANDS, ...backend.commands },
         { provide: CLUSTER_VIEW, ...backend.clusterView },
+        ProtocolCommands,
         MerkleKvTcpServer,
         { provide: APP_FILTER, useClass: KvErrorFilter },
       ],

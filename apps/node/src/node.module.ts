@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { ClientRegistry, type ClusterPort, CommandStats } from '#commands';
 import { type NodeConfig } from '#config';
 import { type Logger } from '#logging';
+import { Telemetry } from '#telemetry';
 import { Store } from '#store';
 import { CoreModule } from '../../shared/src/core.module.js';
 import { NodeLifecycle } from '../../shared/src/lifecycle.js';
@@ -17,17 +18,17 @@ const OPTIONAL_CLUSTER = { token: CLUSTER_PORT, optional: true } as const;
 /** One full replica in one process: every service module composed, the gateway over the local store. */
 @Module({})
 export class NodeModule {
-  static forRoot(config: NodeConfig, logger: Logger, lifecycle: NodeLifecycle): DynamicModule {
+  static forRoot(config: NodeConfig, logger: Logger, lifecycle: NodeLifecycle, telemetry: Telemetry): DynamicModule {
     return {
       module: NodeModule,
       imports: [
-        CoreModule.forRoot(config, logger, lifecycle),
+        CoreModule.forRoot(config, logger, lifecycle, telemetry),
         GatewayModule.forRoot({
           imports: [StoreShardModule],
           commands: {
-            useFactory: (store: Store, stats: CommandStats, clients: ClientRegistry, lifecycle: NodeLifecycle, config: NodeConfig, cluster?: ClusterPort) =>
-              localCommands(store, { store, stats, clients, lifecycle, config, cluster }),
-            inject: [Store, CommandStats, ClientRegistry, NodeLifecycle, NODE_CONFIG, OPTIONAL_CLUSTER],
+            useFactory: (store: Store, stats: CommandStats, clients: ClientRegistry, lifecycle: NodeLifecycle, config: NodeConfig, telemetry: Telemetry, cluster?: ClusterPort) =>
+              localCommands(store, { store, stats, clients, lifecycle, config, cluster, tracing: telemetry.tracing }),
+            inject: [Store, CommandStats, ClientRegistry, NodeLifecycle, NODE_CONFIG, Telemetry, OPTIONAL_CLUSTER],
           },
           clusterView: {
             useFactory: (store: Store, cluster?: ClusterPort): ClusterViewSource => ({

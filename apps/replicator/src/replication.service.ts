@@ -10,18 +10,34 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type ClusterPort, KvError } from '#commands';
 import { type NatsConfig, type NodeConfig } from '#config';
 import { Logger } from '#logging';
-import { ChangeSubscriber, ensureConsumer, ensureStream, Membership, OutboxPublisher, type PeerInfo } from '#replication';
+import {
+  ChangeSubscriber,
+  type ConsumerBacklog,
+  consumerName,
+  ensureConsumer,
+  ensureStream,
+  Membership,
+  OutboxPublisher,
+  type PeerInfo,
+  type ReplicationMetrics,
+  replicationMetrics,
+  replicationSubjects,
+  traceConsumes,
+  tracePublishes,
+} from '#replication';
 import { Store, type StoreOutbox } from '#store';
+import { Telemetry, type Tracing } from '#telemetry';
 import { NodeLifecycle } from '../../shared/src/lifecycle.js';
 import { natsConnectionOptions } from '../../shared/src/nats-options.js';
+import { Readiness } from '../../shared/src/readiness.js';
 import { NODE_CONFIG } from '../../shared/src/tokens.js';
 import { NODE_VERSION } from '../../shared/src/version.js';
-import { outboxSource, storeSink } from './store-ports.js';
+import { outboxSource, storeSink, type TracedChangeSource } from './store-ports.js';
 
 /** Room for a change's key, CRDT metadata and headers beside its value. */
 const CHANGE_OVERHEAD_BYTES = 64 * 1024;
 
-/** How often the consumer's backlog is asked from JetStream for INFO and /v1/cluster. */
+/** How often the consumer's backlog is asked from JetStream: INFO, /v1/cluster, /metrics and readiness. */
 const BACKLOG_REFRESH_MS = 2000;
 
 /** The most each replication part may take to stop (the node's whole stop budget is 4.5 s). */
@@ -29,6 +45,12 @@ const STOP_STEP_MS = 1000;
 
 /** Delay between attempts to create the stream and consumer while NATS is not usable yet. */
 const SETUP_RETRY_MS = 1000;
+
+/**
+ * Beyond this many unpublished changes the node reports itself unready: JetStream is not
+ * keeping up (or not storing), and the outbox grows with every distinct key written.
+ */
+export const OUTBOX_READY_LIMIT = 100_000;
 
 export interface ClusterView {
   readonly cluster: string;
@@ -86,7 +108,14 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
   private readonly maxValueBytes: number;
   private readonly outbox: StoreOutbox;
   private readonly logger: Logger;
+  private readonly tracing: Tracing;
+  private readonly metrics: ReplicationMetrics;
+  private readonly source: TracedChangeSource;
   private nc: NatsConnection | undefined;
+  /** The connection is up (not merely opened once: false while it reconnects). */
+  private connected = false;
+  /** JetStream answered for our stream and consumer at the last look. */
+  private jetStreamReady = false;
   private publisher: OutboxPublisher | undefined;
   private subscriber: ChangeSubscriber | undefined;
   private membership: Membership | undefined;
@@ -94,13 +123,11 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
   private stopped = false;
   /** Per origin node: changes merged here and when the last one was. */
   private readonly appliedFrom = new Map<string, { count: number; at: number }>();
-  private consumerPending: number | undefined;
+  private backlog: ConsumerBacklog | undefined;
   private backlogTimer: NodeJS.Timeout | undefined;
   private starting: Promise<void> | undefined;
   private toggles: Promise<void> = Promise.resolve();
   private readonly hostedShards: ReadonlySet<number>;
-  /** Connected to a NATS server now (the client reconnects on its own while this is false). */
-  private natsUp = false;
   private extension: ClusterExtension | undefined;
   private readonly started: Promise<ClusterRuntime | undefined>;
   private settleStarted!: (runtime: ClusterRuntime | undefined) => void;
@@ -110,6 +137,8 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
     private readonly store: Store,
     private readonly lifecycle: NodeLifecycle,
     logger: Logger,
+    telemetry: Telemetry,
+    readiness: Readiness,
   ) {
     if (!config.nats) throw new Error('the replicator needs a NATS configuration');
     if (!store.outbox) throw new Error('the replicator needs a store that records an outbox');
@@ -120,6 +149,27 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
     this.enabled = config.replication.enabled;
     this.logger = logger.child({ component: 'replicator', cluster: config.nats.cluster });
     this.started = new Promise((resolve) => (this.settleStarted = resolve));
+    this.tracing = telemetry.tracing;
+    this.source = outboxSource(store, this.outbox);
+    this.metrics = replicationMetrics(telemetry.metrics, () => ({
+      connected: this.connected,
+      replicating: this.enabled,
+      outboxDepth: this.outbox.depth,
+      consumer: this.backlog,
+      peers: this.membership?.view() ?? [],
+    }));
+    readiness.add({ name: 'replication', problem: () => this.readinessProblem() });
+  }
+
+  /** Why this node should not take traffic as a cluster member, if it should not. */
+  private readinessProblem(): string | undefined {
+    if (!this.connected) return 'not connected to NATS';
+    if (!this.jetStreamReady) {
+      return `JetStream does not answer for stream ${replicationSubjects(this.nats.cluster).stream} and consumer ${consumerName(this.store.nodeId)}`;
+    }
+    const depth = this.outbox.depth;
+    if (depth > OUTBOX_READY_LIMIT) return `the outbox holds ${depth} unpublished changes (limit ${OUTBOX_READY_LIMIT})`;
+    return undefined;
   }
 
   onApplicationBootstrap(): void {
@@ -226,13 +276,13 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
       cluster: this.nats.cluster,
       node: {
         id: this.store.nodeId,
-        connected: this.natsUp,
+        connected: this.connected,
         replicating: this.enabled,
         outboxDepth: this.outbox.depth,
         applied: applied?.applied ?? 0,
         garbage: applied?.garbage ?? 0,
         published: this.publisher?.stats.published ?? 0,
-        consumerPending: this.consumerPending,
+        consumerPending: this.backlog?.pending,
       },
       peers: (this.membership?.view() ?? []).map((p) => ({
         id: p.id,
@@ -268,7 +318,7 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
     const nc = this.nc;
     if (nc && !nc.isClosed()) {
       // Drain flushes what is buffered; with the server away only close can finish.
-      if (this.natsUp) await Promise.race([nc.drain().catch(() => undefined), new Promise((r) => setTimeout(r, STOP_STEP_MS))]);
+      if (this.connected) await Promise.race([nc.drain().catch(() => undefined), new Promise((r) => setTimeout(r, STOP_STEP_MS))]);
       if (!nc.isClosed()) await nc.close().catch(() => undefined);
     }
     await this.starting;
@@ -278,11 +328,11 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
     const nc = await this.connectUntilStopped();
     if (!nc) return;
     this.nc = nc;
+    this.connected = true;
     if (this.stopped) {
       await nc.close();
       return;
     }
-    this.natsUp = true;
     this.logger.info('connected to NATS', { server: nc.getServer() });
     const maxPayload = nc.info?.max_payload ?? Infinity;
     if (maxPayload < this.maxValueBytes + CHANGE_OVERHEAD_BYTES) {
@@ -300,6 +350,7 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
       try {
         await ensureStream(jsm, { cluster: this.nats.cluster, replicas });
         await ensureConsumer(jsm, { cluster: this.nats.cluster, nodeId: this.store.nodeId });
+        this.jetStreamReady = true;
         break;
       } catch (err) {
         if (this.stopped) return;
@@ -315,27 +366,39 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
       js,
       cluster: this.nats.cluster,
       nodeId: this.store.nodeId,
-      sink: storeSink(this.store, this.hostedShards),
+      sink: storeSink(this.store, this.hostedShards, this.tracing),
       shards: this.store.shardCount,
       logger: log,
+      ...(this.tracing.enabled ? { traced: traceConsumes(this.tracing, this.nats.cluster) } : {}),
       observer: {
+        ...this.metrics.subscriber,
         onApplied: (record) => {
           const seen = this.appliedFrom.get(record.origin);
           if (seen) {
             seen.count++;
             seen.at = Date.now();
           } else this.appliedFrom.set(record.origin, { count: 1, at: Date.now() });
+          this.metrics.subscriber.onApplied?.(record);
         },
       },
     });
     this.subscriber.start();
     const subscriber = this.subscriber;
-    this.backlogTimer = setInterval(() => {
+    // Also tells whether JetStream still holds our stream and consumer, for readiness.
+    const refreshBacklog = (): void => {
       subscriber.backlog().then(
-        (backlog) => (this.consumerPending = backlog.pending),
-        () => (this.consumerPending = undefined),
+        (backlog) => {
+          this.backlog = backlog;
+          this.jetStreamReady = true;
+        },
+        () => {
+          this.backlog = undefined;
+          this.jetStreamReady = false;
+        },
       );
-    }, BACKLOG_REFRESH_MS);
+    };
+    refreshBacklog();
+    this.backlogTimer = setInterval(refreshBacklog, BACKLOG_REFRESH_MS);
     this.backlogTimer.unref();
     if (!this.enabled) await this.subscriber.pause();
     if (this.enabled) this.startPublisher();
@@ -376,11 +439,14 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
 
   private startPublisher(): void {
     if (this.publisher || !this.nc || this.stopped) return;
+    const source = this.source;
     this.publisher = new OutboxPublisher({
       js: jetstream(this.nc),
-      source: outboxSource(this.store, this.outbox),
+      source,
       cluster: this.nats.cluster,
       logger: this.logger,
+      observer: this.metrics.publisher,
+      ...(this.tracing.enabled ? { trace: tracePublishes(this.tracing, this.nats.cluster, (record) => source.traceOf(record)) } : {}),
     });
     this.publisher.start();
   }
@@ -394,9 +460,11 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
 
   private async watchStatus(nc: NatsConnection): Promise<void> {
     for await (const status of nc.status()) {
-      if (status.type === 'disconnect' || status.type === 'reconnect') {
-        this.natsUp = status.type === 'reconnect';
-        this.logger.info(`NATS ${status.type}`, { server: status.server });
+      if (status.type === 'disconnect' || status.type === 'reconnect') this.logger.info(`NATS ${status.type}`, { server: status.server });
+      if (status.type === 'disconnect') this.connected = false;
+      if (status.type === 'reconnect') {
+        this.connected = true;
+        this.metrics.reconnected();
       }
     }
   }

@@ -3,20 +3,28 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, helpRequested, loadConfig, type NodeConfig, usage } from '#config';
 import { Logger } from '#logging';
 import { StoreError } from '#store';
+import { type ProcessKind, Telemetry, traceLogFields } from '#telemetry';
 import { type NodeAddresses, NodeLifecycle } from './lifecycle.js';
+import { NODE_VERSION } from './version.js';
 
 /** Exit codes: 0 clean stop, 1 failure at run time, 2 invalid configuration. */
 const EXIT_FAILURE = 1;
 const EXIT_CONFIG = 2;
 /** A stop that has not finished by then is cut short (flushing the store comes first). */
 const SHUTDOWN_DEADLINE_MS = 4500;
+/** What the last spans get to reach the collector, within that deadline. */
+const TRACE_FLUSH_MS = 1000;
 
 /** One of the runnable processes: the all-in-one node, a gateway, a store-shard process. */
 export interface ServiceProcess<App extends { close(): Promise<void> }> {
+  /** Which process this is: its service name in traces, its `process` in metrics. */
+  readonly kind: ProcessKind;
   /** Refuses a configuration this process cannot run with: the message names the key. */
   check?(config: NodeConfig): ConfigError | undefined;
   /** Builds and initializes the application; nothing listens yet. */
-  create(config: NodeConfig, logger: Logger, lifecycle: NodeLifecycle): Promise<App>;
+  create(config: NodeConfig, logger: Logger, lifecycle: NodeLifecycle, telemetry: Telemetry): Promise<App>;
+  /** The node id the application runs under (configured, generated, or read from the data directory). */
+  nodeId(app: App): string;
   /** Opens the listeners; resolves with the addresses bound and extra fields for the `ready` log line. */
   listen(app: App, config: NodeConfig): Promise<{ addresses: NodeAddresses; details: Record<string, unknown> }>;
 }
@@ -48,13 +56,27 @@ export async function runService<App extends { close(): Promise<void> }>(service
   const loaded = readConfig(service.check);
   if (!loaded) return;
   const { config, warnings } = loaded;
-  const logger = Logger.create({ level: config.log.level, ...(config.log.file ? { file: config.log.file } : {}) });
-  for (const warning of warnings) logger.warn(warning);
+  // The tracing SDK may warn before the logger exists (which needs to know whether tracing is on).
+  const early: { warnings: string[]; logger?: Logger } = { warnings: [] };
+  const telemetry = Telemetry.start({
+    kind: service.kind,
+    version: NODE_VERSION,
+    warn: (message) => (early.logger ? early.logger.warn('tracing', { message }) : early.warnings.push(message)),
+  });
+  const logger = Logger.create({
+    level: config.log.level,
+    ...(config.log.file ? { file: config.log.file } : {}),
+    // Off, the logger asks nothing per line.
+    ...(telemetry.tracing.enabled ? { ambient: traceLogFields } : {}),
+  });
+  early.logger = logger;
+  for (const warning of [...warnings, ...telemetry.tracing.warnings, ...early.warnings]) logger.warn(warning);
 
   const lifecycle = new NodeLifecycle();
   let app: App;
   try {
-    app = await service.create(config, logger, lifecycle);
+    app = await service.create(config, logger, lifecycle, telemetry);
+    telemetry.identify(service.nodeId(app));
   } catch (err) {
     if (err instanceof StoreError && err.code === 'SHARD_COUNT') {
       // The data directory contradicts the configuration: a configuration error.
@@ -77,6 +99,7 @@ export async function runService<App extends { close(): Promise<void> }>(service
       }, SHUTDOWN_DEADLINE_MS);
       try {
         await app.close();
+        await Promise.race([telemetry.shutdown(), new Promise((resolve) => setTimeout(resolve, TRACE_FLUSH_MS).unref())]);
         logger.info('stopped');
         process.exit(code);
       } catch (err) {
@@ -93,7 +116,7 @@ export async function runService<App extends { close(): Promise<void> }>(service
   try {
     const { addresses, details } = await service.listen(app, config);
     lifecycle.markReady(addresses);
-    logger.info('ready', details);
+    logger.info('ready', { ...details, tracing: telemetry.tracing.enabled });
   } catch (err) {
     logger.error('failed to start', { error: err });
     await stop('failed to start', EXIT_FAILURE);

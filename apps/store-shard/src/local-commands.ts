@@ -1,6 +1,7 @@
-import { type ClientRegistry, type ClusterPort, CommandExecutor, type CommandStats, mstRootsDigest } from '#commands';
+import { type ClientRegistry, type ClusterPort, CommandExecutor, type CommandStats, mstRootsDigest, tracedKeyspace } from '#commands';
 import { type NodeConfig } from '#config';
 import { type Keyspace, type Store } from '#store';
+import { type Tracing } from '#telemetry';
 import { type NodeLifecycle } from '../../shared/src/lifecycle.js';
 import { serverPort } from '../../shared/src/server-port.js';
 
@@ -11,12 +12,13 @@ export interface LocalCommandsDeps {
   readonly lifecycle: NodeLifecycle;
   readonly config: NodeConfig;
   readonly cluster: ClusterPort | undefined;
+  readonly tracing: Tracing;
 }
 
 /** The command layer over `keyspace` (the whole store, or one shard of it) of this process's store. */
-export function localCommands(keyspace: Keyspace, { store, stats, clients, lifecycle, config, cluster }: LocalCommandsDeps): CommandExecutor {
+export function localCommands(keyspace: Keyspace, { store, stats, clients, lifecycle, config, cluster, tracing }: LocalCommandsDeps): CommandExecutor {
   return new CommandExecutor({
-    store: keyspace,
+    store: tracedKeyspace(keyspace, tracing, store.shardCount),
     stats,
     clients,
     ...(cluster ? { cluster } : {}),

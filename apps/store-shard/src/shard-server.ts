@@ -1,11 +1,12 @@
 import { type BeforeApplicationShutdown, Inject, Injectable, type OnModuleInit, Optional } from '@nestjs/common';
-import { type NatsConnection } from '@nats-io/transport-node';
-import { type ServerNats } from '@nestjs/microservices';
-import { ClientRegistry, type ClusterPort, CommandStats, ShardService } from '#commands';
+import { type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { type NatsContext, type ServerNats } from '@nestjs/microservices';
+import { ClientRegistry, type ClusterPort, CommandStats, ShardService, traceShardServe } from '#commands';
 import { type NodeConfig } from '#config';
 import { Logger } from '#logging';
 import { shardRequestSubject, watchSubjectPrefix } from '#replication';
 import { Store } from '#store';
+import { Telemetry, type Tracing } from '#telemetry';
 import { NodeLifecycle } from '../../shared/src/lifecycle.js';
 import { CLUSTER_PORT, NODE_CONFIG } from '../../shared/src/tokens.js';
 import { localCommands } from './local-commands.js';
@@ -21,6 +22,7 @@ export const SHARD_TRANSPORT = Symbol('SHARD_TRANSPORT');
 export class ShardServer implements OnModuleInit, BeforeApplicationShutdown {
   readonly service: ShardService;
   readonly subjects: readonly string[];
+  private readonly tracing: Tracing;
 
   constructor(
     @Inject(SHARD_TRANSPORT) private readonly transport: ServerNats,
@@ -28,10 +30,12 @@ export class ShardServer implements OnModuleInit, BeforeApplicationShutdown {
     store: Store,
     lifecycle: NodeLifecycle,
     private readonly logger: Logger,
+    telemetry: Telemetry,
     @Optional() @Inject(CLUSTER_PORT) cluster: ClusterPort | undefined,
   ) {
+    this.tracing = telemetry.tracing;
     // The process's own command counters: gateways count what their clients ask.
-    const deps = { store, stats: new CommandStats(), clients: new ClientRegistry(), lifecycle, config, cluster };
+    const deps = { store, stats: new CommandStats(), clients: new ClientRegistry(), lifecycle, config, cluster, tracing: this.tracing };
     const clusterName = config.nats!.cluster;
     this.service = new ShardService({
       store,
@@ -47,7 +51,9 @@ export class ShardServer implements OnModuleInit, BeforeApplicationShutdown {
 
   onModuleInit(): void {
     this.service.shards.forEach((shard, i) => {
-      this.transport.addHandler(this.subjects[i]!, (message: unknown) => this.service.handle(shard, message));
+      this.transport.addHandler(this.subjects[i]!, (message: unknown, context: NatsContext) =>
+        traceShardServe(this.tracing, shard, context.getHeaders() as MsgHdrs | undefined, () => this.service.handle(shard, message)),
+      );
     });
     this.logger.info('serving shards', { shards: this.service.shards, subjects: this.subjects });
   }

@@ -2,9 +2,11 @@ import { Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { type NodeConfig } from '#config';
 import { Logger } from '#logging';
 import { MemoryEngine, RocksDbEngine, Store } from '#store';
+import { Telemetry, traceparentOf } from '#telemetry';
 import { NODE_CONFIG } from '../../shared/src/tokens.js';
+import { storeMetrics } from './store-metrics.js';
 
-async function openStore(config: NodeConfig, logger: Logger): Promise<Store> {
+async function openStore(config: NodeConfig, logger: Logger, telemetry: Telemetry): Promise<Store> {
   const engine = config.engine === 'memory' ? new MemoryEngine() : new RocksDbEngine(config.dataDir);
   let corrupt = 0;
   const store = await Store.open({
@@ -19,7 +21,9 @@ async function openStore(config: NodeConfig, logger: Logger): Promise<Store> {
     },
     onClockDrift: (error) => logger.warn('a replica clock runs ahead of ours', { error: error.message }),
     onListenerError: (error) => logger.error('a commit listener failed', { error }),
+    ...(telemetry.tracing.enabled ? { traceContext: () => traceparentOf() } : {}),
   });
+  storeMetrics(telemetry.metrics, store, config.split.hostedShards);
   logger.info('store open', {
     engine: engine.kind,
     dataDir: engine.kind === 'rocksdb' ? config.dataDir : undefined,
@@ -47,7 +51,7 @@ class StoreCloser implements OnApplicationShutdown {
 /** The shard actors over RocksDB (or memory, for the reference's in-memory engines). */
 @Module({
   providers: [
-    { provide: Store, useFactory: openStore, inject: [NODE_CONFIG, Logger] },
+    { provide: Store, useFactory: openStore, inject: [NODE_CONFIG, Logger, Telemetry] },
     StoreCloser,
   ],
   exports: [Store],

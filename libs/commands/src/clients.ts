@@ -61,6 +61,13 @@ export class ClientRegistry {
     return this.live.size;
   }
 
+  /** Live connections per protocol. */
+  activeByProtocol(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const client of this.live.values()) counts.set(client.protocol, (counts.get(client.protocol) ?? 0) + 1);
+    return counts;
+  }
+
   get totalCount(): number {
     return this.total;
   }

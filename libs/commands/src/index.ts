@@ -21,3 +21,4 @@ export { mstRootsDigest } from './mst-roots-digest.js';
 export { type ShardChannel, type ShardInbox, ShardRouter, type ShardRouterDeps } from './split/router.js';
 export { ShardService } from './split/shard-service.js';
 export { type ShardFigures, SHARD_WIRE_VERSION } from './split/wire.js';
+export { CommandTelemetry, instrumentShardChannel, type Protocol, tracedKeyspace, traceShardServe } from './telemetry.js';

@@ -108,7 +108,7 @@ export const S = {
     arity: 'value',
     hint: '<port>',
     defaultText: '8080',
-    description: 'HTTP/JSON API, /healthz and /readyz; 0 picks a free port; -1 or off: no HTTP listener.',
+    description: 'HTTP/JSON API, /healthz, /readyz and /metrics (a store-shard process: the probes and /metrics only); 0 picks a free port; -1 or off: no HTTP listener.',
     parse: v.optionalPort,
     fallback: () => 8080,
   }),

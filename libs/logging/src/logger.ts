@@ -17,16 +17,21 @@ export class Logger {
     private readonly sink: LogSink,
     private readonly threshold: number,
     private readonly context: LogFields,
+    private readonly ambient: (() => LogFields | undefined) | undefined,
   ) {}
 
-  static create(options: { level: LogLevel; file?: string; base?: LogFields }): Logger {
+  /**
+   * `ambient` adds fields that depend on where a line is written from, read at each line: the
+   * active trace's ids, for instance (this library knows nothing of tracing).
+   */
+  static create(options: { level: LogLevel; file?: string; base?: LogFields; ambient?: () => LogFields | undefined }): Logger {
     const sink = options.file ? LogSink.toFile(options.file) : LogSink.stderr();
-    return new Logger(sink, RANK[options.level], options.base ?? {});
+    return new Logger(sink, RANK[options.level], options.base ?? {}, options.ambient);
   }
 
   /** A logger that adds `fields` to every line. */
   child(fields: LogFields): Logger {
-    return new Logger(this.sink, this.threshold, { ...this.context, ...fields });
+    return new Logger(this.sink, this.threshold, { ...this.context, ...fields }, this.ambient);
   }
 
   enabled(level: LogLevel): boolean {
@@ -55,7 +60,7 @@ export class Logger {
 
   private write(level: LogLevel, msg: string, fields: LogFields | undefined): void {
     if (RANK[level] < this.threshold) return;
-    const line = { time: new Date().toISOString(), level, msg, ...this.context, ...fields };
+    const line = { time: new Date().toISOString(), level, msg, ...this.context, ...this.ambient?.(), ...fields };
     this.sink.write(JSON.stringify(line, replacer) + '\n');
   }
 }

@@ -27,6 +27,7 @@ export {
   PUBLISHER_DEFAULTS,
   type PublisherObserver,
   type PublisherStats,
+  type PublishTrace,
 } from './publisher.js';
 export {
   ChangeSubscriber,
@@ -52,3 +53,4 @@ export {
 } from './membership.js';
 export { type BackoffOptions, type ReplicationLogger } from './util.js';
 export { ReplicationError, type ReplicationErrorCode, isReplicationError } from './errors.js';
+export { type ReplicationMetrics, type ReplicationState, replicationMetrics, traceConsumes, traceMerge, tracePublishes } from './telemetry.js';

@@ -56,6 +56,14 @@ export interface PublisherObserver {
   onRejected?(record: ChangeRecord, err: unknown): void;
 }
 
+/** One traced publish (see {@link OutboxPublisherOptions.trace}). */
+export interface PublishTrace {
+  /** W3C trace context, sent as the message's `traceparent` header. */
+  readonly traceparent: string;
+  /** The publish settled: JetStream stored the change, or the publish failed with `error`. */
+  end(error?: unknown): void;
+}
+
 export interface OutboxPublisherOptions {
   readonly js: JetStreamClient;
   readonly source: ChangeSource;
@@ -66,8 +74,8 @@ export interface OutboxPublisherOptions {
   readonly publishTimeoutMs?: number;
   /** Delays between retries after a failure (default 100 ms doubling to 5 s, jittered). */
   readonly backoff?: BackoffOptions;
-  /** W3C trace context of a record, sent as the `traceparent` header when defined. */
-  readonly traceOf?: (record: ChangeRecord) => string | undefined;
+  /** Starts tracing the publish of a record (undefined: an untraced record, sent without headers). */
+  readonly trace?: (record: ChangeRecord) => PublishTrace | undefined;
   readonly observer?: PublisherObserver;
   readonly logger?: ReplicationLogger;
 }
@@ -104,7 +112,7 @@ export class OutboxPublisher {
   readonly #subjects: ReplicationSubjects;
   readonly #window: number;
   readonly #timeoutMs: number;
-  readonly #traceOf: ((record: ChangeRecord) => string | undefined) | undefined;
+  readonly #trace: OutboxPublisherOptions['trace'];
   readonly #observer: PublisherObserver;
   readonly #logger: ReplicationLogger;
   readonly #backoff: Backoff;
@@ -151,7 +159,7 @@ export class OutboxPublisher {
     this.#window = positiveInt('window', options.window ?? PUBLISHER_DEFAULTS.window, 65_536);
     this.#timeoutMs = positiveInt('publishTimeoutMs', options.publishTimeoutMs ?? PUBLISHER_DEFAULTS.publishTimeoutMs);
     this.#probeTimeoutMs = this.#timeoutMs;
-    this.#traceOf = options.traceOf;
+    this.#trace = options.trace;
     this.#logger = options.logger ?? silentLogger;
     this.#observer = safeObserver(options.observer, this.#logger);
     this.#backoff = new Backoff(options.backoff);
@@ -284,15 +292,21 @@ export class OutboxPublisher {
       msgID: `${record.origin}:${record.seq}`,
       timeout: this.#probing ? this.#probeTimeoutMs : this.#timeoutMs,
     };
-    const trace = this.#traceOf?.(record);
-    if (trace !== undefined && trace !== '') {
+    const trace = this.#trace?.(record);
+    if (trace !== undefined) {
       const h = headers();
-      h.set('traceparent', trace);
+      h.set('traceparent', trace.traceparent);
       options.headers = h;
     }
     this.#js.publish(subject, data, options).then(
-      (ack: PubAck) => this.#onStored(slot, ack.duplicate),
-      (err: unknown) => this.#onFailed(slot, err),
+      (ack: PubAck) => {
+        trace?.end();
+        this.#onStored(slot, ack.duplicate);
+      },
+      (err: unknown) => {
+        trace?.end(err);
+        this.#onFailed(slot, err);
+      },
     );
   }
 

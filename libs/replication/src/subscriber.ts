@@ -68,8 +68,8 @@ export interface ChangeSubscriberOptions {
    * (it must exist). Default: create it with the defaults of ensureConsumer.
    */
   readonly ensureConsumer?: Omit<EnsureConsumerOptions, 'cluster' | 'nodeId'> | false;
-  /** Runs a merge inside the trace context of the `traceparent` header, when a message has one. */
-  readonly traced?: (traceparent: string, run: () => Promise<void>) => Promise<void>;
+  /** Runs the merge of `record` inside the trace context of its message's `traceparent` header, when it has one. */
+  readonly traced?: (traceparent: string, record: ChangeRecord, run: () => Promise<void>) => Promise<void>;
   readonly observer?: SubscriberObserver;
   readonly logger?: ReplicationLogger;
 }
@@ -394,7 +394,7 @@ export class ChangeSubscriber {
     try {
       const traceparent = m.headers?.get('traceparent');
       if (this.#traced !== undefined && traceparent !== undefined && traceparent !== '') {
-        await this.#traced(traceparent, () => this.#sink.apply(record));
+        await this.#traced(traceparent, record, () => this.#sink.apply(record));
       } else {
         await this.#sink.apply(record);
       }

@@ -11,6 +11,8 @@ export interface OutboxRecord {
   /** Monotonic per node, never reused (it is persisted), so it can name the change on the wire. */
   readonly seq: bigint;
   readonly change: StoreChange;
+  /** The W3C traceparent of the write that made it, when traced (memory only: not persisted). */
+  readonly trace?: string;
 }
 
 /**
@@ -57,7 +59,7 @@ export class Outbox {
   }
 
   /** Adds a change to the commit group being built; returns the persistence ops for it. */
-  stage(change: StoreChange, ops: PersistOp[]): void {
+  stage(change: StoreChange, ops: PersistOp[], trace?: string): void {
     let staged = change;
     if (change.kind === 'entry') {
       const id = keyId(change.shard, change.key);
@@ -68,13 +70,13 @@ export class Outbox {
         else this.supersededInGroup.add(prior);
         ops.push({ type: 'outbox-del', seq: prior.seq });
       }
-      const record = { seq: this.nextSeq++, change: staged };
+      const record = { seq: this.nextSeq++, change: staged, trace };
       this.latestByKey.set(id, record);
       this.stagedAdds.push(record);
       ops.push({ type: 'outbox-put', seq: record.seq, value: encodeOutboxChange(staged) });
       return;
     }
-    const record = { seq: this.nextSeq++, change };
+    const record = { seq: this.nextSeq++, change, trace };
     this.stagedAdds.push(record);
     ops.push({ type: 'outbox-put', seq: record.seq, value: encodeOutboxChange(change) });
   }

@@ -1,5 +1,5 @@
 import { compareStamps, type Entry, entryDigest, isLive, type Stamp, ZERO_STAMP } from '#crdt';
-import { compareBytes, MerkleSearchTree } from '#mst';
+import { compareBytes, MerkleSearchTree, treeStats } from '#mst';
 
 /**
  * One shard's state: every entry (tombstones included) of the keys that hash to it, its Merkle
@@ -35,6 +35,12 @@ export class Shard {
   root(): Uint8Array {
     this.catchUpTree();
     return this.tree.root();
+  }
+
+  /** Levels of the tree, for metrics (a walk of every node: scrape time only). */
+  height(): number {
+    this.catchUpTree();
+    return treeStats(this.tree).height;
   }
 
   /** A frozen view of the tree that later writes do not disturb (for sync sessions). */

@@ -191,6 +191,33 @@ describe('Store replication support', () => {
     await again.close();
   });
 
+  it("carries each local write's trace context to its outbox record, in memory only, and reports MST heights", async () => {
+    let current: string | undefined = 'trace-1';
+    const store = await Store.open({ engine: new RocksDbEngine(dir), shards: 4, nodeId: 'a', outbox: true, traceContext: () => current });
+    const write = set(store, 'k', 'v1');
+    current = 'trace-2';
+    await Promise.all([write, set(store, 'other', 'x')]);
+    current = undefined;
+    await store.truncate();
+    const traces = new Map(store.outbox!.read(0n, 100).map((r) => [r.change.kind === 'entry' ? r.change.key : `truncate ${r.change.shard}`, r.trace]));
+    expect(traces).toEqual(
+      new Map([
+        ['k', 'trace-1'],
+        ['other', 'trace-2'],
+        ...Array.from({ length: 4 }, (_, shard) => [`truncate ${shard}`, undefined] as const),
+      ]),
+    );
+    current = 'trace-3';
+    await set(store, 'k', 'v2');
+    expect(store.outbox!.read(0n, 100).find((r) => r.change.kind === 'entry' && r.change.key === 'k')?.trace).toBe('trace-3');
+    for (let i = 0; i < 200; i++) await set(store, `h${i}`, 'x');
+    expect(Math.max(...Array.from({ length: 4 }, (_, shard) => store.shardHeight(shard)))).toBeGreaterThan(1);
+    await store.close();
+    const again = await open('a');
+    expect(again.outbox!.read(0n, 1000).every((r) => r.trace === undefined)).toBe(true);
+    await again.close();
+  });
+
   it('keeps committing when a commit listener throws', async () => {
     const errors: unknown[] = [];
     const store = await Store.open({ engine: new MemoryEngine(), shards: 2, nodeId: 'n', onListenerError: (e) => errors.push(e) });

@@ -35,6 +35,12 @@ export interface StoreOptions {
   readonly onClockDrift?: (error: ClockDriftError) => void;
   /** Told when a commit listener threw (the commit stands; other listeners still run). */
   readonly onListenerError?: (error: unknown) => void;
+  /**
+   * The caller's trace context (a W3C traceparent), read when a local mutation is queued: its
+   * outbox record carries it to the publisher, so one write stays one trace across nodes. Kept
+   * in memory only; absent when tracing is off.
+   */
+  readonly traceContext?: () => string | undefined;
 }
 
 /**
@@ -44,9 +50,9 @@ export interface StoreOptions {
 export type Update = (prev: Entry | undefined, stamp: Stamp) => Mutation | undefined;
 
 type Task =
-  | { readonly kind: 'update'; readonly key: string; readonly update: Update; readonly settle: Settle<Entry | undefined> }
+  | { readonly kind: 'update'; readonly key: string; readonly update: Update; readonly settle: Settle<Entry | undefined>; readonly trace?: string }
   | { readonly kind: 'merge'; readonly key: string; readonly entry: Entry; readonly settle: Settle<boolean> }
-  | { readonly kind: 'truncate'; readonly floor?: Stamp; readonly settle: Settle<boolean> }
+  | { readonly kind: 'truncate'; readonly floor?: Stamp; readonly settle: Settle<boolean>; readonly trace?: string }
   | { readonly kind: 'collect'; readonly key: string; readonly stamp: Stamp; readonly settle: Settle<boolean> };
 
 /**
@@ -121,6 +127,7 @@ export class Store implements Keyspace {
   private readonly changes: Outbox | undefined;
   private readonly onClockDrift: StoreOptions['onClockDrift'];
   private readonly onListenerError: StoreOptions['onListenerError'];
+  private readonly traceContext: StoreOptions['traceContext'];
   private readonly commitListeners = new Set<(events: readonly CommitEvent[]) => void>();
   private scheduled = false;
   /** Outbox records JetStream has stored, deleted with the next commit group. */
@@ -143,6 +150,7 @@ export class Store implements Keyspace {
     this.changes = options.outbox ? new Outbox(outboxSeq) : undefined;
     this.onClockDrift = options.onClockDrift;
     this.onListenerError = options.onListenerError;
+    this.traceContext = options.traceContext;
   }
 
   static async open(options: StoreOptions): Promise<Store> {
@@ -205,7 +213,7 @@ export class Store implements Keyspace {
   /** Queues a local mutation; resolves with the key's entry once the change is durable. */
   update(key: string, update: Update): Promise<Entry | undefined> {
     return new Promise((resolve, reject) => {
-      this.enqueue(this.shardOf(key), { kind: 'update', key, update, settle: { resolve, reject } });
+      this.enqueue(this.shardOf(key), { kind: 'update', key, update, settle: { resolve, reject }, trace: this.traceContext?.() });
     });
   }
 
@@ -222,10 +230,11 @@ export class Store implements Keyspace {
   }
 
   private truncateShards(shards: readonly Shard[]): Promise<void> {
+    const trace = this.traceContext?.();
     const all = shards.map(
       (shard) =>
         new Promise<boolean>((resolve, reject) => {
-          this.enqueue(shard.index, { kind: 'truncate', settle: { resolve, reject } });
+          this.enqueue(shard.index, { kind: 'truncate', settle: { resolve, reject }, trace });
         }),
     );
     return Promise.all(all).then(() => undefined);
@@ -272,6 +281,11 @@ export class Store implements Keyspace {
     return new Promise((resolve, reject) => {
       this.enqueue(this.shardOf(key), { kind: 'collect', key, stamp, settle: { resolve, reject } });
     });
+  }
+
+  /** Levels of a shard's Merkle Search Tree (0 when empty). */
+  shardHeight(shard: number): number {
+    return this.shards[shard]!.height();
   }
 
   get liveKeys(): number {
@@ -432,7 +446,7 @@ export class Store implements Keyspace {
           const mutation = task.update(prev, this.stamp());
           if (mutation && mutation.entry !== prev) {
             shard.stage(task.key, mutation.entry);
-            this.record({ kind: 'entry', shard: shard.index, key: task.key, entry: mutation.change }, outboxOps);
+            this.record({ kind: 'entry', shard: shard.index, key: task.key, entry: mutation.change }, outboxOps, task.trace);
           }
           const entry = mutation ? mutation.entry : prev;
           return { task, settle: () => task.settle.resolve(entry) };
@@ -447,7 +461,7 @@ export class Store implements Keyspace {
         case 'truncate': {
           const floor = task.floor ?? this.stamp();
           const changed = shard.stageTruncate(floor);
-          if (changed && !task.floor) this.record({ kind: 'truncate', shard: shard.index, floor }, outboxOps);
+          if (changed && !task.floor) this.record({ kind: 'truncate', shard: shard.index, floor }, outboxOps, task.trace);
           return { task, settle: () => task.settle.resolve(changed) };
         }
         case 'collect': {
@@ -460,8 +474,8 @@ export class Store implements Keyspace {
     }
   }
 
-  private record(change: StoreChange, outboxOps: PersistOp[]): void {
-    this.changes?.stage(change, outboxOps);
+  private record(change: StoreChange, outboxOps: PersistOp[], trace: string | undefined): void {
+    this.changes?.stage(change, outboxOps, trace);
   }
 
   private async persist(shards: readonly Shard[], outboxOps: PersistOp[], outboxDeletions: readonly PersistOp[]): Promise<void> {

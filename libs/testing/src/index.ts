@@ -24,6 +24,7 @@ export {
   type NodeProcess,
   type ServiceProcess,
   type StartNodeOptions,
+  type StoreShardProcess,
 } from './node.js';
 export { isProcessAlive, ManagedProcess, type OutputStream, type ProcessExit, type SpawnOptions, type WaitForLineOptions } from './process.js';
 export { TextClient, type TextClientOptions } from './text-client.js';

@@ -71,6 +71,11 @@ export interface NodeProcess extends ServiceProcess {
   readonly ports: NodePorts;
 }
 
+/** A store-shard process: its probes and `/metrics` on `httpPort` (undefined when started with `--http-port off`). */
+export interface StoreShardProcess extends ServiceProcess {
+  readonly httpPort: number | undefined;
+}
+
 /** The repository root: the nearest folder above this file that holds a package.json. */
 export function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -152,14 +157,18 @@ export async function startNode(options: StartNodeOptions = {}): Promise<NodePro
 
 /**
  * Starts a store-shard process of a split deployment (give it `--nats`, and `--hosted-shards` for
- * a subset) with its own data directory; resolves once it serves its shards.
+ * a subset) with its own data directory and an ephemeral HTTP port for its probes; resolves once
+ * it serves its shards.
  */
-export async function startStoreShard(options: Omit<StartNodeOptions, 'role'> = {}): Promise<ServiceProcess> {
-  const { service } = await launch(options, 'store-shard', [], (line) => {
+export async function startStoreShard(options: Omit<StartNodeOptions, 'role'> = {}): Promise<StoreShardProcess> {
+  const { service, ready } = await launch(options, 'store-shard', [['--http-port', '0']], (line) => {
     const record = readyRecord(line);
-    return record && { record };
+    if (!record) return undefined;
+    const http = (record['ports'] as { http?: unknown } | undefined)?.http;
+    if (http !== undefined && !isPort(http)) throw new HarnessError('BAD_READY_LINE', `ready line with a bad ports.http: ${line.trim()}`);
+    return { record, httpPort: http };
   });
-  return service;
+  return { ...service, httpPort: ready.httpPort };
 }
 
 async function launch<R extends { record: Record<string, unknown> }>(

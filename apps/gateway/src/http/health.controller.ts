@@ -1,22 +1,33 @@
 import { Controller, Get, Res } from '@nestjs/common';
 import { type FastifyReply } from 'fastify';
-import { NodeLifecycle } from '../../../shared/src/lifecycle.js';
+import { Telemetry } from '#telemetry';
+import { health, metrics, type ProbeReply, readiness } from '../../../shared/src/probes.js';
+import { Readiness } from '../../../shared/src/readiness.js';
 
-/** Liveness and readiness probes. */
+/** Liveness and readiness probes, and the Prometheus metrics. */
 @Controller()
 export class HealthController {
-  constructor(private readonly lifecycle: NodeLifecycle) {}
+  constructor(
+    private readonly readiness: Readiness,
+    private readonly telemetry: Telemetry,
+  ) {}
 
-  /** The process is up and its event loop answers. */
   @Get('healthz')
-  health(): { status: 'ok' } {
-    return { status: 'ok' };
+  health(@Res() reply: FastifyReply): Promise<void> {
+    return send(reply, health());
   }
 
-  /** The node takes requests: storage is open and it is not shutting down. */
   @Get('readyz')
-  async ready(@Res() reply: FastifyReply): Promise<void> {
-    const ready = this.lifecycle.isReady;
-    await reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : this.lifecycle.isStopping ? 'stopping' : 'starting' });
+  ready(@Res() reply: FastifyReply): Promise<void> {
+    return send(reply, readiness(this.readiness));
   }
+
+  @Get('metrics')
+  async metrics(@Res() reply: FastifyReply): Promise<void> {
+    await send(reply, await metrics(this.telemetry.metrics));
+  }
+}
+
+async function send(reply: FastifyReply, probe: ProbeReply): Promise<void> {
+  await reply.status(probe.status).header('content-type', probe.contentType).send(probe.body);
 }

@@ -1,7 +1,7 @@
-import { Controller, Delete, Get, HttpCode, Inject, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { checkKey, type CommandPort, KvError } from '#commands';
-import { COMMANDS } from '../../../shared/src/tokens.js';
+import { ProtocolCommands } from '../protocol-commands.js';
 
 const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
@@ -12,7 +12,11 @@ const MAX_PAGE = 1000;
  */
 @Controller('v1/kv')
 export class KvController {
-  constructor(@Inject(COMMANDS) private readonly commands: CommandPort) {}
+  private readonly commands: CommandPort;
+
+  constructor(commands: ProtocolCommands) {
+    this.commands = commands.for('http');
+  }
 
   @Get()
   async scan(
@@ -50,8 +54,9 @@ export class KvController {
     if (!(await this.commands.execute({ name: 'DEL', key }))) throw new KvError('NOT_FOUND', `key '${key}' not found`);
   }
 
-  /** Body `{"amount": n}` (a JSON integer, or a string for values beyond 2^53); no body means 1. */
+  /** Body `{"amount": n}` (a JSON integer, or a string for values beyond 2^53); no body means 1. 200, as documented (Nest answers a POST with 201 by default). */
   @Post(':key/incr')
+  @HttpCode(200)
   async incr(@Param('key') key: string, @Req() request: FastifyRequest): Promise<{ key: string; value: string }> {
     checkKey(key);
     const value = await this.commands.execute({ name: 'INCR', key, amount: parseAmount(bodyBytes(request)) });

@@ -1,8 +1,8 @@
 import { isUtf8 } from 'node:buffer';
-import { Controller, Get, Inject, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { type CommandPort, type WatchEvent } from '#commands';
-import { COMMANDS } from '../../../shared/src/tokens.js';
+import { ProtocolCommands } from '../protocol-commands.js';
 
 /** Unsent bytes beyond which a slow SSE client is disconnected rather than buffered. */
 const MAX_UNSENT_BYTES = 8 * 1024 * 1024;
@@ -14,7 +14,11 @@ const MAX_UNSENT_BYTES = 8 * 1024 * 1024;
  */
 @Controller('v1/watch')
 export class WatchController {
-  constructor(@Inject(COMMANDS) private readonly commands: CommandPort) {}
+  private readonly commands: CommandPort;
+
+  constructor(commands: ProtocolCommands) {
+    this.commands = commands.for('http');
+  }
 
   @Get()
   async watch(@Query('prefix') prefix: string | undefined, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {

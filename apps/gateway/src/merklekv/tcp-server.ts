@@ -3,7 +3,8 @@ import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/comm
 import { ClientRegistry, type CommandPort, CommandStats } from '#commands';
 import { type NodeConfig } from '#config';
 import { Logger } from '#logging';
-import { COMMANDS, NODE_CONFIG } from '../../../shared/src/tokens.js';
+import { NODE_CONFIG } from '../../../shared/src/tokens.js';
+import { ProtocolCommands } from '../protocol-commands.js';
 import { MerkleKvConnection } from './connection.js';
 
 /** How long clients get to read their last replies and close, at shutdown. */
@@ -15,14 +16,16 @@ export class MerkleKvTcpServer implements BeforeApplicationShutdown {
   private readonly server: Server;
   private readonly connections = new Set<MerkleKvConnection>();
   private readonly logger: Logger;
+  private readonly executor: CommandPort;
 
   constructor(
     @Inject(NODE_CONFIG) private readonly config: NodeConfig,
-    @Inject(COMMANDS) private readonly executor: CommandPort,
+    commands: ProtocolCommands,
     private readonly clients: ClientRegistry,
     private readonly stats: CommandStats,
     logger: Logger,
   ) {
+    this.executor = commands.for('merklekv');
     this.logger = logger.child({ component: 'merklekv-tcp' });
     // Nagle stays on (noDelay off): some clients read one reply per recv().
     this.server = createServer({ noDelay: false }, (socket) => this.accept(socket));

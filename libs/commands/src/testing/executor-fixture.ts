@@ -1,4 +1,4 @@
-import { MemoryEngine, Store } from '#store';
+import { type Keyspace, MemoryEngine, Store, type StoreOptions } from '#store';
 import { ClientRegistry } from '../clients.js';
 import { type CommandName, type CommandOf, type ResultOf } from '../command.js';
 import { CommandExecutor } from '../executor.js';
@@ -10,18 +10,27 @@ export interface ExecutorFixture {
   readonly stats: CommandStats;
   readonly clients: ClientRegistry;
   readonly shutdowns: { count: number };
+  readonly executor: CommandExecutor;
   run<N extends CommandName>(command: CommandOf<N>): Promise<ResultOf[N]>;
   close(): Promise<void>;
 }
 
-export async function executorFixture(options: { maxValueBytes?: number; now?: () => number } = {}): Promise<ExecutorFixture> {
-  const store = await Store.open({ engine: new MemoryEngine(), shards: 4, nodeId: 'test-node' });
+export interface ExecutorFixtureOptions {
+  readonly maxValueBytes?: number;
+  readonly now?: () => number;
+  readonly store?: Pick<StoreOptions, 'outbox' | 'traceContext'>;
+  /** The keyspace the executor runs on, made from the store (default: the store itself). */
+  readonly keyspace?: (store: Store) => Keyspace;
+}
+
+export async function executorFixture(options: ExecutorFixtureOptions = {}): Promise<ExecutorFixture> {
+  const store = await Store.open({ engine: new MemoryEngine(), shards: 4, nodeId: 'test-node', ...options.store });
   const stats = new CommandStats();
   const now = options.now ?? Date.now;
   const clients = new ClientRegistry(now);
   const shutdowns = { count: 0 };
   const executor = new CommandExecutor({
-    store,
+    store: options.keyspace?.(store) ?? store,
     stats,
     clients,
     now,
@@ -38,6 +47,7 @@ export async function executorFixture(options: { maxValueBytes?: number; now?: (
     stats,
     clients,
     shutdowns,
+    executor,
     run: async (command) => executor.execute(command),
     close: () => store.close(),
   };

@@ -49,7 +49,7 @@ export async function fakeNode(id: string, servers: string | readonly string[], 
     cluster,
     publishTimeoutMs: 1_000,
     backoff: { initialMs: 50, maxMs: 400 },
-    traceOf: traceparentOf,
+    trace: (record) => ({ traceparent: traceparentOf(record), end: () => undefined }),
     logger,
     ...options.publisher,
   });
@@ -62,7 +62,7 @@ export async function fakeNode(id: string, servers: string | readonly string[], 
     backoff: { initialMs: 50, maxMs: 400 },
     nakDelay: { initialMs: 50, maxMs: 200 },
     logger,
-    traced: async (traceparent, run) => {
+    traced: async (traceparent, _record, run) => {
       traces.add(traceparent);
       await run();
     },
