@@ -73,6 +73,19 @@ describe('metrics and readiness', () => {
     expect(afterB.has('merklekv_anti_entropy_sessions_total{outcome="ok"}')).toBe(true);
   });
 
+  it('counts an anti-entropy session with its bytes and round trips', async () => {
+    const before = await scrape(http(a));
+    // 404 while a periodic round with b happens to be running: ask again.
+    await eventually('a round with b on demand', async () => (await fetch(`http://127.0.0.1:${http(a)}/v1/cluster/anti-entropy?peer=b`, { method: 'POST' })).status === 200);
+    const after = await scrape(http(a));
+    const moved = (name: string, labels: Record<string, string> = {}): number => sum(after, name, labels) - sum(before, name, labels);
+    expect(moved('merklekv_anti_entropy_sessions_total', { outcome: 'ok' })).toBeGreaterThanOrEqual(1);
+    expect(moved('merklekv_anti_entropy_session_duration_seconds_count')).toBe(moved('merklekv_anti_entropy_sessions_total'));
+    expect(moved('merklekv_anti_entropy_round_trips_total')).toBeGreaterThanOrEqual(1);
+    expect(moved('merklekv_anti_entropy_bytes_total', { direction: 'sent' })).toBeGreaterThan(0);
+    expect(moved('merklekv_anti_entropy_bytes_total', { direction: 'received' })).toBeGreaterThan(0);
+  });
+
   it('serves /metrics and the probes of a store-shard process on its own HTTP port', async () => {
     const port = shard.httpPort!;
     expect(await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()).toEqual({ status: 'ok' });

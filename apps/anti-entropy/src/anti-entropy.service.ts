@@ -16,6 +16,7 @@ import { type NodeConfig } from '#config';
 import { Logger } from '#logging';
 import { type PeerInfo } from '#replication';
 import { Store } from '#store';
+import { type AntiEntropyTelemetry, Telemetry } from '#telemetry';
 import { type ClusterExtension, type ClusterRuntime, ReplicationService } from '../../replicator/src/replication.service.js';
 import { NODE_CONFIG } from '../../shared/src/tokens.js';
 import { NotASessionPeer, TextPeer } from './text-peer.js';
@@ -63,6 +64,7 @@ export const sessionSubject = (cluster: string, nodeId: string): string => `merk
 @Injectable()
 export class AntiEntropyService implements ClusterExtension, OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger: Logger;
+  private readonly telemetry: AntiEntropyTelemetry;
   private readonly responder: Responder;
   private readonly collector: TombstoneCollector;
   private readonly graceMs: number;
@@ -85,8 +87,10 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
     private readonly store: Store,
     private readonly replication: ReplicationService,
     logger: Logger,
+    telemetry: Telemetry,
   ) {
     this.logger = logger.child({ component: 'anti-entropy' });
+    this.telemetry = telemetry.antiEntropy;
     this.graceMs = config.antiEntropy.tombstoneGraceSeconds * 1000;
     this.responder = new Responder({
       store,
@@ -191,13 +195,17 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
     const controller = new AbortController();
     this.running.set(peer, controller);
     try {
-      return await runSession({
-        store: this.store,
-        transport,
-        signal: controller.signal,
-        limits: { byteBudget: this.config.antiEntropy.sessionBudgetBytes },
-        tombstoneGraceMs: this.graceMs,
-        onProgress: (progress) => this.onProgress(peer, progress),
+      return await this.telemetry.session(peer, async () => {
+        const report = await runSession({
+          store: this.store,
+          transport,
+          signal: controller.signal,
+          limits: { byteBudget: this.config.antiEntropy.sessionBudgetBytes },
+          tombstoneGraceMs: this.graceMs,
+          onProgress: (progress) => this.onProgress(peer, progress),
+        });
+        this.telemetry.completed(report);
+        return report;
       });
     } finally {
       this.running.delete(peer);

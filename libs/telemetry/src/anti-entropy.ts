@@ -1,7 +1,6 @@
 /**
- * Anti-entropy's telemetry, ready for its coordinator to report into: sessions and their
- * rounds as spans, and the counters an operator watches (sessions by outcome, keys repaired,
- * bytes and round trips). Registered with every process's metrics, so the series exist (at 0)
+ * Anti-entropy's telemetry, reported into by its coordinator: each session as a span, and the
+ * counters an operator watches (sessions by outcome, keys repaired, bytes and round trips). Registered with every process's metrics, so the series exist (at 0)
  * before the first session.
  */
 import { SpanKind } from '@opentelemetry/api';
@@ -12,12 +11,16 @@ import { type Tracing } from './tracing.js';
 export interface AntiEntropyTelemetry {
   /** Runs one sync session with `peer`, as a span; counts it by outcome and times it. */
   session<T>(peer: string, run: () => Promise<T>): Promise<T>;
-  /** Runs one round (one level of the trees' descent, or the exchange of entries) inside the session's span. */
-  round<T>(round: number, run: () => Promise<T>): Promise<T>;
-  /** Keys whose entries a session merged here (`pulled`) or sent to the peer (`pushed`). */
-  repaired(direction: 'pulled' | 'pushed', keys: number): void;
-  transferred(direction: 'sent' | 'received', bytes: number): void;
-  roundTrip(): void;
+  /** What one session moved: keys merged here (`pulled`) or on the peer (`pushed`), bytes, round trips. */
+  completed(session: SessionFigures): void;
+}
+
+export interface SessionFigures {
+  readonly keysPulled: number;
+  readonly keysPushed: number;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+  readonly roundTrips: number;
 }
 
 export function antiEntropyTelemetry(metrics: Metrics, tracing: Tracing): AntiEntropyTelemetry {
@@ -25,7 +28,6 @@ export function antiEntropyTelemetry(metrics: Metrics, tracing: Tracing): AntiEn
   const ok = sessions.labels({ outcome: 'ok' });
   const failed = sessions.labels({ outcome: 'error' });
   const duration = metrics.histogram({ name: 'anti_entropy_session_duration_seconds', help: 'Anti-entropy session durations.', buckets: LATENCY_BUCKETS });
-  const rounds = metrics.counter({ name: 'anti_entropy_rounds_total', help: 'Anti-entropy rounds (tree levels compared, entry exchanges).' });
   const repaired = metrics.counter({ name: 'anti_entropy_keys_repaired_total', help: 'Keys repaired by anti-entropy: pulled (merged here) or pushed (sent to the peer).', labels: ['direction'] });
   const bytes = metrics.counter({ name: 'anti_entropy_bytes_total', help: 'Bytes of anti-entropy messages, sent or received.', labels: ['direction'] });
   const roundTrips = metrics.counter({ name: 'anti_entropy_round_trips_total', help: 'Request/reply round trips of anti-entropy sessions.' });
@@ -51,12 +53,12 @@ export function antiEntropyTelemetry(metrics: Metrics, tracing: Tracing): AntiEn
         duration.observe((performance.now() - began) / 1000);
       }
     },
-    round(round, run) {
-      rounds.inc();
-      return tracing.enabled ? inSpan(tracer, SPAN.antiEntropyRound, { attributes: { [ATTR.round]: round } }, run) : run();
+    completed(figures) {
+      byDirection.pulled.inc(figures.keysPulled);
+      byDirection.pushed.inc(figures.keysPushed);
+      byDirection.sent.inc(figures.bytesSent);
+      byDirection.received.inc(figures.bytesReceived);
+      roundTrips.inc(figures.roundTrips);
     },
-    repaired: (direction, keys) => byDirection[direction].inc(keys),
-    transferred: (direction, n) => byDirection[direction].inc(n),
-    roundTrip: () => roundTrips.inc(),
   };
 }

@@ -42,9 +42,8 @@ export const SPAN = {
   consume: 'replication.consume',
   /** That change merged into the local store, until durable. */
   merge: 'replication.merge',
-  /** An anti-entropy session with one peer, and each of its rounds. */
+  /** An anti-entropy session with one peer. */
   antiEntropySession: 'anti_entropy.session',
-  antiEntropyRound: 'anti_entropy.round',
 } as const;
 
 /** Span attribute keys. Keys are never recorded, only {@link keyHash}; values never are. */
@@ -57,7 +56,6 @@ export const ATTR = {
   changeOrigin: 'merklekv.change.origin',
   changeSeq: 'merklekv.change.seq',
   peer: 'merklekv.peer',
-  round: 'merklekv.anti_entropy.round',
   errorType: 'error.type',
   messagingSystem: 'messaging.system',
   messagingDestination: 'messaging.destination.name',
