@@ -79,7 +79,7 @@ export interface Keyspace {
 
 /** A committed change, as watchers see it: a key's new entry, or a shard's truncation. */
 export type CommitEvent =
-  | { readonly kind: 'entry'; readonly key: string; readonly entry: Entry }
+  | { readonly kind: 'entry'; readonly shard: number; readonly key: string; readonly entry: Entry }
   | { readonly kind: 'truncate'; readonly shard: number };
 
 interface Outcome {
@@ -330,7 +330,7 @@ export class Store implements Keyspace {
       liveEntries: (prefix) => liveEntriesOf(selected, prefix),
       onCommit: (listener) =>
         this.onCommit((events) => {
-          const mine = events.filter((event) => inScope.has(event.kind === 'truncate' ? event.shard : this.shardOf(event.key)));
+          const mine = events.filter((event) => inScope.has(event.shard));
           if (mine.length > 0) listener(mine);
         }),
     };
@@ -543,7 +543,7 @@ function committedEvents(shards: readonly Shard[]): CommitEvent[] {
   const events: CommitEvent[] = [];
   for (const shard of shards) {
     if (shard.stagedTruncation) events.push({ kind: 'truncate', shard: shard.index });
-    for (const [key, entry] of shard.stagedEntries()) events.push({ kind: 'entry', key, entry });
+    for (const [key, entry] of shard.stagedEntries()) events.push({ kind: 'entry', shard: shard.index, key, entry });
   }
   return events;
 }

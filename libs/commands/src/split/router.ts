@@ -28,7 +28,6 @@ import { checkValueSize } from '../limits.js';
 import { mstRootsDigest } from '../mst-roots-digest.js';
 import { ReferenceMerkleBuilder } from '../reference-hash.js';
 import { type KeyspaceFigures, nodeCommands } from '../server.js';
-import { guarded } from '../store-errors.js';
 import {
   decodeShardReply,
   decodeWatchEvent,
@@ -111,7 +110,9 @@ export class ShardRouter implements CommandPort {
       },
       DBSIZE: async (command) => sum((await this.#everyShard({ op: 'command', command })) as number[]),
       MEMORY: async (command) => sum((await this.#everyShard({ op: 'command', command })) as number[]),
-      TRUNCATE: (command) => guarded(undefined, () => this.#everyShard({ op: 'command', command }).then(() => undefined)),
+      TRUNCATE: async (command) => {
+        await this.#everyShard({ op: 'command', command });
+      },
       REPLICATE: async (command) => {
         const states = (await this.#everyShard({ op: 'command', command })) as { enabled: boolean; nodes: number }[];
         return { enabled: states.every((s) => s.enabled), nodes: Math.max(...states.map((s) => s.nodes)) };
