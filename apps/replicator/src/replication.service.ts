@@ -321,7 +321,9 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
       if (this.connected) await Promise.race([nc.drain().catch(() => undefined), new Promise((r) => setTimeout(r, STOP_STEP_MS))]);
       if (!nc.isClosed()) await nc.close().catch(() => undefined);
     }
-    await this.starting;
+    // A start still setting up the stream when NATS went away may be waiting on a JetStream
+    // request's own timeout: like every other step, it gets a bounded share of the stop budget.
+    await Promise.race([this.starting, new Promise((r) => setTimeout(r, STOP_STEP_MS).unref())]);
   }
 
   private async start(): Promise<void> {
