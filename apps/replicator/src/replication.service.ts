@@ -443,7 +443,7 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
     if (this.publisher || !this.nc || this.stopped) return;
     const source = this.source;
     this.publisher = new OutboxPublisher({
-      js: jetstream(this.nc),
+      nc: this.nc,
       source,
       cluster: this.nats.cluster,
       logger: this.logger,

@@ -36,10 +36,10 @@
  * `rejected`, logged, and acknowledged like a published one; anti-entropy repairs the replicas
  * that miss it.
  */
-import { type JetStreamClient, type JetStreamPublishOptions, type PubAck } from '@nats-io/jetstream';
-import { InvalidArgumentError, headers } from '@nats-io/transport-node';
+import { InvalidArgumentError, type NatsConnection } from '@nats-io/transport-node';
 import { encodeChange } from './change-codec.js';
 import { ReplicationError, describeError } from './errors.js';
+import { PubAckPipe, type PublishAck } from './pub-acks.js';
 import { type ChangeRecord, type ChangeSource } from './ports.js';
 import { type ReplicationSubjects, replicationSubjects } from './subjects.js';
 import { Backoff, type BackoffOptions, type ReplicationLogger, positiveInt, safeObserver, silentLogger, waitUntil } from './util.js';
@@ -65,7 +65,8 @@ export interface PublishTrace {
 }
 
 export interface OutboxPublisherOptions {
-  readonly js: JetStreamClient;
+  /** The connection to publish on; the stream must exist (see stream.ts). */
+  readonly nc: NatsConnection;
   readonly source: ChangeSource;
   readonly cluster: string;
   /** Publishes awaiting their PubAck at once (default 256). */
@@ -107,7 +108,8 @@ interface Slot {
 export const PUBLISHER_DEFAULTS = { window: 256, publishTimeoutMs: 5_000 } as const;
 
 export class OutboxPublisher {
-  readonly #js: JetStreamClient;
+  readonly #nc: NatsConnection;
+  #pipe: PubAckPipe | undefined;
   readonly #source: ChangeSource;
   readonly #subjects: ReplicationSubjects;
   readonly #window: number;
@@ -153,7 +155,7 @@ export class OutboxPublisher {
   #lastErrorAt: number | undefined;
 
   constructor(options: OutboxPublisherOptions) {
-    this.#js = options.js;
+    this.#nc = options.nc;
     this.#source = options.source;
     this.#subjects = replicationSubjects(options.cluster);
     this.#window = positiveInt('window', options.window ?? PUBLISHER_DEFAULTS.window, 65_536);
@@ -171,6 +173,7 @@ export class OutboxPublisher {
     if (this.#running) return;
     if (this.#stopping) throw new ReplicationError('STOPPED', 'the publisher was stopped');
     this.#running = true;
+    this.#pipe = new PubAckPipe(this.#nc);
     this.#unsubscribe = this.#source.onAppend(() => this.#schedulePump());
     this.#schedulePump();
   }
@@ -197,6 +200,7 @@ export class OutboxPublisher {
     this.#retryTimer = undefined;
     await waitUntil(() => this.#settled(), (wake) => this.#listen(wake), timeoutMs);
     this.#running = false;
+    this.#pipe?.close();
     clearTimeout(this.#ackRetryTimer);
     this.#ackRetryTimer = undefined;
   }
@@ -288,18 +292,19 @@ export class OutboxPublisher {
       this.#reject(slot, err);
       return;
     }
-    const options: Partial<JetStreamPublishOptions> = {
-      msgID: `${record.origin}:${record.seq}`,
-      timeout: this.#probing ? this.#probeTimeoutMs : this.#timeoutMs,
-    };
     const trace = this.#trace?.(record);
-    if (trace !== undefined) {
-      const h = headers();
-      h.set('traceparent', trace.traceparent);
-      options.headers = h;
+    let stored: Promise<PublishAck>;
+    try {
+      stored = this.#pipe!.publish(subject, data, {
+        msgID: `${record.origin}:${record.seq}`,
+        timeoutMs: this.#probing ? this.#probeTimeoutMs : this.#timeoutMs,
+        ...(trace === undefined ? {} : { traceparent: trace.traceparent }),
+      });
+    } catch (err) {
+      stored = Promise.reject(err);
     }
-    this.#js.publish(subject, data, options).then(
-      (ack: PubAck) => {
+    stored.then(
+      (ack) => {
         trace?.end();
         this.#onStored(slot, ack.duplicate);
       },

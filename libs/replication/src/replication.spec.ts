@@ -120,7 +120,7 @@ describe('OutboxPublisher + ChangeSubscriber', () => {
     // A node that crashed after publishing but before deleting its outbox replays the same records.
     const replay = new FakeOutbox('node-a');
     for (const r of records) replay.append(() => r);
-    const again = new OutboxPublisher({ js: a.client.js, source: replay, cluster });
+    const again = new OutboxPublisher({ nc: a.client.nc, source: replay, cluster });
     again.start();
     await eventually(() => replay.depth === 0, () => `replay depth ${replay.depth}`);
     await again.stop();

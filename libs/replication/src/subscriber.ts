@@ -142,6 +142,8 @@ export class ChangeSubscriber {
   /** The tail of each shard subject's chain of merges. */
   readonly #chains = new Map<string, Promise<void>>();
   #active = 0;
+  #acks: JsMsg[] = [];
+  #ackFlush: NodeJS.Immediate | undefined;
   readonly #listeners = new Set<() => void>();
 
   #applied = 0;
@@ -231,6 +233,7 @@ export class ChangeSubscriber {
       await Promise.race([this.#loop, timeout]);
       clearTimeout(timer);
     }
+    this.#flushAcks();
   }
 
   get stats(): SubscriberStats {
@@ -388,7 +391,7 @@ export class ChangeSubscriber {
     if (record.origin === this.#nodeId) {
       this.#skippedOwn += 1;
       this.#observer.onSkippedOwn?.(record);
-      m.ack();
+      this.#ack(m);
       return;
     }
     try {
@@ -418,10 +421,34 @@ export class ChangeSubscriber {
       }
       return;
     }
-    m.ack();
+    this.#ack(m);
     this.#applied += 1;
     this.#lastAppliedAt = Date.now();
     this.#observer.onApplied?.(record);
+  }
+
+  /**
+   * Acks leave together once per turn of the event loop: each ack is a write to the NATS
+   * socket of its own otherwise (the merges of one delivery burst finish in separate microtask
+   * turns), and on a busy node those writes were a large part of the replication's cost.
+   */
+  #ack(m: JsMsg): void {
+    this.#acks.push(m);
+    this.#ackFlush ??= setImmediate(() => this.#flushAcks());
+  }
+
+  #flushAcks(): void {
+    clearImmediate(this.#ackFlush);
+    this.#ackFlush = undefined;
+    const acks = this.#acks;
+    this.#acks = [];
+    for (const m of acks) {
+      try {
+        m.ack();
+      } catch {
+        // The connection closed: JetStream redelivers the change after ack_wait, and merging it again changes nothing.
+      }
+    }
   }
 
   #drained(): Promise<void> {

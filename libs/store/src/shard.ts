@@ -23,9 +23,10 @@ export class Shard {
   /** Digests gathered at open, built into the tree in one sorted pass. */
   private restored: [Uint8Array, Uint8Array][] | undefined = [];
   /**
-   * Keys whose entry changed since the tree last caught up. The tree is brought up to date
-   * when a root or snapshot is asked for, or once this many keys wait: repeated writes of a hot
-   * key cost one upsert, and the work leaves the request path.
+   * Keys whose entry changed since the tree last caught up. The store brings the tree up to date
+   * in small slices between commit groups ({@link catchUpSome}), and a root or snapshot asked for
+   * finishes the rest: repeated writes of a hot key within a slice's delay cost one upsert, and
+   * neither the request path nor the next announcement pays for a second of writes at once.
    */
   private readonly treeBehind = new Set<string>();
 
@@ -49,14 +50,28 @@ export class Shard {
     return this.tree.snapshot();
   }
 
-  private catchUpTree(): void {
+  /** Keys the tree has not caught up with. */
+  get treeLag(): number {
+    return this.treeBehind.size;
+  }
+
+  /** Brings at most `limit` keys into the tree; returns how many it did. */
+  catchUpSome(limit: number): number {
+    let done = 0;
     for (const key of this.treeBehind) {
+      if (done >= limit) break;
+      this.treeBehind.delete(key);
       const entry = this.committed.get(key);
       const keyBytes = Buffer.from(key, 'utf8');
       if (entry) this.tree.upsert(keyBytes, entryDigest(entry));
       else this.tree.remove(keyBytes);
+      done++;
     }
-    this.treeBehind.clear();
+    return done;
+  }
+
+  private catchUpTree(): void {
+    this.catchUpSome(Infinity);
   }
 
   /** Committed state: what clients may observe. */
@@ -152,7 +167,6 @@ export class Shard {
     this.removals.clear();
     for (const [key, entry] of this.staged) this.install(key, entry);
     this.staged.clear();
-    if (this.treeBehind.size >= TREE_CATCH_UP_KEYS) this.catchUpTree();
   }
 
   /** Forgets the commit group after a failed write. */
@@ -225,9 +239,6 @@ export class Shard {
     }
   }
 }
-
-/** Keys allowed to wait for the tree before a commit brings it up to date. */
-const TREE_CATCH_UP_KEYS = 4096;
 
 /** Whether an entry outranks a truncation floor (a counter or set ranks just above its epoch). */
 export function survives(entry: Entry, floor: Stamp): boolean {

@@ -283,6 +283,25 @@ describe('Store replication support', () => {
     await b.close();
   });
 
+  it('gives the same roots whether the trees caught up in background slices, partly or not at all', async () => {
+    const a = await open('a');
+    const b = await Store.open({ engine: new MemoryEngine(), shards: 4, nodeId: 'b' });
+    const roots = (s: Store): string[] => Array.from({ length: 4 }, (_, i) => Buffer.from(s.shardRoot(i)).toString('hex'));
+    const entries: [string, Entry][] = [];
+    // More keys than one slice, in several groups, with pauses that let some slices run between them.
+    for (let round = 0; round < 3; round++) {
+      const written = await Promise.all(Array.from({ length: 700 }, (_, i) => set(a, `r${i % 500}:${round % 2}`, `v${round}.${i}`)));
+      written.forEach((entry, i) => entries.push([`r${i % 500}:${round % 2}`, entry!]));
+      await new Promise((r) => setTimeout(r, round * 60));
+    }
+    for (const [key, entry] of entries.reverse()) await b.merge(key, entry);
+    expect(roots(a)).toEqual(roots(b));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(roots(a)).toEqual(roots(b));
+    await a.close();
+    await b.close();
+  });
+
   it('applies a remote truncation, keeping entries newer than its floor', async () => {
     const store = await open('b');
     await set(store, 'old', 'x');

@@ -104,6 +104,13 @@ export class StoreError extends Error {
 }
 
 const META_NODE_ID = 'node_id';
+/** How long committed keys may wait for the tree: repeated writes of a key within it cost one upsert. */
+const TREE_CATCH_UP_DELAY_MS = 50;
+/** Keys brought into the trees per turn of the event loop. */
+const TREE_CATCH_UP_SLICE = 256;
+/** How long, and how many, acknowledged outbox records may wait for a write to carry their deletion. */
+const OUTBOX_DELETIONS_DELAY_MS = 100;
+const OUTBOX_DELETIONS_MAX = 4096;
 const META_SHARDS = 'shards';
 const META_OUTBOX_SEQ = 'outbox_seq';
 const metaFloor = (shard: number): string => `floor/${shard}`;
@@ -133,6 +140,9 @@ export class Store implements Keyspace {
   /** Outbox records JetStream has stored, deleted with the next commit group. */
   private readonly outboxDeletions: PersistOp[] = [];
   private readonly outboxDeletionWaiters: Settle<void>[] = [];
+  /** Commits the deletions by themselves when no write came to carry them in time. */
+  private outboxDeletionTimer: NodeJS.Timeout | undefined;
+  private treeCatchUpTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private closed = false;
 
@@ -183,7 +193,7 @@ export class Store implements Keyspace {
     if (!changes) return undefined;
     return {
       read: (afterSeq, limit) => changes.read(afterSeq, limit),
-      // The deletions ride with the next commit group: under writes, no batch of their own.
+      // The deletions ride with a later commit group: under writes, no batch of their own.
       acknowledge: (seqs) => {
         const ops = changes.remove(seqs);
         if (ops.length === 0) return Promise.resolve();
@@ -191,7 +201,7 @@ export class Store implements Keyspace {
         return new Promise<void>((resolve, reject) => {
           this.outboxDeletions.push(...ops);
           this.outboxDeletionWaiters.push({ resolve, reject });
-          this.scheduleCommit();
+          this.scheduleOutboxDeletions();
         });
       },
       onAppend: (listener) => changes.onAppend(listener),
@@ -340,6 +350,9 @@ export class Store implements Keyspace {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.treeCatchUpTimer);
+    clearTimeout(this.outboxDeletionTimer);
+    if (this.outboxDeletions.length > 0) this.scheduleCommit();
     while (this.scheduled || this.flushing) {
       await (this.flushing ?? new Promise<void>((r) => setImmediate(r)));
     }
@@ -365,6 +378,40 @@ export class Store implements Keyspace {
     }
     this.mailboxes[shard]!.push(task);
     this.scheduleCommit();
+  }
+
+  /**
+   * A deleted outbox record costs nothing to keep a little longer (a restart would publish it
+   * again, and JetStream would drop the duplicate), while a commit group of its own costs a
+   * storage write: deletions wait for a write to carry them, up to a bound of time and count.
+   */
+  private scheduleOutboxDeletions(): void {
+    if (this.outboxDeletions.length >= OUTBOX_DELETIONS_MAX) {
+      this.scheduleCommit();
+      return;
+    }
+    this.outboxDeletionTimer ??= setTimeout(() => {
+      this.outboxDeletionTimer = undefined;
+      if (this.outboxDeletions.length > 0) this.scheduleCommit();
+    }, OUTBOX_DELETIONS_DELAY_MS).unref();
+  }
+
+  /**
+   * Brings the shards' trees up to date in slices of a bounded number of keys, each in its own
+   * turn of the event loop, so that an announcement or a HASH finds little left to do and no
+   * single turn holds clients up for long.
+   */
+  private scheduleTreeCatchUp(delayMs: number): void {
+    if (this.treeCatchUpTimer !== undefined || this.closed) return;
+    this.treeCatchUpTimer = setTimeout(() => {
+      this.treeCatchUpTimer = undefined;
+      let budget = TREE_CATCH_UP_SLICE;
+      for (const shard of this.shards) {
+        if (budget === 0) break;
+        budget -= shard.catchUpSome(budget);
+      }
+      if (this.shards.some((shard) => shard.treeLag > 0)) this.scheduleTreeCatchUp(0);
+    }, delayMs).unref();
   }
 
   private scheduleCommit(): void {
@@ -417,6 +464,7 @@ export class Store implements Keyspace {
     for (const waiter of deletionWaiters) waiter.resolve();
     const events = this.commitListeners.size > 0 ? committedEvents(touched) : undefined;
     for (const shard of touched) shard.commit();
+    if (touched.length > 0) this.scheduleTreeCatchUp(TREE_CATCH_UP_DELAY_MS);
     this.changes?.commit();
     for (const outcome of outcomes) outcome.settle();
     if (events && events.length > 0) {

@@ -44,7 +44,7 @@ export async function fakeNode(id: string, servers: string | readonly string[], 
   const traces = new Set<string>();
   const logger = { warn: (msg: string, fields?: Readonly<Record<string, unknown>>) => void warnings.push({ msg, fields }) };
   const publisher = new OutboxPublisher({
-    js: client.js,
+    nc: client.nc,
     source: outbox,
     cluster,
     publishTimeoutMs: 1_000,
