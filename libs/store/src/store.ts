@@ -104,6 +104,10 @@ export class StoreError extends Error {
 }
 
 const META_NODE_ID = 'node_id';
+const META_SHARDS = 'shards';
+const META_OUTBOX_SEQ = 'outbox_seq';
+const metaFloor = (shard: number): string => `floor/${shard}`;
+
 /** How long committed keys may wait for the tree: repeated writes of a key within it cost one upsert. */
 const TREE_CATCH_UP_DELAY_MS = 50;
 /** Keys brought into the trees per turn of the event loop. */
@@ -111,9 +115,6 @@ const TREE_CATCH_UP_SLICE = 256;
 /** How long, and how many, acknowledged outbox records may wait for a write to carry their deletion. */
 const OUTBOX_DELETIONS_DELAY_MS = 100;
 const OUTBOX_DELETIONS_MAX = 4096;
-const META_SHARDS = 'shards';
-const META_OUTBOX_SEQ = 'outbox_seq';
-const metaFloor = (shard: number): string => `floor/${shard}`;
 
 /**
  * The node's keyspace: shard actors over one storage engine.
@@ -137,7 +138,7 @@ export class Store implements Keyspace {
   private readonly traceContext: StoreOptions['traceContext'];
   private readonly commitListeners = new Set<(events: readonly CommitEvent[]) => void>();
   private scheduled = false;
-  /** Outbox records JetStream has stored, deleted with the next commit group. */
+  /** Outbox records JetStream has stored, deleted with a later commit group (see scheduleOutboxDeletions). */
   private readonly outboxDeletions: PersistOp[] = [];
   private readonly outboxDeletionWaiters: Settle<void>[] = [];
   /** Commits the deletions by themselves when no write came to carry them in time. */
