@@ -35,7 +35,10 @@ export interface ChangeSource {
   readonly depth: number;
 }
 
-/** Where other nodes' changes are merged (implemented by the store). */
+/**
+ * Where other nodes' changes are merged (implemented by the store). Calls come in stream order
+ * and overlap, changes of one shard included: a sink that cares about order keeps its calls'.
+ */
 export interface ChangeSink {
   /** Merges a remote change; resolves once the merge is durable (then the message may be acked). */
   apply(change: ChangeRecord): Promise<void>;

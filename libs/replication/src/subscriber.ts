@@ -24,10 +24,13 @@
  * missing, a leader election) ends the fetch; the loop backs off and pulls again, recreating the
  * consumer if it is gone.
  *
- * Concurrency: merges are commutative, so order does not matter for the result; still, changes
- * of one shard are applied one after another, in stream order (one shard is one actor in the
- * store), while up to `concurrency` changes of different shards are applied at once, so that
- * the store's group commit can batch them instead of paying one commit per change.
+ * Concurrency: up to `concurrency` changes are handed to the sink at once, in stream order, so
+ * that the store's group commit writes a whole delivery burst at once instead of paying one
+ * commit per change. Merges are commutative, so order does not matter for the result; a sink
+ * that keeps its calls' order per shard (the store's shard mailboxes do) still applies each
+ * shard's changes in stream order. One chain of merges per shard, as this once was, allowed one
+ * merge per shard per commit group: at full speed a replica then fell seconds behind its writer
+ * while using less than half a core.
  */
 import { type Consumer, type ConsumerMessages, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import { decodeChange } from './change-codec.js';
@@ -53,7 +56,7 @@ export interface ChangeSubscriberOptions {
   readonly sink: ChangeSink;
   /** The cluster's shard count: changes for a shard at or above it are garbage (default 4096). */
   readonly shards?: number;
-  /** Changes of different shards applied at once (default 32). One shard is always sequential. */
+  /** Changes handed to the sink at once, in stream order (default 256, one pull's worth). */
   readonly concurrency?: number;
   /** Messages per pull (default 256). */
   readonly batch?: number;
@@ -99,11 +102,15 @@ export interface ConsumerBacklog {
   readonly redelivered: number;
 }
 
+/** How long an ack may wait for others to share its write, and how many may wait (see #ack). */
+const ACK_FLUSH_DELAY_MS = 5;
+const ACK_FLUSH_COUNT = 128;
+
 /** Beyond a fetch's expiry, so that a held-back message cannot come back into the same fetch. */
 const HOLD_BACK_MARGIN_MS = 500;
 
 export const SUBSCRIBER_DEFAULTS = {
-  concurrency: 32,
+  concurrency: 256,
   batch: 256,
   pullExpiresMs: 5_000,
   nakInitialMs: 500,
@@ -139,11 +146,9 @@ export class ChangeSubscriber {
   #maxDeliver = -1;
   #fetch: ConsumerMessages | undefined;
 
-  /** The tail of each shard subject's chain of merges. */
-  readonly #chains = new Map<string, Promise<void>>();
   #active = 0;
   #acks: JsMsg[] = [];
-  #ackFlush: NodeJS.Immediate | undefined;
+  #ackFlush: NodeJS.Timeout | undefined;
   readonly #listeners = new Set<() => void>();
 
   #applied = 0;
@@ -351,13 +356,9 @@ export class ChangeSubscriber {
       this.#holdBack(m);
       return;
     }
-    const key = m.subject;
-    const run = (this.#chains.get(key) ?? Promise.resolve()).then(() => this.#process(m));
-    this.#chains.set(key, run);
     this.#active += 1;
-    void run.then(() => {
+    void this.#process(m).then(() => {
       this.#active -= 1;
-      if (this.#chains.get(key) === run) this.#chains.delete(key);
       this.#notify();
     });
   }
@@ -428,17 +429,21 @@ export class ChangeSubscriber {
   }
 
   /**
-   * Acks leave together once per turn of the event loop: each ack is a write to the NATS
-   * socket of its own otherwise (the merges of one delivery burst finish in separate microtask
-   * turns), and on a busy node those writes were a large part of the replication's cost.
+   * Acks leave together, at most {@link ACK_FLUSH_DELAY_MS} after the first of them or once
+   * {@link ACK_FLUSH_COUNT} are waiting: each flush is one write to the NATS socket, and one
+   * read for nats-server. At a steady rate merges finish one turn of the event loop apart, so a
+   * flush per turn was still a write per ack, a large part of what a replica spent per change
+   * (and so of the CPU every process on the machine competes for). A late ack costs nothing but
+   * a place in `max_ack_pending`, far below its bound, and ack_wait is seconds away.
    */
   #ack(m: JsMsg): void {
     this.#acks.push(m);
-    this.#ackFlush ??= setImmediate(() => this.#flushAcks());
+    if (this.#acks.length >= ACK_FLUSH_COUNT) this.#flushAcks();
+    else this.#ackFlush ??= setTimeout(() => this.#flushAcks(), ACK_FLUSH_DELAY_MS);
   }
 
   #flushAcks(): void {
-    clearImmediate(this.#ackFlush);
+    clearTimeout(this.#ackFlush);
     this.#ackFlush = undefined;
     const acks = this.#acks;
     this.#acks = [];

@@ -78,9 +78,8 @@ export class RecordingSink implements ChangeSink {
   /** Merges running right now, and the most at once. */
   running = 0;
   maxRunning = 0;
-  /** The most merges of one shard running at once. */
-  maxRunningPerShard = 0;
-  readonly #runningByShard = new Map<number, number>();
+  /** The id of every apply() call, in call order. */
+  readonly order: string[] = [];
 
   constructor(readonly delayMs = 0) {}
 
@@ -88,19 +87,16 @@ export class RecordingSink implements ChangeSink {
     this.calls += 1;
     this.running += 1;
     this.maxRunning = Math.max(this.maxRunning, this.running);
-    const inShard = (this.#runningByShard.get(change.shard) ?? 0) + 1;
-    this.#runningByShard.set(change.shard, inShard);
-    this.maxRunningPerShard = Math.max(this.maxRunningPerShard, inShard);
+    const id = changeId(change);
+    this.order.push(id);
     try {
       if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
       else await Promise.resolve();
       if (this.fail?.(change) === true) throw new Error('simulated merge failure');
-      const id = changeId(change);
       if (this.changes.has(id)) this.duplicates += 1;
       this.changes.set(id, change);
     } finally {
       this.running -= 1;
-      this.#runningByShard.set(change.shard, (this.#runningByShard.get(change.shard) ?? 1) - 1);
     }
   }
 
