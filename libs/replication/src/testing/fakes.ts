@@ -69,8 +69,6 @@ export class FakeOutbox implements ChangeSource {
 /** A sink that remembers what it merged, idempotently, by `origin:seq`. */
 export class RecordingSink implements ChangeSink {
   readonly changes = new Map<string, ChangeRecord>();
-  /** Every apply() call, duplicates included. */
-  calls = 0;
   /** apply() calls for a change already held. */
   duplicates = 0;
   /** When set and returning true for a record, apply() rejects. */
@@ -78,13 +76,12 @@ export class RecordingSink implements ChangeSink {
   /** Merges running right now, and the most at once. */
   running = 0;
   maxRunning = 0;
-  /** The id of every apply() call, in call order. */
+  /** The id of every apply() call, in call order, duplicates included. */
   readonly order: string[] = [];
 
   constructor(readonly delayMs = 0) {}
 
   async apply(change: ChangeRecord): Promise<void> {
-    this.calls += 1;
     this.running += 1;
     this.maxRunning = Math.max(this.maxRunning, this.running);
     const id = changeId(change);
@@ -98,6 +95,11 @@ export class RecordingSink implements ChangeSink {
     } finally {
       this.running -= 1;
     }
+  }
+
+  /** Every apply() call, duplicates included. */
+  get calls(): number {
+    return this.order.length;
   }
 
   ids(): string[] {
