@@ -54,6 +54,7 @@ const { values: flags } = parseArgs({
     'js-pull': { type: 'string', default: 'fetch' },
     'quiet-seconds': { type: 'string', default: '10' },
     'node-arg': { type: 'string', multiple: true, default: [] },
+    'node-flag': { type: 'string', multiple: true, default: [] },
     'node-entry': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
@@ -76,6 +77,7 @@ if (flags.help) {
       '  --js-pull MODE        how the reference consumers pull: fetch (as the nodes) or consume (fetch)',
       '  --quiet-seconds S     a write not seen after S seconds without progress is lost (10)',
       '  --node-arg ARG        extra node flag, repeatable (e.g. --node-arg=--shards --node-arg=4)',
+      '  --node-flag FLAG      Node.js runtime flag for the nodes, repeatable (e.g. --node-flag=--max-semi-space-size=32)',
       '  --node-entry PATH     node script to run (default dist/apps/node/src/main.js): to compare builds',
       '',
     ].join('\n'),
@@ -101,6 +103,7 @@ const settings = {
   jsPull: flags['js-pull'] as PullMode,
   quietSeconds: positive('quiet-seconds', flags['quiet-seconds']),
   nodeArgs: flags['node-arg'] ?? [],
+  nodeFlags: flags['node-flag'] ?? [],
   nodeEntry: flags['node-entry'],
 };
 
@@ -179,6 +182,7 @@ async function main(): Promise<void> {
   const startReplica = async (id: string): Promise<NodeProcess> => {
     const node = await startNode({
       args: ['--nats', nats.url, '--node-id', id, '--engine', 'rocksdb', ...settings.nodeArgs],
+      nodeFlags: settings.nodeFlags,
       readyTimeoutMs: 30_000,
       ...(settings.nodeEntry === undefined ? {} : { entry: settings.nodeEntry }),
     });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { type Entry, type Stamp, assign, encodeEntry, increment, remove, setAdd } from '#crdt';
-import { CHANGE_FORMAT_VERSION, decodeChange, encodeChange } from './change-codec.js';
+import { CHANGE_FORMAT_VERSION, decodeChange, decodeChangeHead, encodeChange } from './change-codec.js';
 import { ReplicationError } from './errors.js';
 import { type ChangeRecord } from './ports.js';
 
@@ -163,6 +163,34 @@ describe('encodeChange / decodeChange', () => {
     expect(decodeChange(encodeChange(bom))).toMatchObject({ key: '\uFEFFk' });
     // not even bytes
     expect(outcome(() => decodeChange('01' as unknown as Uint8Array))).toBe('BAD_MESSAGE');
+  });
+
+  it('decodes the head of every change as the whole decoder does, and refuses every bad head', () => {
+    fc.assert(
+      fc.property(changeArb, (r) => {
+        const bytes = encodeChange(r);
+        expect(decodeChangeHead(bytes)).toEqual({ kind: r.kind, origin: r.origin, seq: r.seq, shard: r.shard });
+        // Version, kind, shard, the seq's varint, then the origin (at most 64 bytes: a one-byte length).
+        const headBytes = 4 + Math.max(1, Math.ceil(r.seq.toString(2).length / 7)) + 1 + r.origin.length;
+        for (let n = 0; n < headBytes; n++) expect(outcome(() => decodeChangeHead(bytes.subarray(0, n)))).toBe('BAD_MESSAGE');
+        expect(outcome(() => decodeChangeHead(bytes.subarray(0, headBytes)))).toBe('ok');
+      }),
+      params(200),
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80 }), (bytes) => {
+        const head = outcome(() => decodeChangeHead(bytes));
+        expect(['ok', 'BAD_MESSAGE']).toContain(head);
+        // Whatever the whole decoder accepts, the head decoder accepts too.
+        if (outcome(() => decodeChange(bytes)) === 'ok') expect(head).toBe('ok');
+      }),
+      params(3000),
+    );
+    const good = encodeChange(sample);
+    expect(outcome(() => decodeChangeHead(good, { shards: 4 }))).toBe('BAD_MESSAGE');
+    const unknownKind = Uint8Array.from(good);
+    unknownKind[1] = 2;
+    expect(outcome(() => decodeChangeHead(unknownKind))).toBe('BAD_MESSAGE');
   });
 
   it('refuses to encode what has no encoding, with BAD_RECORD', () => {

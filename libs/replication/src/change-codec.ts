@@ -21,7 +21,7 @@
  * two formats side by side; an unknown version is refused (and counted) rather than guessed at.
  * Trace context does not live here: it travels in the `traceparent` header.
  */
-import { type Entry, type Hlc, decodeEntry, decodeHlc, encodeEntry, encodeHlc } from '#crdt';
+import { type Entry, type Hlc, type NodeId, decodeEntry, decodeHlc, encodeEntry, encodeHlc } from '#crdt';
 import { ReplicationError } from './errors.js';
 import { type ChangeRecord } from './ports.js';
 import { MAX_SHARDS } from './subjects.js';
@@ -199,52 +199,74 @@ export interface DecodeChangeOptions {
   readonly shards?: number;
 }
 
+/** What a change says before its payload: enough to route it, or to skip it unread. */
+export interface ChangeHead {
+  readonly kind: ChangeRecord['kind'];
+  readonly origin: NodeId;
+  readonly seq: bigint;
+  readonly shard: number;
+}
+
 /**
  * Decodes a change. Throws ReplicationError('BAD_MESSAGE') on any malformed input, and nothing
  * else; never hangs (every loop consumes input). The record never aliases `bytes`.
  */
 export function decodeChange(bytes: Uint8Array, options: DecodeChangeOptions = {}): ChangeRecord {
+  return strictly(() => {
+    const r = new In(bytes);
+    return decodeBody(r, readHead(r, options.shards ?? MAX_SHARDS));
+  });
+}
+
+/**
+ * Decodes only the head of a change, as strictly as decodeChange: a node reads its own changes
+ * back from the stream, and skipping those needs their origin, not their entries.
+ */
+export function decodeChangeHead(bytes: Uint8Array, options: DecodeChangeOptions = {}): ChangeHead {
+  return strictly(() => readHead(new In(bytes), options.shards ?? MAX_SHARDS));
+}
+
+function strictly<T>(decode: () => T): T {
   try {
-    return decode(bytes, options.shards ?? MAX_SHARDS);
+    return decode();
   } catch (err) {
     if (err instanceof ReplicationError && err.code === 'BAD_MESSAGE') throw err;
     return bad('undecodable', err);
   }
 }
 
-function decode(bytes: Uint8Array, shards: number): ChangeRecord {
-  if (!(bytes instanceof Uint8Array)) bad('not a byte array');
-  const r = new In(bytes);
+function readHead(r: In, shards: number): ChangeHead {
+  if (!(r.b instanceof Uint8Array)) bad('not a byte array');
   const version = r.u8('version');
   if (version !== CHANGE_FORMAT_VERSION) bad(`unknown format version ${version}`);
-  const kind = r.u8('kind');
+  const kindByte = r.u8('kind');
+  const kind = kindByte === KIND.entry ? 'entry' : kindByte === KIND.truncate ? 'truncate' : bad(`unknown kind ${kindByte}`);
   r.need(2, 'shard');
   const shard = (r.u8('shard') << 8) | r.u8('shard');
   if (shard >= shards) bad(`shard ${shard} is not below ${shards}`);
   const seq = r.varint('seq', 64);
   const origin = r.str('origin', 1, 64);
   if (!NODE_ID.test(origin)) bad(`origin ${JSON.stringify(origin)} is not a node id`);
-  switch (kind) {
-    case KIND.entry: {
-      const key = r.str('key', 1, MAX_KEY_BYTES);
-      let entry: Entry;
-      try {
-        // The entry runs to the end; its decoder refuses trailing bytes and copies what it returns.
-        entry = decodeEntry(r.b.subarray(r.pos));
-      } catch (err) {
-        return bad('corrupt entry', err);
-      }
-      return { kind: 'entry', origin, seq, shard, key, entry };
+  return { kind, origin, seq, shard };
+}
+
+function decodeBody(r: In, head: ChangeHead): ChangeRecord {
+  const { origin, seq, shard } = head;
+  if (head.kind === 'entry') {
+    const key = r.str('key', 1, MAX_KEY_BYTES);
+    let entry: Entry;
+    try {
+      // The entry runs to the end; its decoder refuses trailing bytes and copies what it returns.
+      entry = decodeEntry(r.b.subarray(r.pos));
+    } catch (err) {
+      return bad('corrupt entry', err);
     }
-    case KIND.truncate: {
-      r.need(8, 'floor clock');
-      const hlc: Hlc = decodeHlc(r.b, r.pos);
-      r.pos += 8;
-      const node = r.str('floor node', 0, MAX_STAMP_NODE_BYTES);
-      if (r.remaining !== 0) bad(`${r.remaining} trailing bytes`);
-      return { kind: 'truncate', origin, seq, shard, floor: { hlc, node } };
-    }
-    default:
-      return bad(`unknown kind ${kind}`);
+    return { kind: 'entry', origin, seq, shard, key, entry };
   }
+  r.need(8, 'floor clock');
+  const hlc: Hlc = decodeHlc(r.b, r.pos);
+  r.pos += 8;
+  const node = r.str('floor node', 0, MAX_STAMP_NODE_BYTES);
+  if (r.remaining !== 0) bad(`${r.remaining} trailing bytes`);
+  return { kind: 'truncate', origin, seq, shard, floor: { hlc, node } };
 }

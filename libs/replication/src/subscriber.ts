@@ -9,11 +9,12 @@
  *
  * Per message: decode strictly; garbage (undecodable, or a shard that disagrees with the
  * subject) is counted, logged and `term()`ed, so it is never redelivered and never blocks what
- * follows; our own changes are acked and skipped; anything else is merged (`sink.apply`) and
- * acked once the merge is durable. A failed merge is `nak()`ed with a delay growing with the
- * delivery count, and given up on (term, logged) at the consumer's `max_deliver`: a change that
- * can never merge must not hold one of the consumer's `max_ack_pending` places forever, and
- * anti-entropy repairs what the hot path missed.
+ * follows; our own changes are acked and skipped once their head names us (a node reads back
+ * every change it publishes: decoding their entries would be work for nothing); anything else
+ * is merged (`sink.apply`) and acked once the merge is durable. A failed merge is `nak()`ed
+ * with a delay growing with the delivery count, and given up on (term, logged) at the
+ * consumer's `max_deliver`: a change that can never merge must not hold one of the consumer's
+ * `max_ack_pending` places forever, and anti-entropy repairs what the hot path missed.
  *
  * Messages are pulled with bounded fetches (`batch` messages or `pullExpiresMs`, whichever
  * comes first) rather than with an endless consume(): an abandoned pull request keeps
@@ -33,7 +34,7 @@
  * while using less than half a core.
  */
 import { type Consumer, type ConsumerMessages, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
-import { decodeChange } from './change-codec.js';
+import { type ChangeHead, decodeChange, decodeChangeHead } from './change-codec.js';
 import { ReplicationError, describeError, isReplicationError } from './errors.js';
 import { API_CODES, isApiError, natsFailure } from './nats-errors.js';
 import { type ChangeRecord, type ChangeSink } from './ports.js';
@@ -43,7 +44,8 @@ import { Backoff, type BackoffOptions, type ReplicationLogger, Sleeper, positive
 
 export interface SubscriberObserver {
   onApplied?(record: ChangeRecord): void;
-  onSkippedOwn?(record: ChangeRecord): void;
+  /** This node's own change, read back from the stream: only its head was decoded. */
+  onSkippedOwn?(change: ChangeHead): void;
   onGarbage?(err: ReplicationError): void;
   /** A merge failed (the message is redelivered later) or pulling failed (retried). */
   onFailure?(err: unknown): void;
@@ -371,11 +373,18 @@ export class ChangeSubscriber {
     }
     let record: ChangeRecord;
     try {
-      record = decodeChange(m.data, { shards: this.#shards });
+      const head = decodeChangeHead(m.data, { shards: this.#shards });
       const shard = this.#subjects.shardOf(m.subject);
-      if (shard !== record.shard) {
-        throw new ReplicationError('BAD_MESSAGE', `malformed change: shard ${record.shard} published on subject ${m.subject}`);
+      if (shard !== head.shard) {
+        throw new ReplicationError('BAD_MESSAGE', `malformed change: shard ${head.shard} published on subject ${m.subject}`);
       }
+      if (head.origin === this.#nodeId) {
+        this.#skippedOwn += 1;
+        this.#observer.onSkippedOwn?.(head);
+        this.#ack(m);
+        return;
+      }
+      record = decodeChange(m.data, { shards: this.#shards });
     } catch (err) {
       const bad = isReplicationError(err, 'BAD_MESSAGE') ? err : new ReplicationError('BAD_MESSAGE', describeError(err), { cause: err });
       this.#garbage += 1;
@@ -389,14 +398,9 @@ export class ChangeSubscriber {
       m.term();
       return;
     }
-    if (record.origin === this.#nodeId) {
-      this.#skippedOwn += 1;
-      this.#observer.onSkippedOwn?.(record);
-      this.#ack(m);
-      return;
-    }
     try {
-      const traceparent = m.headers?.get('traceparent');
+      // Parsing a message's headers costs more than decoding its change: only tracing reads them.
+      const traceparent = this.#traced === undefined ? undefined : m.headers?.get('traceparent');
       if (this.#traced !== undefined && traceparent !== undefined && traceparent !== '') {
         await this.#traced(traceparent, record, () => this.#sink.apply(record));
       } else {
