@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { type Entry, type Stamp, assign, encodeEntry, increment, remove, setAdd } from '#crdt';
-import { CHANGE_FORMAT_VERSION, decodeChange, decodeChangeHead, encodeChange } from './change-codec.js';
+import { CHANGE_FORMAT_VERSION, decodeChange, decodeChangeHead, decodeChangePayload, encodeChange } from './change-codec.js';
 import { ReplicationError } from './errors.js';
 import { type ChangeRecord } from './ports.js';
 
@@ -165,13 +165,15 @@ describe('encodeChange / decodeChange', () => {
     expect(outcome(() => decodeChange('01' as unknown as Uint8Array))).toBe('BAD_MESSAGE');
   });
 
-  it('decodes the head of every change as the whole decoder does, and refuses every bad head', () => {
+  it('decodes the head of every change as the whole decoder does, then the rest from where it ended, and refuses every bad head', () => {
     fc.assert(
       fc.property(changeArb, (r) => {
         const bytes = encodeChange(r);
-        expect(decodeChangeHead(bytes)).toEqual({ kind: r.kind, origin: r.origin, seq: r.seq, shard: r.shard });
         // Version, kind, shard, the seq's varint, then the origin (at most 64 bytes: a one-byte length).
         const headBytes = 4 + Math.max(1, Math.ceil(r.seq.toString(2).length / 7)) + 1 + r.origin.length;
+        const head = decodeChangeHead(bytes);
+        expect(head).toEqual({ kind: r.kind, origin: r.origin, seq: r.seq, shard: r.shard, end: headBytes });
+        expect(canon(decodeChangePayload(bytes, head))).toEqual(canon(r));
         for (let n = 0; n < headBytes; n++) expect(outcome(() => decodeChangeHead(bytes.subarray(0, n)))).toBe('BAD_MESSAGE');
         expect(outcome(() => decodeChangeHead(bytes.subarray(0, headBytes)))).toBe('ok');
       }),

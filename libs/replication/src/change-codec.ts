@@ -205,6 +205,8 @@ export interface ChangeHead {
   readonly origin: NodeId;
   readonly seq: bigint;
   readonly shard: number;
+  /** Where the payload starts, for decodeChangePayload. */
+  readonly end: number;
 }
 
 /**
@@ -224,6 +226,15 @@ export function decodeChange(bytes: Uint8Array, options: DecodeChangeOptions = {
  */
 export function decodeChangeHead(bytes: Uint8Array, options: DecodeChangeOptions = {}): ChangeHead {
   return strictly(() => readHead(new In(bytes), options.shards ?? MAX_SHARDS));
+}
+
+/** Decodes the rest of a change whose head decodeChangeHead read from the same `bytes`. */
+export function decodeChangePayload(bytes: Uint8Array, head: ChangeHead): ChangeRecord {
+  return strictly(() => {
+    const r = new In(bytes);
+    r.pos = head.end;
+    return decodeBody(r, head);
+  });
 }
 
 function strictly<T>(decode: () => T): T {
@@ -247,7 +258,7 @@ function readHead(r: In, shards: number): ChangeHead {
   const seq = r.varint('seq', 64);
   const origin = r.str('origin', 1, 64);
   if (!NODE_ID.test(origin)) bad(`origin ${JSON.stringify(origin)} is not a node id`);
-  return { kind, origin, seq, shard };
+  return { kind, origin, seq, shard, end: r.pos };
 }
 
 function decodeBody(r: In, head: ChangeHead): ChangeRecord {

@@ -34,7 +34,7 @@
  * while using less than half a core.
  */
 import { type Consumer, type ConsumerMessages, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
-import { type ChangeHead, decodeChange, decodeChangeHead } from './change-codec.js';
+import { decodeChangeHead, decodeChangePayload } from './change-codec.js';
 import { ReplicationError, describeError, isReplicationError } from './errors.js';
 import { API_CODES, isApiError, natsFailure } from './nats-errors.js';
 import { type ChangeRecord, type ChangeSink } from './ports.js';
@@ -45,7 +45,7 @@ import { Backoff, type BackoffOptions, type ReplicationLogger, Sleeper, positive
 export interface SubscriberObserver {
   onApplied?(record: ChangeRecord): void;
   /** This node's own change, read back from the stream: only its head was decoded. */
-  onSkippedOwn?(change: ChangeHead): void;
+  onSkippedOwn?(change: Pick<ChangeRecord, 'kind' | 'origin' | 'seq' | 'shard'>): void;
   onGarbage?(err: ReplicationError): void;
   /** A merge failed (the message is redelivered later) or pulling failed (retried). */
   onFailure?(err: unknown): void;
@@ -384,7 +384,7 @@ export class ChangeSubscriber {
         this.#ack(m);
         return;
       }
-      record = decodeChange(m.data, { shards: this.#shards });
+      record = decodeChangePayload(m.data, head);
     } catch (err) {
       const bad = isReplicationError(err, 'BAD_MESSAGE') ? err : new ReplicationError('BAD_MESSAGE', describeError(err), { cause: err });
       this.#garbage += 1;
