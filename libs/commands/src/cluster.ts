@@ -1,7 +1,7 @@
 import { entryBytes } from '#crdt';
 import { KvError } from './errors.js';
 import { type CommandDeps, type Handlers } from './handlers.js';
-import { referenceMerkleRoot } from './reference-hash.js';
+import { ReferenceMerkleBuilder } from './reference-hash.js';
 
 const STANDALONE = 'this node runs standalone (start it with --nats <url> to join a cluster)';
 
@@ -10,8 +10,9 @@ export function clusterCommands({ store, cluster }: CommandDeps): Handlers<'HASH
   return {
     HASH: ({ pattern }) => {
       const prefix = pattern === undefined || pattern === '*' ? '' : pattern;
-      const leaves = store.liveEntries(prefix).map(([key, entry]) => [Buffer.from(key, 'utf8'), entryBytes(entry)!] as const);
-      return referenceMerkleRoot(leaves);
+      const builder = new ReferenceMerkleBuilder();
+      for (const [key, entry] of store.liveEntries(prefix)) builder.add(Buffer.from(key, 'utf8'), entryBytes(entry)!);
+      return builder.root();
     },
     SYNC: ({ host, port }) => {
       if (!cluster) throw new KvError('UNAVAILABLE', `SYNC is not available: ${STANDALONE}`);

@@ -113,6 +113,7 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
   const splitGroup = get(S.splitGroup);
   const hostedShards = get(S.hostedShards);
   const syncWrites = get(S.syncWrites);
+  const cacheBytes = get(S.cacheBytes);
   const maxValueBytes = get(S.maxValueBytes);
   const logLevel = get(S.logLevel);
   const logFile = get(S.logFile);
@@ -222,6 +223,7 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
     shards,
     split: { group: splitGroup, hostedShards: hostedShards ?? Array.from({ length: shards }, (_, i) => i) },
     syncWrites,
+    cacheBytes,
     maxValueBytes,
     log: { level: logLevel, ...(logFile !== undefined && { file: logFile }) },
     ...(nats !== undefined && { nats }),

@@ -34,6 +34,7 @@ const def = <T>(s: Setting<T>): Setting<T> => s;
 
 /** 1 MiB: the text protocol's line limit, and nats-server's default `max_payload`. */
 export const ONE_MIB = 1_048_576;
+export const DEFAULT_CACHE_BYTES = 128 * ONE_MIB;
 /**
  * Default value limit: 1 MiB, so that every value a 1 MiB text-protocol line can carry (and an
  * HTTP body of 1 MiB) is accepted, as the reference accepts it. Replicating such a change needs
@@ -198,6 +199,19 @@ export const S = {
       'fsync each commit group. Acknowledged writes survive kill -9 either way; with fsync they also survive power loss.',
     parse: v.boolean,
     fallback: () => false,
+  }),
+  cacheBytes: def<number>({
+    key: 'cache_bytes',
+    aliases: ['storage.cache_bytes'],
+    env: 'MERKLEKV_CACHE_BYTES',
+    flags: ['--cache-bytes'],
+    arity: 'value',
+    hint: '<size>',
+    defaultText: '128MiB',
+    description:
+      "Memory for caching stored data: RocksDB's block cache gets three quarters, decoded hot entries the rest. With the write buffers (up to 128 MiB) and the Merkle trees, it sets the node's memory; the keyspace itself stays on disk.",
+    parse: v.byteSize(ONE_MIB, 4 * 1024 * ONE_MIB - 1),
+    fallback: () => DEFAULT_CACHE_BYTES,
   }),
   maxValueBytes: def<number>({
     key: 'max_value_bytes',

@@ -59,6 +59,8 @@ export interface NodeConfig {
    * OS page cache); with fsync they also survive power loss, at a latency cost.
    */
   readonly syncWrites: boolean;
+  /** Bytes for caching stored data (RocksDB's block cache and decoded hot entries). */
+  readonly cacheBytes: number;
   /** Largest value any protocol may store, in bytes. */
   readonly maxValueBytes: number;
   /** JSON lines to stderr, or to `file` (absolute) when set. */

@@ -62,6 +62,25 @@ export function integer(min: number, max: number): Parser<number> {
 
 export const port: Parser<number> = integer(0, 65535);
 
+const BYTE_UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1000, mb: 1000 ** 2, gb: 1000 ** 3 };
+
+/** A size in bytes: an integer, or a number with a unit (`256MiB`, `1.5 GiB`, `64kb`). */
+export function byteSize(min: number, max: number): Parser<number> {
+  const reason = `must be a size of ${min}-${max} bytes: an integer, or a number with KiB, MiB or GiB (e.g. 256MiB)`;
+  return (input) => {
+    let n: number;
+    if (typeof input === 'number') n = input;
+    else if (typeof input === 'string') {
+      const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(input);
+      const unit = match ? BYTE_UNITS[match[2]!.toLowerCase()] : undefined;
+      if (!match || unit === undefined) throw new Invalid(reason);
+      n = Math.round(Number(match[1]) * unit);
+    } else throw new Invalid(reason);
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new Invalid(reason);
+    return n;
+  };
+}
+
 const DISABLED = new Set(['off', 'false', 'no', 'none', 'disabled', '-1']);
 
 /** A listener port that may be turned off: `-1`, `false` or `"off"` give `null`. */

@@ -1,7 +1,9 @@
 /**
- * The persistence port of the store. The store keeps every shard's entries (and the unsent
- * outbox) in memory and uses the engine as its durable record: one atomic batch per commit
- * group, and a full load at open. Values are opaque bytes to the engine.
+ * The persistence port of the store. The engine is the keyspace: every entry lives in it, and
+ * the store reads through a bounded cache of decoded entries. Writes are one atomic batch per
+ * commit group. Reads are synchronous (the RocksDB binding's multi-get and iterator steps are
+ * native calls that return at once): the command layer answers reads in the turn that asked,
+ * and a read never sees a batch that is not yet written. Values are opaque bytes to the engine.
  */
 export type PersistOp =
   | { readonly type: 'put'; readonly shard: number; readonly key: string; readonly value: Uint8Array }
@@ -10,27 +12,49 @@ export type PersistOp =
   | { readonly type: 'outbox-del'; readonly seq: bigint }
   | { readonly type: 'meta-put'; readonly name: string; readonly value: Uint8Array };
 
-export interface LoadedRecord {
-  readonly shard: number;
-  readonly key: string;
-  readonly value: Uint8Array;
-}
-
 export interface LoadedOutboxRecord {
   readonly seq: bigint;
   readonly value: Uint8Array;
 }
 
+/** Which records of a shard a scan visits: keys starting with `prefix`, strictly after `after`. */
+export interface ShardRange {
+  readonly prefix?: string;
+  readonly after?: string;
+}
+
+/**
+ * A shard's records in key byte order, as they were when the scan was made (later writes do
+ * not show). Iterate it to the end or break out of the loop: either releases what it holds.
+ */
+export type ShardScan = Generator<readonly [key: string, value: Uint8Array], void, undefined>;
+
 export interface StorageEngine {
   /** Human name for INFO and logs. */
   readonly kind: 'rocksdb' | 'memory';
   open(): Promise<void>;
-  /** Every stored entry record, in any order. */
-  load(): AsyncIterable<LoadedRecord>;
+  /** The stored records of some keys of one shard, undefined where absent; one native call. */
+  getEntries(shard: number, keys: readonly string[]): (Uint8Array | undefined)[];
+  /** A consistent, lazily read view of a shard's records in key byte order. */
+  scan(shard: number, range?: ShardRange): ShardScan;
   /** Every outbox record, in ascending seq order. */
   loadOutbox(): AsyncIterable<LoadedOutboxRecord>;
   /** Applies all ops atomically; resolves once durable (to the OS, or to disk when `sync`). */
   write(ops: readonly PersistOp[], sync: boolean): Promise<void>;
-  getMeta(name: string): Promise<Uint8Array | undefined>;
+  getMeta(name: string): Uint8Array | undefined;
+  /** Bytes held by the engine's own caches and write buffers (0 when it keeps none). */
+  memoryBytes(): number;
   close(): Promise<void>;
+}
+
+/** The smallest string above every string that starts with `prefix` in UTF-8 byte order, as bytes; undefined when none. */
+export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
+  const end = Uint8Array.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i] = end[i]! + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return undefined;
 }

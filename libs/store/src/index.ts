@@ -1,6 +1,8 @@
-export { type LoadedOutboxRecord, type LoadedRecord, type PersistOp, type StorageEngine } from './engine.js';
+export { type LoadedOutboxRecord, type PersistOp, type ShardRange, type ShardScan, type StorageEngine } from './engine.js';
 export { compareKeys, shardOf } from './key-order.js';
+export { type CommitEvent, type Keyspace, type Update } from './keyspace.js';
 export { MemoryEngine } from './memory-engine.js';
+export { FORMAT as STORAGE_FORMAT, StoreError } from './metadata.js';
 export { type OutboxRecord, type StoreChange } from './outbox.js';
-export { RocksDbEngine } from './rocksdb-engine.js';
-export { type CommitEvent, type Keyspace, Store, StoreError, type StoreOptions, type StoreOutbox, type Update } from './store.js';
+export { RocksDbEngine, type RocksDbEngineOptions } from './rocksdb-engine.js';
+export { Store, type StoreOptions, type StoreOutbox } from './store.js';

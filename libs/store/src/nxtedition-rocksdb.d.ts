@@ -1,13 +1,11 @@
-// The package ships no types; this declares the part of its abstract-level API the engine uses.
+// The package ships no types; this declares the part of its API the engine uses: abstract-level's
+// promise methods, and the binding's synchronous reads (underscored, but what its own async
+// methods are built on).
 declare module '@nxtedition/rocksdb' {
   interface RangeOptions {
+    gt?: Buffer;
     gte?: Buffer;
     lt?: Buffer;
-  }
-  interface BatchOp {
-    type: 'put' | 'del';
-    key: Buffer;
-    value?: Uint8Array;
   }
   interface ChainedBatch {
     put(key: Buffer, value: Uint8Array): this;
@@ -16,17 +14,25 @@ declare module '@nxtedition/rocksdb' {
   }
   interface Iterator {
     nextv(size: number): Promise<[Buffer, Buffer][]>;
+    /** Up to `size` rows, flattened as key, value, key, value...; `finished` once the range is exhausted. */
+    _nextvSync(size: number, options: object): { rows: Buffer[]; finished: boolean };
     close(): Promise<void>;
+  }
+  interface OpenOptions {
+    createIfMissing?: boolean;
+    /** Block cache bytes (a uint32: at most 4 GiB - 1). */
+    cacheSize?: number;
+    cacheIndexAndFilterBlocks?: boolean;
   }
   export class RocksLevel {
     constructor(location: string, options?: { keyEncoding?: 'buffer'; valueEncoding?: 'buffer' });
     readonly status: string;
-    open(options?: { createIfMissing?: boolean }): Promise<void>;
+    open(options?: OpenOptions): Promise<void>;
     close(): Promise<void>;
     batch(): ChainedBatch;
-    batch(ops: BatchOp[], options?: { sync?: boolean }): Promise<void>;
     getMany(keys: Buffer[]): Promise<(Buffer | undefined)[]>;
+    _getManySync(keys: Buffer[]): (Buffer | undefined)[];
     iterator(options?: RangeOptions): Iterator;
-    clear(options?: RangeOptions): Promise<void>;
+    getProperty(property: string): string;
   }
 }

@@ -1,36 +1,69 @@
-import { compareStamps, type Entry, entryDigest, isLive, type Stamp, ZERO_STAMP } from '#crdt';
-import { compareBytes, MerkleSearchTree, treeStats } from '#mst';
+import { compareStamps, decodeEntry, encodeEntry, type Entry, entryDigest, isLive, type Stamp, ZERO_STAMP } from '#crdt';
+import { MerkleSearchTree, treeStats } from '#mst';
+import { type PersistOp, type StorageEngine } from './engine.js';
+import { type EntryCache } from './entry-cache.js';
+import { countsOp, type ShardCounts } from './metadata.js';
+
+/** Told about a stored record that does not decode (it then reads as absent). */
+export type CorruptRecordHandler = (shard: number, key: string, error: unknown) => void;
+
+/** Where a shard reads its committed entries: the engine, through the store's entry cache. */
+export interface ShardStorage {
+  readonly engine: StorageEngine;
+  readonly cache: EntryCache;
+  readonly onCorrupt?: CorruptRecordHandler | undefined;
+}
 
 /**
- * One shard's state: every entry (tombstones included) of the keys that hash to it, its Merkle
- * Search Tree (key -> entry digest, tombstones included, so its root covers type, state, stamp
- * and deletion of every entry), and the truncation floor. The store's commit loop is the shard's actor: it applies the shard's queued
- * mutations one at a time against {@link Shard.current} (committed state overlaid with what this
- * commit group staged), persists the group in one batch, and only then publishes the staged
- * entries to {@link Shard.read}, so readers never see a write that is not yet durable.
+ * One shard's state. Its committed entries (tombstones included) live in the engine, read
+ * through the store's entry cache; the shard itself holds only what is in flight:
+ *
+ * - the current commit group: the entries it staged, the tombstones it collects, a new floor,
+ *   and the committed entries its mutations read (fetched once per group, several keys in one
+ *   engine call);
+ * - the live key count and data bytes, persisted with every group that changes them, so that
+ *   DBSIZE and MEMORY never count anything;
+ * - its Merkle Search Tree (key -> entry digest, tombstones included, so its root covers type,
+ *   state, stamp and deletion of every entry), with the keys it has not caught up with.
+ *
+ * The store's commit loop is the shard's actor: it applies the shard's queued mutations one at a
+ * time against {@link Shard.current} (committed state overlaid with what this group staged),
+ * persists the group in one batch, and only then publishes it ({@link Shard.commit}); a reader
+ * gets committed state only ({@link Shard.read}), so it never sees a write that is not durable.
  */
 export class Shard {
-  private readonly committed = new Map<string, Entry>();
   private readonly staged = new Map<string, Entry>();
   /** Keys whose collected tombstone this commit group removes. */
   private readonly removals = new Set<string>();
-  private liveKeys = 0;
-  private bytes = 0;
+  /** Committed entries (not floor-filtered) this group's mutations read; undefined = absent. */
+  private readonly groupReads = new Map<string, Entry | undefined>();
+  /** Keys the staged floor deletes from storage, found when the group is persisted. */
+  private truncated: string[] = [];
+  private counts: ShardCounts;
+  /** The counts once this group is durable. */
+  private stagedCounts: ShardCounts | undefined;
   /** Entries that do not outrank the floor were truncated away. */
-  private truncatedAt: Stamp = ZERO_STAMP;
+  private truncatedAt: Stamp;
   private stagedFloor: Stamp | undefined;
   private tree = new MerkleSearchTree();
-  /** Digests gathered at open, built into the tree in one sorted pass. */
-  private restored: [Uint8Array, Uint8Array][] | undefined = [];
   /**
-   * Keys whose entry changed since the tree last caught up. The store brings the tree up to date
-   * in small slices between commit groups ({@link catchUpSome}), and a root or snapshot asked for
-   * finishes the rest: repeated writes of a hot key within a slice's delay cost one upsert, and
-   * neither the request path nor the next announcement pays for a second of writes at once.
+   * Keys whose entry changed since the tree last caught up (null: the key is gone). The store
+   * brings the tree up to date in small slices between commit groups ({@link catchUpSome}), and
+   * a root or snapshot asked for finishes the rest: repeated writes of a hot key within a slice's
+   * delay cost one upsert, and neither the request path nor the next announcement pays for a
+   * second of writes at once.
    */
-  private readonly treeBehind = new Set<string>();
+  private readonly treeBehind = new Map<string, Entry | null>();
 
-  constructor(readonly index: number) {}
+  constructor(
+    readonly index: number,
+    private readonly storage: ShardStorage,
+    floor: Stamp,
+    counts: ShardCounts,
+  ) {
+    this.truncatedAt = floor;
+    this.counts = counts;
+  }
 
   /** Root hash of the shard's Merkle Search Tree. */
   root(): Uint8Array {
@@ -58,10 +91,9 @@ export class Shard {
   /** Brings at most `limit` keys into the tree; returns how many it did. */
   catchUpSome(limit: number): number {
     let done = 0;
-    for (const key of this.treeBehind) {
+    for (const [key, entry] of this.treeBehind) {
       if (done >= limit) break;
       this.treeBehind.delete(key);
-      const entry = this.committed.get(key);
       const keyBytes = Buffer.from(key, 'utf8');
       if (entry) this.tree.upsert(keyBytes, entryDigest(entry));
       else this.tree.remove(keyBytes);
@@ -74,9 +106,64 @@ export class Shard {
     this.catchUpSome(Infinity);
   }
 
+  /**
+   * Builds the tree from the stored entries in one sorted pass (the engine scans in key order).
+   * With `recount`, also counts the live keys and bytes (a data directory of the first format
+   * kept no counts). Returns the greatest stamp seen, for the clock.
+   */
+  loadTree(recount: boolean): Stamp {
+    const keys: Uint8Array[] = [];
+    const digests: Uint8Array[] = [];
+    let live = 0;
+    let bytes = 0;
+    let latest = ZERO_STAMP;
+    for (const [key, entry] of this.entries()) {
+      keys.push(Buffer.from(key, 'utf8'));
+      digests.push(entryDigest(entry));
+      if (compareStamps(entry.stamp, latest) > 0) latest = entry.stamp;
+      if (isLive(entry)) {
+        live++;
+        bytes += footprint(key, entry);
+      }
+    }
+    this.tree = MerkleSearchTree.fromSorted(keys, digests);
+    if (recount) this.counts = { keys: live, bytes };
+    return latest;
+  }
+
   /** Committed state: what clients may observe. */
   read(key: string): Entry | undefined {
-    return this.committed.get(key);
+    const entry = this.committed(key);
+    return entry && survives(entry, this.truncatedAt) ? entry : undefined;
+  }
+
+  /** The committed entries (tombstones included) in key byte order, streamed from storage. */
+  *entries(range: { prefix?: string; after?: string } = {}): Generator<[string, Entry], void, undefined> {
+    for (const [key, value] of this.storage.engine.scan(this.index, range)) {
+      const entry = this.decode(key, value);
+      if (entry && survives(entry, this.truncatedAt)) yield [key, entry];
+    }
+  }
+
+  /** Fetches, in one engine call, the committed entries of keys this group's mutations will read. */
+  prefetch(keys: readonly string[]): void {
+    const cache = this.storage.cache;
+    const missing: string[] = [];
+    for (const key of keys) {
+      if (this.groupReads.has(key) || this.staged.has(key)) continue;
+      const cached = cache.get(key);
+      if (cached !== undefined) this.groupReads.set(key, cached);
+      else if (!missing.includes(key)) missing.push(key);
+    }
+    if (missing.length === 0) return;
+    const values = this.storage.engine.getEntries(this.index, missing);
+    for (let i = 0; i < missing.length; i++) {
+      const key = missing[i]!;
+      const value = values[i];
+      const entry = value === undefined ? undefined : this.decode(key, value);
+      if (entry !== undefined) cache.set(key, entry);
+      this.groupReads.set(key, entry);
+    }
   }
 
   /**
@@ -87,7 +174,7 @@ export class Shard {
   current(key: string): Entry | undefined {
     const staged = this.staged.get(key);
     if (staged) return staged;
-    const committed = this.removals.has(key) ? undefined : this.committed.get(key);
+    const committed = this.removals.has(key) ? undefined : this.groupRead(key);
     const floor = this.floor;
     if (committed && survives(committed, floor)) return committed;
     return floor === ZERO_STAMP ? undefined : { type: 'tombstone', stamp: floor };
@@ -113,16 +200,11 @@ export class Shard {
    * `stamp` (a collected tombstone). False when the key holds anything else by now.
    */
   stageCollect(key: string, stamp: Stamp): boolean {
-    const entry = this.staged.get(key) ?? (this.removals.has(key) ? undefined : this.committed.get(key));
+    const entry = this.staged.get(key) ?? (this.removals.has(key) ? undefined : this.groupRead(key));
     if (entry?.type !== 'tombstone' || compareStamps(entry.stamp, stamp) !== 0) return false;
     this.staged.delete(key);
     this.removals.add(key);
     return true;
-  }
-
-  /** Committed keys this commit group removes, to delete from storage. */
-  stagedRemovals(): IterableIterator<string> {
-    return this.removals.values();
   }
 
   /**
@@ -145,56 +227,82 @@ export class Shard {
     return this.staged.entries();
   }
 
-  /** Committed keys the staged floor removes, to delete from storage. */
-  *truncatedKeys(): IterableIterator<string> {
+  /**
+   * The storage writes of this commit group: its entries, the records a new floor removes (found
+   * by a pass over the shard's stored records: a truncation costs a scan of the shard), and the
+   * shard's counts as they will be once the group is durable.
+   */
+  persist(ops: PersistOp[]): void {
+    let { keys, bytes } = this.counts;
     const floor = this.stagedFloor;
-    if (!floor) return;
-    for (const [key, entry] of this.committed) if (!this.staged.has(key) && !survives(entry, floor)) yield key;
+    if (floor) {
+      // The survivors are counted afresh; staged keys are counted below, whatever they held.
+      keys = 0;
+      bytes = 0;
+      this.truncated = [];
+      for (const [key, entry] of this.entries()) {
+        if (this.staged.has(key) || this.removals.has(key)) continue;
+        if (survives(entry, floor)) {
+          if (isLive(entry)) {
+            keys++;
+            bytes += footprint(key, entry);
+          }
+        } else {
+          this.truncated.push(key);
+          ops.push({ type: 'del', shard: this.index, key });
+        }
+      }
+    }
+    for (const [key, entry] of this.staged) {
+      ops.push({ type: 'put', shard: this.index, key, value: encodeEntry(entry) });
+      if (!floor) {
+        const prev = this.groupReads.get(key);
+        if (prev && isLive(prev) && survives(prev, this.truncatedAt)) {
+          keys--;
+          bytes -= footprint(key, prev);
+        }
+      }
+      if (isLive(entry)) {
+        keys++;
+        bytes += footprint(key, entry);
+      }
+    }
+    // A collected key holds a tombstone: it was not counted.
+    for (const key of this.removals) ops.push({ type: 'del', shard: this.index, key });
+    this.stagedCounts = { keys, bytes };
+    ops.push(countsOp(this.index, this.stagedCounts));
   }
 
   /** Makes the commit group visible once it is durable. */
   commit(): void {
+    const cache = this.storage.cache;
     const floor = this.stagedFloor;
     if (floor) {
-      for (const [key, entry] of this.committed) if (!survives(entry, floor)) this.uninstall(key, entry);
       this.truncatedAt = floor;
       this.stagedFloor = undefined;
+      for (const key of this.truncated) {
+        cache.delete(key);
+        this.treeBehind.set(key, null);
+      }
+      this.truncated = [];
     }
     for (const key of this.removals) {
-      const entry = this.committed.get(key);
-      if (entry) this.uninstall(key, entry);
+      cache.delete(key);
+      this.treeBehind.set(key, null);
     }
-    this.removals.clear();
-    for (const [key, entry] of this.staged) this.install(key, entry);
-    this.staged.clear();
+    for (const [key, entry] of this.staged) {
+      cache.set(key, entry);
+      this.treeBehind.set(key, entry);
+    }
+    if (this.stagedCounts) this.counts = this.stagedCounts;
+    this.endGroup();
   }
 
   /** Forgets the commit group after a failed write. */
   discard(): void {
-    this.staged.clear();
-    this.removals.clear();
     this.stagedFloor = undefined;
-  }
-
-  /** Restores persisted state at open; entries below the floor are ignored. */
-  restore(key: string, entry: Entry): void {
-    if (!survives(entry, this.truncatedAt)) return;
-    this.install(key, entry);
-  }
-
-  /** Builds the tree from everything restored (one sorted bulk build instead of upserts). */
-  finishRestore(): void {
-    const pairs = this.restored ?? [];
-    this.restored = undefined;
-    pairs.sort((a, b) => compareBytes(a[0], b[0]));
-    this.tree = MerkleSearchTree.fromSorted(
-      pairs.map((p) => p[0]),
-      pairs.map((p) => p[1]),
-    );
-  }
-
-  restoreFloor(floor: Stamp): void {
-    this.truncatedAt = floor;
+    this.truncated = [];
+    this.endGroup();
   }
 
   /** The truncation floor of committed state. */
@@ -203,39 +311,49 @@ export class Shard {
   }
 
   get size(): number {
-    return this.liveKeys;
+    return this.counts.keys;
   }
 
   get dataBytes(): number {
-    return this.bytes;
+    return this.counts.bytes;
   }
 
-  entries(): IterableIterator<[string, Entry]> {
-    return this.committed.entries();
+  get committedCounts(): ShardCounts {
+    return this.counts;
   }
 
-  private install(key: string, entry: Entry): void {
-    const prev = this.committed.get(key);
-    if (prev) this.uncount(key, prev);
-    this.committed.set(key, entry);
-    if (this.restored) this.restored.push([Buffer.from(key, 'utf8'), entryDigest(entry)]);
-    else this.treeBehind.add(key);
-    if (isLive(entry)) {
-      this.liveKeys++;
-      this.bytes += footprint(key, entry);
-    }
+  private endGroup(): void {
+    this.staged.clear();
+    this.removals.clear();
+    this.groupReads.clear();
+    this.stagedCounts = undefined;
   }
 
-  private uninstall(key: string, entry: Entry): void {
-    this.committed.delete(key);
-    this.treeBehind.add(key);
-    this.uncount(key, entry);
+  private groupRead(key: string): Entry | undefined {
+    if (this.groupReads.has(key)) return this.groupReads.get(key);
+    const entry = this.committed(key);
+    this.groupReads.set(key, entry);
+    return entry;
   }
 
-  private uncount(key: string, entry: Entry): void {
-    if (isLive(entry)) {
-      this.liveKeys--;
-      this.bytes -= footprint(key, entry);
+  /** The stored entry of a key (floor not applied), through the cache. */
+  private committed(key: string): Entry | undefined {
+    const cache = this.storage.cache;
+    const cached = cache.get(key);
+    if (cached !== undefined) return cached;
+    const [value] = this.storage.engine.getEntries(this.index, [key]);
+    if (value === undefined) return undefined;
+    const entry = this.decode(key, value);
+    if (entry !== undefined) cache.set(key, entry);
+    return entry;
+  }
+
+  private decode(key: string, value: Uint8Array): Entry | undefined {
+    try {
+      return decodeEntry(value);
+    } catch (err) {
+      this.storage.onCorrupt?.(this.index, key, err);
+      return undefined;
     }
   }
 }

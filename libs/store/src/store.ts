@@ -1,23 +1,20 @@
-import { randomBytes } from 'node:crypto';
 import {
   ClockDriftError,
-  decodeEntry,
-  encodeEntry,
   type Entry,
   HybridLogicalClock,
-  isLive,
   latestHlc,
   merge,
-  type Mutation,
   type NodeId,
   type Stamp,
 } from '#crdt';
 import { type MerkleSearchTree } from '#mst';
 import { type PersistOp, type StorageEngine } from './engine.js';
-import { compareKeys, shardOf } from './key-order.js';
+import { EntryCache } from './entry-cache.js';
+import { shardOf } from './key-order.js';
+import { type CommitEvent, dataBytesOf, type Keyspace, liveEntriesOf, liveKeysOf, scanKeysOf, type Update } from './keyspace.js';
+import { clockOp, floorOp, FORMAT, outboxSeqOp, readMetadata, StoreError, type StoreMetadata, upgradeOps } from './metadata.js';
 import { decodeOutboxChange, Outbox, type OutboxRecord, type StoreChange } from './outbox.js';
-import { Shard } from './shard.js';
-import { decodeStamp, encodeStamp } from './stamp-codec.js';
+import { type CorruptRecordHandler, Shard } from './shard.js';
 
 export interface StoreOptions {
   readonly engine: StorageEngine;
@@ -29,8 +26,15 @@ export interface StoreOptions {
   /** Record every local change in the outbox for replication. */
   readonly outbox?: boolean;
   readonly clock?: HybridLogicalClock;
-  /** Told about records that failed to decode at open (they are skipped, not fatal). */
-  readonly onCorruptRecord?: (shard: number, key: string, error: unknown) => void;
+  /** Told about stored records that fail to decode (they read as absent, never fatal). */
+  readonly onCorruptRecord?: CorruptRecordHandler;
+  /**
+   * Heap bytes for decoded entries of recently used keys (default 32 MiB; 0: none). The engine's
+   * own caches are its settings.
+   */
+  readonly entryCacheBytes?: number;
+  /** Told how an upgrade of an older data directory goes (shards done of all), when one runs at open. */
+  readonly onUpgrade?: (progress: { readonly fromFormat: number; readonly shardsDone: number; readonly shards: number; readonly keys: number }) => void;
   /** Told when a remote change carried a clock too far ahead (it is merged all the same). */
   readonly onClockDrift?: (error: ClockDriftError) => void;
   /** Told when a commit listener threw (the commit stands; other listeners still run). */
@@ -43,44 +47,11 @@ export interface StoreOptions {
   readonly traceContext?: () => string | undefined;
 }
 
-/**
- * Computes a key's next state from its current one: a mutation, or undefined to leave the key
- * as it is. May throw to refuse the change; the error reaches the caller and nothing is written.
- */
-export type Update = (prev: Entry | undefined, stamp: Stamp) => Mutation | undefined;
-
 type Task =
   | { readonly kind: 'update'; readonly key: string; readonly update: Update; readonly settle: Settle<Entry | undefined>; readonly trace?: string }
   | { readonly kind: 'merge'; readonly key: string; readonly entry: Entry; readonly settle: Settle<boolean> }
   | { readonly kind: 'truncate'; readonly floor?: Stamp; readonly settle: Settle<boolean>; readonly trace?: string }
   | { readonly kind: 'collect'; readonly key: string; readonly stamp: Stamp; readonly settle: Settle<boolean> };
-
-/**
- * The keyspace as the command layer sees it: the whole store, or a {@link Store.scope} of some
- * of its shards (what one store-shard process serves to gateways, one shard per subject).
- */
-export interface Keyspace {
-  /** The committed entry of a key, tombstones included. */
-  read(key: string): Entry | undefined;
-  /** Queues a local mutation; resolves with the key's entry once the change is durable. */
-  update(key: string, update: Update): Promise<Entry | undefined>;
-  /** Removes every key. Replicas order it by its stamp like any other write. */
-  truncate(): Promise<void>;
-  readonly liveKeys: number;
-  /** Key and value bytes of the live entries. */
-  readonly dataBytes: number;
-  /** Live keys starting with `prefix`, in UTF-8 byte order, after `after` (exclusive). */
-  scanKeys(prefix: string, after?: string, limit?: number): string[];
-  /** Live entries whose key starts with `prefix`, in UTF-8 byte order of the key. */
-  liveEntries(prefix: string): [string, Entry][];
-  /** Calls `listener` with every commit group's changes (local and merged), once durable. */
-  onCommit(listener: (events: readonly CommitEvent[]) => void): () => void;
-}
-
-/** A committed change, as watchers see it: a key's new entry, or a shard's truncation. */
-export type CommitEvent =
-  | { readonly kind: 'entry'; readonly shard: number; readonly key: string; readonly entry: Entry }
-  | { readonly kind: 'truncate'; readonly shard: number };
 
 interface Outcome {
   readonly task: Task;
@@ -92,22 +63,7 @@ interface Settle<T> {
   reject(error: unknown): void;
 }
 
-export class StoreError extends Error {
-  override readonly name = 'StoreError';
-  constructor(
-    readonly code: 'STORAGE' | 'CLOSED' | 'SHARD_COUNT',
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
-
-const META_NODE_ID = 'node_id';
-const META_SHARDS = 'shards';
-const META_OUTBOX_SEQ = 'outbox_seq';
-const metaFloor = (shard: number): string => `floor/${shard}`;
-
+const DEFAULT_ENTRY_CACHE_BYTES = 32 * 1024 * 1024;
 /** How long committed keys may wait for the tree: repeated writes of a key within it cost one upsert. */
 const TREE_CATCH_UP_DELAY_MS = 50;
 /** Keys brought into the trees per turn of the event loop. */
@@ -149,16 +105,17 @@ export class Store implements Keyspace {
 
   private constructor(
     private readonly engine: StorageEngine,
-    nodeId: NodeId,
     options: StoreOptions,
-    outboxSeq: bigint,
+    metadata: StoreMetadata,
   ) {
-    this.nodeId = nodeId;
+    this.nodeId = metadata.nodeId;
     this.clock = options.clock ?? new HybridLogicalClock();
+    if (metadata.clock) this.clock.advancePast(metadata.clock);
     this.syncWrites = options.syncWrites ?? false;
-    this.shards = Array.from({ length: options.shards }, (_, i) => new Shard(i));
+    const storage = { engine, cache: new EntryCache(options.entryCacheBytes ?? DEFAULT_ENTRY_CACHE_BYTES), onCorrupt: options.onCorruptRecord };
+    this.shards = Array.from({ length: options.shards }, (_, i) => new Shard(i, storage, metadata.floors[i]!, metadata.counts[i]!));
     this.mailboxes = Array.from({ length: options.shards }, () => []);
-    this.changes = options.outbox ? new Outbox(outboxSeq) : undefined;
+    this.changes = options.outbox ? new Outbox(metadata.outboxSeq) : undefined;
     this.onClockDrift = options.onClockDrift;
     this.onListenerError = options.onListenerError;
     this.traceContext = options.traceContext;
@@ -168,11 +125,9 @@ export class Store implements Keyspace {
     const { engine } = options;
     await engine.open();
     try {
-      const nodeId = await resolveNodeId(engine, options.nodeId);
-      await checkShardCount(engine, options.shards);
-      const seq = await engine.getMeta(META_OUTBOX_SEQ);
-      const store = new Store(engine, nodeId, options, seq ? Buffer.from(seq).readBigUInt64BE(0) : 1n);
-      await store.restore(options.onCorruptRecord);
+      const metadata = await readMetadata(engine, options.shards, options.nodeId);
+      const store = new Store(engine, options, metadata);
+      await store.restore(metadata, options);
       return store;
     } catch (err) {
       await engine.close();
@@ -277,8 +232,8 @@ export class Store implements Keyspace {
     return this.shards[shard]!.truncationFloor;
   }
 
-  /** A shard's committed entries, tombstones included, in no particular order. */
-  shardEntries(shard: number): IterableIterator<[string, Entry]> {
+  /** A shard's committed entries, tombstones included, in key byte order, streamed from storage. */
+  shardEntries(shard: number): Generator<[string, Entry], void, undefined> {
     return this.shards[shard]!.entries();
   }
 
@@ -311,8 +266,8 @@ export class Store implements Keyspace {
     return scanKeysOf(this.shards, prefix, after, limit);
   }
 
-  liveEntries(prefix: string): [string, Entry][] {
-    return liveEntriesOf(this.shards, prefix);
+  liveEntries(prefix: string, after?: string): Generator<[string, Entry], void, undefined> {
+    return liveEntriesOf(this.shards, prefix, after);
   }
 
   /**
@@ -338,7 +293,7 @@ export class Store implements Keyspace {
         return dataBytesOf(selected);
       },
       scanKeys: (prefix, after, limit = Infinity) => scanKeysOf(selected, prefix, after, limit),
-      liveEntries: (prefix) => liveEntriesOf(selected, prefix),
+      liveEntries: (prefix, after) => liveEntriesOf(selected, prefix, after),
       onCommit: (listener) =>
         this.onCommit((events) => {
           const mine = events.filter((event) => inScope.has(event.shard));
@@ -446,6 +401,7 @@ export class Store implements Keyspace {
       this.mailboxes[i] = [];
       const shard = this.shards[i]!;
       touched.push(shard);
+      prefetch(shard, tasks);
       for (const task of tasks) outcomes.push(this.apply(shard, task, outboxOps));
     }
     const deletions = this.outboxDeletions.splice(0);
@@ -531,20 +487,17 @@ export class Store implements Keyspace {
     const ops: PersistOp[] = [...outboxDeletions];
     for (const shard of shards) {
       const floor = shard.stagedTruncation;
-      if (floor) {
-        ops.push({ type: 'meta-put', name: metaFloor(shard.index), value: encodeStamp(floor) });
-        for (const key of shard.truncatedKeys()) ops.push({ type: 'del', shard: shard.index, key });
-      }
-      for (const [key, entry] of shard.stagedEntries()) {
-        ops.push({ type: 'put', shard: shard.index, key, value: encodeEntry(entry) });
-      }
-      for (const key of shard.stagedRemovals()) ops.push({ type: 'del', shard: shard.index, key });
+      if (floor) ops.push(floorOp(shard.index, floor));
+      shard.persist(ops);
     }
     if (this.changes?.hasStaged) {
       ops.push(...outboxOps);
-      const seq = Buffer.allocUnsafe(8);
-      seq.writeBigUInt64BE(this.changes.sequence);
-      ops.push({ type: 'meta-put', name: META_OUTBOX_SEQ, value: seq });
+      ops.push(outboxSeqOp(this.changes.sequence));
+    }
+    if (shards.length > 0) {
+      // Every stamp this group stores is at or below the clock: after a restart the clock starts
+      // past it without reading an entry.
+      ops.push(clockOp(this.clock.peek()));
     }
     if (ops.length > 0) await this.engine.write(ops, this.syncWrites);
   }
@@ -553,38 +506,45 @@ export class Store implements Keyspace {
     return { hlc: this.clock.tick(), node: this.nodeId };
   }
 
-  private async restore(onCorrupt: StoreOptions['onCorruptRecord']): Promise<void> {
+  /**
+   * Builds the shards' trees from the stored entries, upgrades a directory of an older format
+   * (its counts are taken on the same pass), and loads the unsent outbox.
+   */
+  private async restore(metadata: StoreMetadata, options: StoreOptions): Promise<void> {
+    const upgrading = metadata.format < FORMAT;
+    let keys = 0;
     for (const shard of this.shards) {
-      const floor = await this.engine.getMeta(metaFloor(shard.index));
-      if (floor) {
-        const stamp = decodeStamp(floor);
-        shard.restoreFloor(stamp);
-        this.clock.advancePast(stamp.hlc);
+      const latest = shard.loadTree(upgrading);
+      this.clock.advancePast(latest.hlc);
+      if (upgrading) {
+        keys += shard.size;
+        options.onUpgrade?.({ fromFormat: metadata.format, shardsDone: shard.index + 1, shards: this.shards.length, keys });
       }
     }
-    for await (const record of this.engine.load()) {
-      const shard = this.shards[record.shard];
-      let entry: Entry;
-      try {
-        if (!shard) throw new Error(`record for shard ${record.shard} outside 0..${this.shards.length - 1}`);
-        entry = decodeEntry(record.value);
-      } catch (err) {
-        onCorrupt?.(record.shard, record.key, err);
-        continue;
-      }
-      this.clock.advancePast(latestHlc(entry));
-      shard.restore(record.key, entry);
-    }
-    for (const shard of this.shards) shard.finishRestore();
+    if (upgrading) await this.engine.write(upgradeOps(this.shards.map((shard) => shard.committedCounts), this.clock.peek()), true);
     if (this.changes) {
       for await (const record of this.engine.loadOutbox()) {
         try {
           this.changes.restore(record.seq, decodeOutboxChange(record.value));
         } catch (err) {
-          onCorrupt?.(-1, `outbox/${record.seq}`, err);
+          options.onCorruptRecord?.(-1, `outbox/${record.seq}`, err);
         }
       }
     }
+  }
+}
+
+/**
+ * Reads the stored entries of a group's keys in one engine call. A failure is left to the tasks:
+ * each one's own read meets it and rejects that task alone.
+ */
+function prefetch(shard: Shard, tasks: readonly Task[]): void {
+  const keys: string[] = [];
+  for (const task of tasks) if (task.kind !== 'truncate') keys.push(task.key);
+  try {
+    shard.prefetch(keys);
+  } catch {
+    // see above
   }
 }
 
@@ -603,62 +563,4 @@ export interface StoreOutbox {
   acknowledge(seqs: readonly bigint[]): Promise<void>;
   onAppend(listener: () => void): () => void;
   readonly depth: number;
-}
-
-async function resolveNodeId(engine: StorageEngine, configured: NodeId | undefined): Promise<NodeId> {
-  const stored = await engine.getMeta(META_NODE_ID);
-  const id = configured ?? (stored ? Buffer.from(stored).toString('utf8') : `node-${randomBytes(4).toString('hex')}`);
-  if (!stored || Buffer.from(stored).toString('utf8') !== id) {
-    await engine.write([{ type: 'meta-put', name: META_NODE_ID, value: Buffer.from(id, 'utf8') }], true);
-  }
-  return id;
-}
-
-async function checkShardCount(engine: StorageEngine, shards: number): Promise<void> {
-  const stored = await engine.getMeta(META_SHARDS);
-  if (!stored) {
-    await engine.write([{ type: 'meta-put', name: META_SHARDS, value: Buffer.from(String(shards)) }], true);
-    return;
-  }
-  const previous = Number(Buffer.from(stored).toString('utf8'));
-  if (previous !== shards) {
-    throw new StoreError(
-      'SHARD_COUNT',
-      `the data directory holds ${previous} shards but ${shards} are configured; start with --shards ${previous}`,
-    );
-  }
-}
-
-function liveKeysOf(shards: readonly Shard[]): number {
-  let n = 0;
-  for (const shard of shards) n += shard.size;
-  return n;
-}
-
-function dataBytesOf(shards: readonly Shard[]): number {
-  let n = 0;
-  for (const shard of shards) n += shard.dataBytes;
-  return n;
-}
-
-function scanKeysOf(shards: readonly Shard[], prefix: string, after: string | undefined, limit: number): string[] {
-  const keys: string[] = [];
-  for (const shard of shards) {
-    for (const [key, entry] of shard.entries()) {
-      if (key.startsWith(prefix) && isLive(entry) && (after === undefined || compareKeys(key, after) > 0)) keys.push(key);
-    }
-  }
-  keys.sort(compareKeys);
-  return limit < keys.length ? keys.slice(0, limit) : keys;
-}
-
-function liveEntriesOf(shards: readonly Shard[], prefix: string): [string, Entry][] {
-  const out: [string, Entry][] = [];
-  for (const shard of shards) {
-    for (const [key, entry] of shard.entries()) {
-      if (isLive(entry) && key.startsWith(prefix)) out.push([key, entry]);
-    }
-  }
-  out.sort((a, b) => compareKeys(a[0], b[0]));
-  return out;
 }

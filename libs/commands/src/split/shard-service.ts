@@ -1,5 +1,5 @@
 import { entryBytes } from '#crdt';
-import { compareKeys, type Keyspace, type Store } from '#store';
+import { type Keyspace, type Store } from '#store';
 import { type CommandOf, type WatchFeed } from '../command.js';
 import { KvError } from '../errors.js';
 import { type CommandPort } from '../executor.js';
@@ -142,12 +142,14 @@ function keysOf(command: ShardCommand): readonly string[] {
 }
 
 function leafPage(keyspace: Keyspace, prefix: string, after: string | undefined, limit: number): LeafPage {
-  const entries = keyspace.liveEntries(prefix);
-  let start = 0;
-  if (after !== undefined) while (start < entries.length && compareKeys(entries[start]![0], after) <= 0) start++;
-  const page = entries.slice(start, start + limit);
-  return {
-    leaves: page.map(([key, entry]) => [key, referenceLeafHash(Buffer.from(key, 'utf8'), entryBytes(entry)!)] as const),
-    more: start + limit < entries.length,
-  };
+  const leaves: [string, Uint8Array][] = [];
+  let more = false;
+  for (const [key, entry] of keyspace.liveEntries(prefix, after)) {
+    if (leaves.length === limit) {
+      more = true;
+      break;
+    }
+    leaves.push([key, referenceLeafHash(Buffer.from(key, 'utf8'), entryBytes(entry)!)]);
+  }
+  return { leaves, more };
 }
