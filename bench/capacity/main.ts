@@ -1,0 +1,567 @@
+/**
+ * bench:capacity: how a node holds a data set much larger than its heap should: memory as the
+ * data grows, write amplification, bytes on disk, restart and crash-recovery times, and whether
+ * every value survives. The acceptance measure of "disk-first storage".
+ *
+ * 1. Reference: a node on a fresh, empty data dir (RocksDB engine): spawn → MerkleKV port up
+ *    (the ready line) and → a first GET answered; stopped with SIGTERM and started again on that
+ *    dir, the same two timings. Restart times below are read against these, measured in the
+ *    same run on the same machine.
+ * 2. Fill: another node on its own temp data dir gets `--keys` keys through pipelined
+ *    `MSET k1 v1 k2 v2 …` (`--pairs-per-mset` pairs, `--depth` lines in flight on each of
+ *    `--connections` connections). Key i is `k` + i in 10 digits, its value `--value-bytes`
+ *    printable characters drawn from a PRNG seeded with i (see dataset.ts), written in a
+ *    scattered order. Every reply must be `OK`. Node RSS (/proc/<pid>/status) and JS heap used
+ *    (`nodejs_heap_size_used_bytes` on its /metrics) are taken at 10%, 50% and 100% of the
+ *    fill; the node's /proc/<pid>/io `write_bytes` before and after gives the write
+ *    amplification (disk bytes written / key and value bytes sent; `_net` leaves out
+ *    `cancelled_write_bytes`, pages dirtied but spared by deleting their file); the data dir's
+ *    file sizes after the fill give bytes on disk per key.
+ * 3. SIGTERM, restart on the same dir: time to the port and to a first correct GET.
+ * 4. MSETs rewriting keys of the data set with their own values are kept in flight while the
+ *    node is SIGKILLed; restart: the same two timings, WAL replay included. The rewrites carry
+ *    the values the keys already hold, so whichever of them landed, the data set is unchanged.
+ * 5. 10,000 GETs of random keys (pipelined), each value checked; DBSIZE must equal `--keys`.
+ *
+ * Prints one JSON line on stdout, with a `goals` object: each goal of the issue with the value
+ * measured and whether it is met. Wrong or missing values, a DBSIZE off, or any failed MSET
+ * make the run invalid (exit code 1); a goal that is not met does not.
+ *
+ *   npm run bench:capacity -- --keys 200000
+ */
+import { rmSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { MERKLEKV_MAX_LINE_BYTES } from '#protocol';
+import { makeTempDir, removeDir, startNode, TextClient, type NodeProcess, type ProcessExit } from '#testing';
+import { killQuietly, onInterrupt, positive, runBench } from '../lib/cli.js';
+import { measureProcessesCpu } from '../lib/proc-cpu.js';
+import { directoryBytes, processIo, processRssBytes, type ProcessIo } from '../lib/proc-status.js';
+import { scrapeMetric } from '../lib/prometheus.js';
+import { capacityKey, capacityValue, FillOrder, KEY_BYTES, msetLineBytes, sampleIndices } from './dataset.js';
+import { MsetWriter } from './mset-writer.js';
+
+const GIB = 2 ** 30;
+const GOALS = {
+  rss_100_max_bytes: GIB,
+  rss_growth_10_to_100_max: 1.3,
+  sigterm_first_get_max_ms: 2000,
+  kill9_first_get_max_ms: 5000,
+} as const;
+/** GETs of random keys checked after the restarts. */
+const CHECK_KEYS = 10_000;
+/** A restart of a large data dir may be slow: measure it rather than give up (the harness's default is 15 s). */
+const RESTART_TIMEOUT_MS = 10 * 60_000;
+/** Deadline of any single reply: a stalled node fails the run instead of hanging it. */
+const REPLY_TIMEOUT_MS = 120_000;
+/** How long a SIGTERMed node may take before the harness SIGKILLs it (it gives itself 4.5 s). */
+const STOP_TIMEOUT_MS = 60_000;
+const PROGRESS_EVERY_MS = 5_000;
+/** How long the rewrites run before the kill -9, at least. */
+const REWRITE_BEFORE_KILL_MS = 1_000;
+const HEAP_METRIC = 'nodejs_heap_size_used_bytes';
+/** Seeds of the random keys: fixed, so every run checks the same keys. */
+const PROBE_SEED = 0x5eed;
+const CHECK_SEED = 0xc4ec;
+
+const { values: flags } = parseArgs({
+  options: {
+    keys: { type: 'string', default: '20000000' },
+    'value-bytes': { type: 'string', default: '100' },
+    connections: { type: 'string', default: '4' },
+    depth: { type: 'string', default: '4' },
+    'pairs-per-mset': { type: 'string', default: '100' },
+    'node-arg': { type: 'string', multiple: true, default: [] },
+    help: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+
+if (flags.help) {
+  process.stderr.write(
+    [
+      'usage: npm run bench:capacity -- [flags]',
+      '  --keys N             keys to fill (20000000); key i is k<i, 10 digits>',
+      '  --value-bytes N      value size (100)',
+      '  --connections N      TCP connections of the fill (4)',
+      '  --depth N            MSET lines in flight per connection (4)',
+      '  --pairs-per-mset N   key-value pairs per MSET line (100)',
+      '  --node-arg ARG       extra node flag, repeatable (e.g. --node-arg=--shards --node-arg=4)',
+      '',
+      'Starts its own nodes (RocksDB engine, temp data dirs, ephemeral ports) and removes their',
+      'data dirs at the end. Prints progress on stderr, one JSON line on stdout.',
+      '',
+    ].join('\n'),
+  );
+  process.exit(0);
+}
+
+const settings = {
+  keys: Math.floor(positive('keys', flags.keys)),
+  valueBytes: Math.floor(positive('value-bytes', flags['value-bytes'])),
+  connections: Math.floor(positive('connections', flags.connections)),
+  depth: Math.floor(positive('depth', flags.depth)),
+  pairsPerMset: Math.floor(positive('pairs-per-mset', flags['pairs-per-mset'])),
+  nodeArgs: flags['node-arg'] ?? [],
+};
+if (settings.keys >= 1e10) {
+  process.stderr.write('--keys must be below 10^10 (keys have 10 digits)\n');
+  process.exit(2);
+}
+if (msetLineBytes(settings.pairsPerMset, settings.valueBytes) > MERKLEKV_MAX_LINE_BYTES) {
+  process.stderr.write(
+    `an MSET of ${settings.pairsPerMset} pairs of ${settings.valueBytes}-byte values is longer than a protocol line (${MERKLEKV_MAX_LINE_BYTES} bytes): lower --pairs-per-mset\n`,
+  );
+  process.exit(2);
+}
+
+const progress = (message: string): void => {
+  process.stderr.write(`[bench:capacity] ${message}\n`);
+};
+
+const round = (n: number, digits = 0): number => Math.round(n * 10 ** digits) / 10 ** digits;
+const mib = (bytes: number | undefined): string => (bytes === undefined ? '?' : `${(bytes / 2 ** 20).toFixed(0)} MiB`);
+const ratio = (a: number | undefined | null, b: number | undefined | null, digits = 3): number | null =>
+  a === undefined || a === null || b === undefined || b === null || b === 0 ? null : round(a / b, digits);
+
+const lastLines = (text: string, n: number): string => text.split('\n').slice(-n).join('\n');
+
+/** What the end of the run, or an interrupt, must clean up: the nodes started and the dirs to remove. */
+const live = { nodes: new Set<NodeProcess>(), dirs: new Set<string>() };
+
+/** A node of ours: the RocksDB engine, the caller's data dir, ephemeral ports. */
+async function launch(dataDir: string, readyTimeoutMs: number): Promise<NodeProcess> {
+  const node = await startNode({
+    args: ['--engine', 'rocksdb', ...settings.nodeArgs],
+    dataDir,
+    readyTimeoutMs,
+    stopTimeoutMs: STOP_TIMEOUT_MS,
+    tempLabel: 'capacity',
+  });
+  live.nodes.add(node);
+  void node.exited.then(() => live.nodes.delete(node));
+  return node;
+}
+
+/** The JS heap the node reports, or undefined (logged) when /metrics does not answer. */
+async function heapUsed(node: NodeProcess): Promise<number | undefined> {
+  try {
+    return await scrapeMetric(node.ports.http, HEAP_METRIC, { timeoutMs: REPLY_TIMEOUT_MS });
+  } catch (err) {
+    progress(`could not read ${HEAP_METRIC} from pid ${node.pid}: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  }
+}
+
+interface Probe {
+  readonly key: string;
+  /** The reply a correct node gives: `VALUE <v>`, or `NOT_FOUND` on an empty one. */
+  readonly reply: string;
+}
+
+interface StartTiming {
+  /** Spawn to the ready line: the MerkleKV port listens. */
+  readonly port_ms: number;
+  /** Spawn to the first GET of a known key answered with its value. */
+  readonly first_get_ms: number;
+  /** `ERROR` replies or refused connections before that (a node still opening its store). */
+  readonly get_retries: number;
+  /** The node's RSS and heap just after that GET. */
+  readonly rss_bytes: number | null;
+  readonly heap_bytes: number | null;
+}
+
+/**
+ * Starts a node on `dataDir` and times it: to the ready line, then to a first correct GET of
+ * `probe` (retried while the node answers ERROR or refuses the connection; a wrong value fails
+ * the run at once, since the node claims to serve).
+ */
+async function timedStart(what: string, dataDir: string, probe: Probe): Promise<{ node: NodeProcess; timing: StartTiming }> {
+  const started = performance.now();
+  const node = await launch(dataDir, RESTART_TIMEOUT_MS);
+  const portMs = performance.now() - started;
+  const deadline = started + RESTART_TIMEOUT_MS;
+  let exit: ProcessExit | undefined;
+  void node.exited.then((e) => (exit = e));
+  let retries = 0;
+  for (;;) {
+    if (exit !== undefined) throw new Error(`${what}: the node exited (status ${exit.status}) before a first GET; its last output:\n${lastLines(node.logs(), 30)}`);
+    let reply: string | undefined;
+    try {
+      await using client = await TextClient.connect(node.ports.merklekv, { timeoutMs: REPLY_TIMEOUT_MS });
+      reply = await client.request(`GET ${probe.key}`);
+    } catch (err) {
+      if (performance.now() > deadline) throw err;
+    }
+    if (reply === probe.reply) break;
+    if (reply !== undefined && !reply.startsWith('ERROR')) {
+      throw new Error(`${what}: GET ${probe.key} answered ${JSON.stringify(reply.slice(0, 200))}, expected ${JSON.stringify(probe.reply.slice(0, 200))}`);
+    }
+    if (performance.now() > deadline) throw new Error(`${what}: GET ${probe.key} still answers ${JSON.stringify(reply)} after ${RESTART_TIMEOUT_MS} ms`);
+    retries += 1;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  const firstGetMs = performance.now() - started;
+  const timing: StartTiming = {
+    port_ms: round(portMs, 1),
+    first_get_ms: round(firstGetMs, 1),
+    get_retries: retries,
+    rss_bytes: processRssBytes(node.pid) ?? null,
+    heap_bytes: (await heapUsed(node)) ?? null,
+  };
+  progress(`${what}: port after ${timing.port_ms} ms, first GET after ${timing.first_get_ms} ms, RSS ${mib(timing.rss_bytes ?? undefined)}`);
+  return { node, timing };
+}
+
+/** SIGTERM, timed, with the exit status (0 = a clean stop; 137 = the harness had to SIGKILL it). */
+async function timedStop(node: NodeProcess): Promise<{ ms: number; status: number }> {
+  const started = performance.now();
+  const status = await node.stop('SIGTERM');
+  return { ms: round(performance.now() - started, 1), status };
+}
+
+interface Milestone {
+  readonly rss: number | undefined;
+  readonly heap: Promise<number | undefined>;
+}
+
+/** What the fill measured so far: a fill cut short (the node died) still says how far it got. */
+interface FillState {
+  acked: number;
+  seconds: number | undefined;
+  readonly milestones: Map<number, Milestone>;
+  rssPeak: number | undefined;
+  ioBefore: ProcessIo | undefined;
+  ioAfter: ProcessIo | undefined;
+  /** Cores the node and this process (the writer) used on average during the fill. */
+  cpu: { node: number | null; bench: number } | undefined;
+}
+
+async function fill(node: NodeProcess, state: FillState): Promise<void> {
+  const total = settings.keys;
+  const writer = new MsetWriter({
+    port: node.ports.merklekv,
+    connections: settings.connections,
+    depth: settings.depth,
+    pairsPerMset: settings.pairsPerMset,
+    valueBytes: settings.valueBytes,
+    order: new FillOrder(total),
+    total,
+    replyTimeoutMs: REPLY_TIMEOUT_MS,
+  });
+  // Percent of the fill → the key count at which it is reached.
+  const pending = [10, 50].map((percent) => ({ percent, at: Math.max(1, Math.ceil((total * percent) / 100)) }));
+  const sampleRss = (): number | undefined => {
+    const rss = processRssBytes(node.pid);
+    if (rss !== undefined) state.rssPeak = Math.max(state.rssPeak ?? 0, rss);
+    return rss;
+  };
+  const take = (percent: number): void => {
+    const rss = sampleRss();
+    state.milestones.set(percent, { rss, heap: heapUsed(node) });
+    progress(`${percent}% of the fill: node RSS ${mib(rss)}`);
+  };
+
+  state.ioBefore = processIo(node.pid);
+  const nodeCpu = measureProcessesCpu({ node: node.pid });
+  const benchCpu = process.cpuUsage();
+  const started = performance.now();
+  let printed = { at: started, acked: 0 };
+  let rssSampled = started;
+  // Milestones are taken within 20 ms of being reached; the RSS peak is sampled every second.
+  const monitor = setInterval(() => {
+    state.acked = writer.acked;
+    while (pending[0] !== undefined && writer.acked >= pending[0].at) take((pending.shift() as { percent: number }).percent);
+    const now = performance.now();
+    if (now - rssSampled >= 1000) {
+      sampleRss();
+      rssSampled = now;
+    }
+    if (now - printed.at < PROGRESS_EVERY_MS) return;
+    const acked = writer.acked;
+    const recent = ((acked - printed.acked) / (now - printed.at)) * 1000;
+    const average = (acked / (now - started)) * 1000;
+    progress(
+      `fill: ${acked}/${total} keys (${((acked / total) * 100).toFixed(1)}%), ${Math.round(recent)} keys/s (average ${Math.round(average)}), node RSS ${mib(sampleRss())}`,
+    );
+    printed = { at: now, acked };
+  }, 20);
+  try {
+    await writer.run();
+  } catch (err) {
+    // The likeliest cause of a broken fill is the node dying (out of memory): say so, with its last words.
+    const exit = await Promise.race([node.exited, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 2000))]);
+    if (exit === undefined) throw err;
+    const how = exit.signal !== null ? `signal ${exit.signal}` : `code ${String(exit.code)}`;
+    throw new Error(
+      `the node exited (${how}) during the fill, ${writer.acked} keys acknowledged, peak RSS ${mib(state.rssPeak)}; its last output:\n${lastLines(node.logs(), 30)}`,
+      { cause: err },
+    );
+  } finally {
+    clearInterval(monitor);
+    state.acked = writer.acked;
+  }
+  state.seconds = (performance.now() - started) / 1000;
+  state.ioAfter = processIo(node.pid);
+  const used = process.cpuUsage(benchCpu);
+  state.cpu = { node: nodeCpu()['node'] ?? null, bench: round((used.user + used.system) / 1e6 / state.seconds, 2) };
+  for (const { percent } of pending) take(percent);
+  take(100);
+}
+
+/**
+ * Keeps rewrites of the data set (each key with the value it already holds) in flight, then
+ * SIGKILLs the node under them. Returns what was in flight when the signal left.
+ */
+async function killUnderWrites(node: NodeProcess): Promise<{ msets_in_flight: number; keys_in_flight: number; rewrites_acked: number; status: number }> {
+  const writer = new MsetWriter({
+    port: node.ports.merklekv,
+    connections: settings.connections,
+    depth: settings.depth,
+    pairsPerMset: settings.pairsPerMset,
+    valueBytes: settings.valueBytes,
+    // Starting elsewhere than the fill did, wrapping around as long as it runs.
+    order: new FillOrder(settings.keys, Math.floor(settings.keys / 3)),
+    total: Number.POSITIVE_INFINITY,
+    replyTimeoutMs: REPLY_TIMEOUT_MS,
+  });
+  let failure: unknown;
+  let settled = false;
+  const running = writer.run().then(
+    (result) => {
+      settled = true;
+      return result;
+    },
+    (err: unknown) => {
+      settled = true;
+      failure = err;
+      return undefined;
+    },
+  );
+  // Until the pipeline is full and has run for a while.
+  const started = performance.now();
+  const enough = settings.connections * settings.depth * settings.pairsPerMset;
+  while (!settled && (performance.now() - started < REWRITE_BEFORE_KILL_MS || writer.acked < enough)) {
+    if (performance.now() - started > REPLY_TIMEOUT_MS) throw new Error(`the rewrites before the kill -9 got ${writer.acked} keys acknowledged in ${REPLY_TIMEOUT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  if (settled) throw failure instanceof Error ? failure : new Error(`the rewrites before the kill -9 ended early: ${String(failure)}`);
+  writer.stop({ expectClose: true });
+  const inFlight = writer.inFlight();
+  const status = await node.kill();
+  const result = await running;
+  if (result === undefined) throw failure instanceof Error ? failure : new Error(String(failure));
+  progress(`kill -9 with ${inFlight.msets} MSETs (${inFlight.keys} keys) in flight, after ${result.acked} rewritten keys acknowledged`);
+  return { msets_in_flight: inFlight.msets, keys_in_flight: inFlight.keys, rewrites_acked: result.acked, status };
+}
+
+/** GETs `CHECK_KEYS` random keys of the data set, pipelined over the connections, and checks each value. */
+async function getCheck(node: NodeProcess): Promise<{ checked: number; wrong: number; missing: number; errors: number }> {
+  const indices = sampleIndices(CHECK_KEYS, settings.keys, CHECK_SEED);
+  const counts = { checked: 0, wrong: 0, missing: 0, errors: 0 };
+  const examples: string[] = [];
+  const connections = Math.min(settings.connections, indices.length);
+  await Promise.all(
+    Array.from({ length: connections }, async (_, c) => {
+      const mine = indices.filter((_, i) => i % connections === c);
+      await using client = await TextClient.connect(node.ports.merklekv, { timeoutMs: REPLY_TIMEOUT_MS });
+      client.write(mine.map((index) => `GET ${capacityKey(index)}\r\n`).join(''));
+      for (const index of mine) {
+        const reply = await client.readLine();
+        counts.checked += 1;
+        if (reply === `VALUE ${capacityValue(index, settings.valueBytes)}`) continue;
+        if (reply === 'NOT_FOUND') counts.missing += 1;
+        else if (reply.startsWith('VALUE ')) counts.wrong += 1;
+        else counts.errors += 1;
+        if (examples.length < 5) examples.push(`GET ${capacityKey(index)} → ${JSON.stringify(reply.slice(0, 120))}`);
+      }
+    }),
+  );
+  if (examples.length > 0) progress(`GET check failures, e.g.: ${examples.join('; ')}`);
+  return counts;
+}
+
+async function dbsize(node: NodeProcess): Promise<number> {
+  await using client = await TextClient.connect(node.ports.merklekv, { timeoutMs: REPLY_TIMEOUT_MS });
+  const reply = await client.request('DBSIZE');
+  const match = /^DBSIZE (\d+)$/.exec(reply);
+  if (match?.[1] === undefined) throw new Error(`DBSIZE answered ${JSON.stringify(reply.slice(0, 200))}`);
+  return Number(match[1]);
+}
+
+/** A goal of the issue: the value measured (null when the run did not get that far), the limit, whether it is met. */
+function goal(value: number | null | undefined, limit: number): { value: number | null; limit: number; met: boolean } {
+  return { value: value ?? null, limit, met: value !== null && value !== undefined && value <= limit };
+}
+
+async function main(): Promise<void> {
+  progress(`settings ${JSON.stringify(settings)}`);
+  onInterrupt('capacity', () => {
+    for (const node of live.nodes) killQuietly(node.pid);
+    for (const dir of live.dirs) rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+  });
+
+  // Filled in phase by phase, so that a run that fails half-way still reports what it measured.
+  const filled: FillState = { acked: 0, seconds: undefined, milestones: new Map(), rssPeak: undefined, ioBefore: undefined, ioAfter: undefined, cpu: undefined };
+  const m: {
+    emptyStart?: StartTiming;
+    emptyRestart?: StartTiming;
+    heap?: { fill_10: number | null; fill_50: number | null; fill_100: number | null };
+    dbsizeAfterFill?: number;
+    diskBytes?: number;
+    sigtermStop?: { ms: number; status: number };
+    diskBytesAfterStop?: number;
+    afterSigterm?: StartTiming;
+    kill9?: Awaited<ReturnType<typeof killUnderWrites>>;
+    afterKill?: StartTiming;
+    check?: Awaited<ReturnType<typeof getCheck>>;
+    dbsize?: number;
+  } = {};
+
+  const heapAt = async (percent: number): Promise<number | null> => (await filled.milestones.get(percent)?.heap) ?? null;
+  const heaps = async (): Promise<NonNullable<typeof m.heap>> => ({ fill_10: await heapAt(10), fill_50: await heapAt(50), fill_100: await heapAt(100) });
+
+  const report = (error?: unknown): Record<string, unknown> => {
+    const rssAt = (percent: number): number | null => filled.milestones.get(percent)?.rss ?? null;
+    const rss10 = rssAt(10);
+    const rss100 = rssAt(100);
+    const rssGrowth = ratio(rss100, rss10);
+    const logicalBytes = settings.keys * (KEY_BYTES + settings.valueBytes);
+    const { ioBefore, ioAfter } = filled;
+    const diskWriteBytes = ioBefore !== undefined && ioAfter !== undefined ? ioAfter.writeBytes - ioBefore.writeBytes : null;
+    const cancelledWriteBytes = ioBefore !== undefined && ioAfter !== undefined ? ioAfter.cancelledWriteBytes - ioBefore.cancelledWriteBytes : null;
+    const check = m.check;
+    const badValues = check === undefined ? null : check.wrong + check.missing + check.errors;
+    const problems = [
+      ...(check !== undefined && badValues !== 0 ? [`GET check: ${check.wrong} wrong, ${check.missing} missing, ${check.errors} errors`] : []),
+      ...(m.dbsize !== undefined && m.dbsize !== settings.keys ? [`DBSIZE ${m.dbsize} after the restarts, ${settings.keys} keys written`] : []),
+      ...(m.dbsizeAfterFill !== undefined && m.dbsizeAfterFill !== settings.keys ? [`DBSIZE ${m.dbsizeAfterFill} after the fill, ${settings.keys} keys written`] : []),
+    ];
+    const goals = {
+      rss_100_max_1gib: goal(rss100, GOALS.rss_100_max_bytes),
+      rss_100_vs_10_max_1_3: goal(rssGrowth, GOALS.rss_growth_10_to_100_max),
+      sigterm_first_get_ms: goal(m.afterSigterm?.first_get_ms, GOALS.sigterm_first_get_max_ms),
+      kill9_first_get_ms: goal(m.afterKill?.first_get_ms, GOALS.kill9_first_get_max_ms),
+      // Errors count here too: a GET that did not answer did not return its value.
+      wrong_plus_missing: goal(badValues, 0),
+    };
+    const emptyRestart = m.emptyRestart;
+    const vsEmpty = (timing: StartTiming | undefined, field: 'port_ms' | 'first_get_ms'): number | null => ratio(timing?.[field], emptyRestart?.[field], 2);
+    return {
+      bench: 'capacity',
+      engine: 'rocksdb',
+      node_args: settings.nodeArgs,
+      keys: settings.keys,
+      key_bytes: KEY_BYTES,
+      value_bytes: settings.valueBytes,
+      connections: settings.connections,
+      depth: settings.depth,
+      pairs_per_mset: settings.pairsPerMset,
+      cpus: availableParallelism(),
+      // Other work on the machine skews the timings; the load average at the end says how busy it was.
+      loadavg_1m: round(loadavg()[0] ?? 0, 2),
+      // The first line only: the node's last output that may follow went to stderr.
+      ...(error !== undefined ? { error: (error instanceof Error ? error.message : String(error)).split('\n')[0], keys_acked: filled.acked } : {}),
+      fill_seconds: filled.seconds === undefined ? null : round(filled.seconds, 2),
+      fill_keys_per_s: filled.seconds === undefined ? null : Math.round(settings.keys / filled.seconds),
+      // Near one core for the bench, the writer limits the fill rate as much as the node.
+      fill_cpu_cores: filled.cpu ?? null,
+      rss_bytes: { fill_10: rss10, fill_50: rssAt(50), fill_100: rss100 },
+      heap_bytes: m.heap ?? null,
+      rss_peak_bytes: filled.rssPeak ?? null,
+      rss_ratio_100_vs_10: rssGrowth,
+      logical_bytes: logicalBytes,
+      disk_write_bytes: diskWriteBytes,
+      cancelled_write_bytes: cancelledWriteBytes,
+      write_amplification: ratio(diskWriteBytes, logicalBytes, 2),
+      // Without the pages dirtied and then spared by deleting their file (a WAL gone after its memtable was flushed).
+      write_amplification_net: ratio(diskWriteBytes === null || cancelledWriteBytes === null ? null : diskWriteBytes - cancelledWriteBytes, logicalBytes, 2),
+      disk_bytes: m.diskBytes ?? null,
+      disk_bytes_per_key: ratio(m.diskBytes, settings.keys, 1),
+      disk_bytes_after_stop: m.diskBytesAfterStop ?? null,
+      dbsize_after_fill: m.dbsizeAfterFill ?? null,
+      sigterm_stop: m.sigtermStop ?? null,
+      restart_after_sigterm: m.afterSigterm ?? null,
+      kill9: m.kill9 ?? null,
+      restart_after_kill9: m.afterKill ?? null,
+      reference_empty: { fresh: m.emptyStart ?? null, restart_after_sigterm: emptyRestart ?? null },
+      // Restart times over the empty node's restart, measured in the same run.
+      restart_vs_empty: {
+        sigterm_port: vsEmpty(m.afterSigterm, 'port_ms'),
+        sigterm_first_get: vsEmpty(m.afterSigterm, 'first_get_ms'),
+        kill9_port: vsEmpty(m.afterKill, 'port_ms'),
+        kill9_first_get: vsEmpty(m.afterKill, 'first_get_ms'),
+      },
+      get_check: check ?? null,
+      dbsize: m.dbsize ?? null,
+      goals,
+      goals_met: Object.values(goals).every((g) => g.met),
+      valid: error === undefined && problems.length === 0,
+      ...(problems.length > 0 ? { problems } : {}),
+    };
+  };
+
+  try {
+    // 1. The reference: an empty node, started on a fresh dir and restarted on it.
+    const emptyDir = await makeTempDir('capacity-empty');
+    live.dirs.add(emptyDir);
+    const emptyProbe: Probe = { key: capacityKey(0), reply: 'NOT_FOUND' };
+    const emptyStart = await timedStart('empty node, fresh data dir', emptyDir, emptyProbe);
+    m.emptyStart = emptyStart.timing;
+    await timedStop(emptyStart.node);
+    const emptyRestart = await timedStart('empty node, restart after SIGTERM', emptyDir, emptyProbe);
+    m.emptyRestart = emptyRestart.timing;
+    await timedStop(emptyRestart.node);
+    await removeDir(emptyDir);
+    live.dirs.delete(emptyDir);
+
+    // 2. The fill.
+    const dataDir = await makeTempDir('capacity');
+    live.dirs.add(dataDir);
+    const filling = await launch(dataDir, 60_000);
+    progress(`node pid ${filling.pid} on port ${filling.ports.merklekv}, data dir ${dataDir}`);
+    await fill(filling, filled);
+    progress(`filled ${settings.keys} keys in ${(filled.seconds ?? 0).toFixed(1)} s (${Math.round(settings.keys / (filled.seconds ?? 1))} keys/s)`);
+    m.heap = await heaps();
+    m.dbsizeAfterFill = await dbsize(filling);
+    m.diskBytes = await directoryBytes(dataDir);
+
+    // 3. SIGTERM and restart.
+    m.sigtermStop = await timedStop(filling);
+    m.diskBytesAfterStop = await directoryBytes(dataDir);
+    progress(`SIGTERM stop took ${m.sigtermStop.ms} ms (exit status ${m.sigtermStop.status}); ${mib(m.diskBytesAfterStop)} on disk`);
+    const probeIndex = sampleIndices(1, settings.keys, PROBE_SEED)[0] ?? 0;
+    const probe: Probe = { key: capacityKey(probeIndex), reply: `VALUE ${capacityValue(probeIndex, settings.valueBytes)}` };
+    const afterSigterm = await timedStart('restart after SIGTERM', dataDir, probe);
+    m.afterSigterm = afterSigterm.timing;
+
+    // 4. kill -9 under writes, and restart.
+    m.kill9 = await killUnderWrites(afterSigterm.node);
+    const afterKill = await timedStart('restart after kill -9', dataDir, probe);
+    m.afterKill = afterKill.timing;
+
+    // 5. Every value checked, and the key count.
+    m.check = await getCheck(afterKill.node);
+    progress(`GET check: ${m.check.checked} checked, ${m.check.wrong} wrong, ${m.check.missing} missing, ${m.check.errors} errors`);
+    m.dbsize = await dbsize(afterKill.node);
+    progress(`DBSIZE ${m.dbsize} (after the fill: ${m.dbsizeAfterFill}), ${settings.keys} written`);
+    await timedStop(afterKill.node);
+  } catch (err) {
+    // What was measured before the failure, then the failure itself (runBench reports it, exit code 1).
+    m.heap ??= await heaps();
+    process.stdout.write(`${JSON.stringify(report(err))}\n`);
+    throw err;
+  } finally {
+    // Whatever still runs is killed, the data dirs removed.
+    await Promise.all([...live.nodes].map((node) => node.kill()));
+    for (const dir of live.dirs) await removeDir(dir);
+  }
+  const result = report();
+  if (result['valid'] !== true) {
+    progress(`invalid run: ${(result['problems'] as string[]).join('; ')}`);
+    process.exitCode = 1;
+  }
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+runBench('capacity', main);
