@@ -2,7 +2,7 @@
  * The local two-tree diff: a merge walk over both trees that skips every pair of subtrees with
  * equal hashes (see the essay in tree.ts). Both trees are snapshotted when the walk starts.
  */
-import { compareKeys, childAt, copyDigest, copyKey, allocNode, type MstNode, sameDigest, sameHash } from './node.js';
+import { compareKeys, childAt, copyDigest, copyKey, allocNode, loaded, type MstNode, sameDigest, sameHash } from './node.js';
 import { type MerkleSearchTree, rootNode } from './tree.js';
 
 /** One key whose state differs; a missing side is undefined. Digests are copies. */
@@ -54,7 +54,7 @@ class Cursor {
 
   /** The node and index of the key under the cursor (only when !atSubtree). */
   get node(): MstNode {
-    return this.#nodes[this.#nodes.length - 1]!;
+    return loaded(this.#nodes[this.#nodes.length - 1]!);
   }
 
   get index(): number {
@@ -79,7 +79,8 @@ class Cursor {
     const pos = this.#pos;
     while (nodes.length > 0) {
       const top = nodes.length - 1;
-      const nd = nodes[top]!;
+      // A walk spans many steps: an eviction sweep in between may have made a node a stub again.
+      const nd = loaded(nodes[top]!);
       const p = pos[top]!;
       if (p > 2 * nd.n) {
         nodes.pop();

@@ -12,7 +12,9 @@ export type MstErrorCode =
   /** The peer no longer holds the tree version the session descends: restart the session. */
   | 'STALE'
   /** A session was used out of order (a result asked before the descent finished, an unknown request). */
-  | 'STATE';
+  | 'STATE'
+  /** A persisted tree's node is missing from storage or does not hash to what its parent says. */
+  | 'CORRUPT';
 
 export class MstError extends Error {
   override readonly name = 'MstError';

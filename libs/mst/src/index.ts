@@ -2,7 +2,7 @@
  * #mst: the Merkle Search Tree of a shard, its diff, its remote descent and its proofs.
  * The design essay is at the top of tree.ts.
  */
-export { MerkleSearchTree, type MstOptions, type MstEntry, type KeyRange, treeStats } from './tree.js';
+export { MerkleSearchTree, type MstOptions, type MstEntry, type KeyRange, type PersistedRoot, type TreeCheckpoint, treeStats } from './tree.js';
 export { diff, diffEntries, type DiffEntry, type KeyDiff } from './diff.js';
 export {
   DiffSession,
@@ -23,6 +23,6 @@ export {
 export { prove, verifyProof, verifyInclusion, verifyAbsence, encodeProof, decodeProof, type MstProof, type ProofVerdict } from './proof.js';
 export { NodeSummary, type DecodeLimits, decodeNode, Reader } from './wire.js';
 export { keyLayer, layerOfHash, DEFAULT_FANOUT } from './layer.js';
-export { DIGEST_BYTES, EMPTY_ROOT, HASH_BYTES } from './node.js';
+export { DIGEST_BYTES, EMPTY_ROOT, HASH_BYTES, type NodeSource } from './node.js';
 export { MstError, isMstError, type MstErrorCode } from './errors.js';
 export { compareBytes, equalBytes, toHex, fromHex } from './bytes.js';

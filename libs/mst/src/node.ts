@@ -43,6 +43,7 @@
  */
 import { hash as nodeCryptoHash } from 'node:crypto';
 import { copyBytes } from './bytes.js';
+import { MstError } from './errors.js';
 
 export const HASH_BYTES = 32;
 export const DIGEST_BYTES = 32;
@@ -50,6 +51,11 @@ export const DIGEST_BYTES = 32;
 export const EMPTY_ROOT: Uint8Array = new Uint8Array(HASH_BYTES);
 
 export type Children = (MstNode | null)[];
+
+/** Where the nodes of a persisted tree are read from: a node's record by its id (see paging in tree.ts). */
+export interface NodeSource {
+  read(id: number): Uint8Array | undefined;
+}
 
 export class MstNode {
   layer: number;
@@ -70,6 +76,12 @@ export class MstNode {
   h5 = 0;
   h6 = 0;
   h7 = 0;
+  /** The record this node's content is stored under; 0 while it is not stored (new or changed). */
+  id = 0;
+  /** Set while the node is a stub: its hash and id only, its content to be read from here. */
+  src: NodeSource | null = null;
+  /** Read since the last eviction sweep (see MerkleSearchTree.evict). */
+  touched = false;
 
   constructor(layer: number, epoch: number, n: number, cap: number, data: Uint8Array, children: Children | null) {
     this.layer = layer;
@@ -118,6 +130,7 @@ function keyBytes(node: MstNode): number {
 
 /** A node with room for exactly n entries and totalKeyBytes key bytes, to be filled by putEntry/copyEntries. */
 export function allocNode(layer: number, epoch: number, n: number, totalKeyBytes: number, children: Children | null): MstNode {
+  nodeBytesCreated += keysOffset(n) + totalKeyBytes;
   return new MstNode(layer, epoch, n, n, new Uint8Array(keysOffset(n) + totalKeyBytes), children);
 }
 
@@ -240,9 +253,22 @@ export function lowerBound(node: MstNode, key: Uint8Array): number {
   return r >= 0 ? r : ~r;
 }
 
+/** The child in a gap, its content read from storage first when it is a stub. */
 export function childAt(node: MstNode, gap: number): MstNode | null {
   const c = node.children;
-  return c === null ? null : c[gap]!;
+  if (c === null) return null;
+  const child = c[gap]!;
+  if (child !== null) {
+    if (child.src !== null) loadNode(child);
+    child.touched = true;
+  }
+  return child;
+}
+
+/** The node itself, its content read first when it is a stub (a root, or a node evicted meanwhile). */
+export function loaded<T extends MstNode | null>(node: T): T {
+  if (node !== null && node.src !== null) loadNode(node);
+  return node;
 }
 
 // --- building ---------------------------------------------------------------------------------
@@ -351,6 +377,7 @@ export function concatNodes(a: MstNode, b: MstNode, epoch: number, children: Chi
 
 /** A private copy of `node` for the tree at `epoch`. */
 export function cloneNode(node: MstNode, epoch: number): MstNode {
+  nodeBytesCreated += node.data.length;
   const out = new MstNode(node.layer, epoch, node.n, node.cap, node.data.slice(), node.children === null ? null : node.children.slice());
   out.clean = node.clean;
   out.h0 = node.h0;
@@ -427,7 +454,8 @@ export type ChildOverride = Uint8Array | null | undefined;
 
 function writeChild(out: Uint8Array, at: number, node: MstNode, gap: number, override: ChildOverride): number {
   if (override === undefined) {
-    const c = childAt(node, gap);
+    // A stub's hash is all the encoding needs: no read from storage.
+    const c = node.children === null ? null : node.children[gap]!;
     if (c === null) {
       out[at] = 0;
       return at + 1;
@@ -557,4 +585,129 @@ export function partialHash(node: MstNode, from: number, to: number, first: Chil
   const out = scratchFor(preimageBound(node, from, to));
   const len = writePreimage(out, node, from, to, first, last);
   return nodeCryptoHash('sha256', out.subarray(0, len), 'buffer');
+}
+
+// --- persistence ------------------------------------------------------------------------------
+
+/**
+ * A persisted node's record: its canonical encoding (so its hash can be checked against what its
+ * parent holds when it is read back), then the record ids of its non-empty children, in gap
+ * order: `varint preimageLength | preimage | varint childId...`.
+ */
+export function encodeRecord(node: MstNode): Uint8Array {
+  const preimage = encodeNode(node);
+  const out = new Uint8Array(5 + preimage.length + 7 * (node.n + 1));
+  let at = writeVarint(out, 0, preimage.length);
+  out.set(preimage, at);
+  at += preimage.length;
+  const c = node.children;
+  if (c !== null) {
+    for (const child of c) {
+      if (child === null) continue;
+      if (child.id === 0) throw new MstError('STATE', 'a node is stored before its children');
+      at = writeVarint(out, at, child.id);
+    }
+  }
+  return out.slice(0, at);
+}
+
+const NO_DATA = new Uint8Array(0);
+
+/** A node known by its record id and hash only; its content is read from `src` when first needed. */
+export function stubNode(id: number, hash: Uint8Array, src: NodeSource): MstNode {
+  const node = new MstNode(0, 0, 0, 0, NO_DATA, null);
+  node.id = id;
+  node.src = src;
+  setHash(node, hash);
+  return node;
+}
+
+/** Drops a stored, clean node's content (and so its loaded subtree) back to a stub. */
+export function unloadNode(node: MstNode, src: NodeSource): void {
+  node.src = src;
+  node.data = NO_DATA;
+  node.children = null;
+  node.n = 0;
+  node.cap = 0;
+  node.touched = false;
+}
+
+/** Bytes of node content read from storage or built, across all trees: a cheap trigger for eviction sweeps. */
+let nodeBytesCreated = 0;
+
+export function createdNodeBytes(): number {
+  return nodeBytesCreated;
+}
+
+function readVarint(buf: Uint8Array, at: number): [value: number, next: number] {
+  let v = 0;
+  let scale = 1;
+  for (;;) {
+    const b = buf[at++];
+    if (b === undefined) throw new RangeError('truncated varint');
+    v += (b & 0x7f) * scale;
+    if ((b & 0x80) === 0) return [v, at];
+    scale *= 128;
+  }
+}
+
+/** Reads a stub's record and fills the node in place; the record must hash to the stub's hash. */
+export function loadNode(node: MstNode): void {
+  const src = node.src!;
+  const record = src.read(node.id);
+  if (record === undefined) throw new MstError('CORRUPT', `tree node ${node.id} is missing from storage`);
+  let preimage: Uint8Array;
+  let at: number;
+  try {
+    const [length, start] = readVarint(record, 0);
+    preimage = record.subarray(start, start + length);
+    at = start + length;
+    if (preimage.length !== length || length === 0) throw new RangeError('truncated');
+  } catch (cause) {
+    throw new MstError('CORRUPT', `tree node ${node.id}: unreadable record`, { cause });
+  }
+  const hash = nodeCryptoHash('sha256', preimage, 'buffer');
+  if (!hashEqualsBytes(node, hash)) throw new MstError('CORRUPT', `tree node ${node.id} does not match its hash`);
+  // The preimage hashed to what the parent holds, so it is a node this library encoded.
+  const layer = preimage[0]!;
+  const [n, keyLengthsAt] = readVarint(preimage, 1);
+  let p = keyLengthsAt;
+  const lengths: number[] = [];
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    let len: number;
+    [len, p] = readVarint(preimage, p);
+    lengths.push(len);
+    total += len;
+  }
+  const data = new Uint8Array(keysOffset(n) + total);
+  const eOff = endsOffset(n);
+  const kOff = keysOffset(n);
+  let end = 0;
+  for (let i = 0; i < n; i++) {
+    end += lengths[i]!;
+    writeU32(data, eOff + 4 * i, end);
+  }
+  copyBytes(preimage, p, p + total, data, kOff);
+  p += total;
+  copyBytes(preimage, p, p + DIGEST_BYTES * n, data, 0);
+  p += DIGEST_BYTES * n;
+  let children: Children | null = null;
+  for (let g = 0; g <= n; g++) {
+    const flag = preimage[p++];
+    if (flag === 0) continue;
+    const childHash = preimage.subarray(p, p + HASH_BYTES);
+    p += HASH_BYTES;
+    let childId: number;
+    [childId, at] = readVarint(record, at);
+    children ??= new Array<MstNode | null>(n + 1).fill(null);
+    children[g] = stubNode(childId, childHash, src);
+  }
+  node.layer = layer;
+  node.n = n;
+  node.cap = n;
+  node.data = data;
+  node.children = children;
+  node.src = null;
+  nodeBytesCreated += data.length;
 }

@@ -115,6 +115,13 @@ import {
   childAt,
   type Children,
   cloneNode,
+  createdNodeBytes,
+  encodeRecord,
+  ensureHashed,
+  loaded,
+  type NodeSource,
+  stubNode,
+  unloadNode,
   compareKeyAt,
   concatNodes,
   copyDigest,
@@ -149,6 +156,26 @@ export interface MstEntry {
   readonly digest: Uint8Array;
 }
 
+/** Where a persisted tree's root is: its record id and hash, and the tree's key count. */
+export interface PersistedRoot {
+  readonly id: number;
+  readonly hash: Uint8Array;
+  readonly size: number;
+}
+
+/**
+ * What a checkpoint writes: the records of every node changed since the last one (children
+ * before parents), the ids of the records the tree no longer uses, and the new root (null for an
+ * empty tree). Call `commit` once the writes are durable, `abort` if they failed.
+ */
+export interface TreeCheckpoint {
+  readonly records: readonly (readonly [id: number, record: Uint8Array])[];
+  readonly freed: readonly number[];
+  readonly root: PersistedRoot | null;
+  commit(): void;
+  abort(): void;
+}
+
 /** A half-open key range [start, end); a missing bound is unbounded. */
 export interface KeyRange {
   readonly start?: Uint8Array;
@@ -157,6 +184,25 @@ export interface KeyRange {
 
 let epochs = 0;
 const nextEpoch = (): number => ++epochs;
+
+/** Heap bytes of a loaded node beyond its data: object, typed array, children array (estimate). */
+const NODE_OVERHEAD_BYTES = 250;
+
+/**
+ * Where structural changes of a persisted tree report the stored records they replace; null
+ * while no persisted tree is being changed (the operations below are synchronous).
+ */
+let freedSink: number[] | null = null;
+
+/**
+ * A node the tree stops using: its record goes at the next checkpoint. A node of the tree's
+ * own epoch is private to it and forgets its id; a shared one (a snapshot's) keeps it.
+ */
+function release(node: MstNode, epoch: number): void {
+  if (node.id === 0 || freedSink === null) return;
+  freedSink.push(node.id);
+  if (node.epoch === epoch) node.id = 0;
+}
 
 let rootOf!: (tree: MerkleSearchTree) => MstNode | null;
 
@@ -174,6 +220,13 @@ export class MerkleSearchTree {
   // Scratch for the one descent a write makes (the tree is never re-entered).
   readonly #nodes: MstNode[] = [];
   readonly #gaps: number[] = [];
+  /** Set for a persisted tree: where its stubs read their records. */
+  #source: NodeSource | null = null;
+  /** Records the tree stopped using since the last checkpoint. */
+  #freed: number[] = [];
+  /** Loaded bytes found by the last eviction sweep, and the creation counter then. */
+  #sweptBytes = 0;
+  #createdAtSweep = 0;
 
   static {
     rootOf = (tree) => tree.#root;
@@ -206,6 +259,28 @@ export class MerkleSearchTree {
     return tree;
   }
 
+  /**
+   * A persisted tree: its root is a stub read from `source` when first needed, and so is every
+   * node below it. Writes change nodes in memory; {@link checkpoint} says what to store.
+   */
+  static open(source: NodeSource, root: PersistedRoot | null, options: MstOptions = {}): MerkleSearchTree {
+    const tree = new MerkleSearchTree(options);
+    tree.#source = source;
+    if (root !== null) {
+      tree.#root = stubNode(root.id, root.hash, source);
+      tree.#size = root.size;
+    }
+    return tree;
+  }
+
+  /**
+   * Makes an in-memory tree a persisted one: from now on its changes are tracked for
+   * {@link checkpoint}, whose first call stores every node.
+   */
+  persistTo(source: NodeSource): void {
+    this.#source = source;
+  }
+
   /** Builds a tree from entries in any order; a later duplicate key wins. */
   static fromEntries(entries: Iterable<readonly [Uint8Array, Uint8Array]>, options: MstOptions = {}): MerkleSearchTree {
     const all = [...entries];
@@ -230,7 +305,7 @@ export class MerkleSearchTree {
 
   /** The digest of `key` (a copy), or undefined. */
   get(key: Uint8Array): Uint8Array | undefined {
-    let node = this.#root;
+    let node = loaded(this.#root);
     while (node !== null) {
       const r = search(node, key);
       if (r >= 0) return copyDigest(node, r);
@@ -240,7 +315,7 @@ export class MerkleSearchTree {
   }
 
   has(key: Uint8Array): boolean {
-    let node = this.#root;
+    let node = loaded(this.#root);
     while (node !== null) {
       const r = search(node, key);
       if (r >= 0) return true;
@@ -255,10 +330,19 @@ export class MerkleSearchTree {
    */
   upsert(key: Uint8Array, digest: Uint8Array): boolean {
     checkDigest(digest);
+    freedSink = this.#source === null ? null : this.#freed;
+    try {
+      return this.#upsert(key, digest);
+    } finally {
+      freedSink = null;
+    }
+  }
+
+  #upsert(key: Uint8Array, digest: Uint8Array): boolean {
     const nodes = this.#nodes;
     const gaps = this.#gaps;
     let depth = 0;
-    let node = this.#root;
+    let node = loaded(this.#root);
     while (node !== null) {
       const r = search(node, key);
       nodes[depth] = node;
@@ -296,10 +380,19 @@ export class MerkleSearchTree {
 
   /** Removes `key`. Returns whether it was present. */
   remove(key: Uint8Array): boolean {
+    freedSink = this.#source === null ? null : this.#freed;
+    try {
+      return this.#remove(key);
+    } finally {
+      freedSink = null;
+    }
+  }
+
+  #remove(key: Uint8Array): boolean {
     const nodes = this.#nodes;
     const gaps = this.#gaps;
     let depth = 0;
-    let node = this.#root;
+    let node = loaded(this.#root);
     let i = -1;
     while (node !== null) {
       const r = search(node, key);
@@ -329,8 +422,9 @@ export class MerkleSearchTree {
     return true;
   }
 
-  /** Removes every key. */
+  /** Removes every key (an in-memory tree only: a persisted one removes its keys one by one). */
   clear(): void {
+    if (this.#source !== null) throw new MstError('INVALID_ARGUMENT', 'clear() would leave the records of a persisted tree behind');
     this.#root = null;
     this.#size = 0;
   }
@@ -358,7 +452,79 @@ export class MerkleSearchTree {
    */
   entries(range: KeyRange = {}): IterableIterator<MstEntry> {
     this.#epoch = nextEpoch();
-    return iterate(this.#root, range.start ?? null, false, range.end ?? null);
+    return iterate(loaded(this.#root), range.start ?? null, false, range.end ?? null);
+  }
+
+  /**
+   * What to store so that the persisted tree equals this one: every node changed since the last
+   * checkpoint gets a new record id from `nextId` (children first: a record names its children's
+   * ids), and the records the tree stopped using are listed for deletion. Hashes every changed
+   * node. Nothing changes until `commit`; `abort` forgets the ids handed out.
+   */
+  checkpoint(nextId: () => number): TreeCheckpoint {
+    if (this.#source === null) throw new MstError('STATE', 'checkpoint() of a tree that is not persisted');
+    const records: [number, Uint8Array][] = [];
+    const stored: MstNode[] = [];
+    const root = this.#root;
+    if (root !== null) ensureHashed(root);
+    const store = (node: MstNode): void => {
+      if (node.id !== 0) return;
+      const c = node.children;
+      if (c !== null) for (const child of c) if (child !== null) store(child);
+      node.id = nextId();
+      stored.push(node);
+      records.push([node.id, encodeRecord(node)]);
+    };
+    if (root !== null) store(root);
+    const freed = this.#freed.splice(0);
+    return {
+      records,
+      freed,
+      root: root === null ? null : { id: root.id, hash: nodeHash(root), size: this.#size },
+      commit: () => {},
+      abort: () => {
+        for (const node of stored) node.id = 0;
+        this.#freed.unshift(...freed);
+      },
+    };
+  }
+
+  /**
+   * Keeps a persisted tree's loaded nodes near `maxBytes`: once nodes worth more than that may
+   * have been read or built since the last sweep, stored subtrees that nobody read since then go
+   * back to stubs (a clock-style second chance; the root and unstored nodes stay). Call it between
+   * operations: an operation in progress holds nodes.
+   */
+  evict(maxBytes: number): void {
+    const root = this.#root;
+    if (this.#source === null || root === null || root.src !== null) return;
+    const estimate = this.#sweptBytes + (createdNodeBytes() - this.#createdAtSweep);
+    if (estimate <= maxBytes) return;
+    let bytes = this.#sweep(root);
+    if (bytes > maxBytes) bytes = this.#sweep(root);
+    this.#sweptBytes = bytes;
+    this.#createdAtSweep = createdNodeBytes();
+  }
+
+  /** Unloads stored subtrees not read since the last sweep, clears the flag on the rest; returns the bytes left loaded. */
+  #sweep(root: MstNode): number {
+    const source = this.#source!;
+    let bytes = 0;
+    const visit = (node: MstNode): void => {
+      bytes += node.data.length + NODE_OVERHEAD_BYTES;
+      const c = node.children;
+      if (c === null) return;
+      for (const child of c) {
+        if (child === null || child.src !== null) continue;
+        if (child.id !== 0 && !child.touched) unloadNode(child, source);
+        else {
+          child.touched = false;
+          visit(child);
+        }
+      }
+    };
+    visit(root);
+    return bytes;
   }
 
   [Symbol.iterator](): IterableIterator<MstEntry> {
@@ -373,6 +539,8 @@ export class MerkleSearchTree {
     let parent: MstNode | null = null;
     for (let q = 0; q <= upto; q++) {
       let nd = nodes[q]!;
+      // The node's content changes: its record (if any) no longer describes it.
+      release(nd, epoch);
       if (nd.epoch !== epoch) {
         nd = cloneNode(nd, epoch);
         if (parent === null) this.#root = nd;
@@ -408,6 +576,8 @@ const NO_SPLIT: [MstNode | null, MstNode | null] = [null, null];
 /** The canonical trees of the keys of `node` below and above `key` (absent from it). New nodes only. */
 function split(node: MstNode | null, key: Uint8Array, epoch: number): [MstNode | null, MstNode | null] {
   if (node === null) return NO_SPLIT;
+  loaded(node);
+  release(node, epoch);
   const g = ~search(node, key);
   const [cl, cr] = split(childAt(node, g), key, epoch);
   const c = node.children;
@@ -424,16 +594,23 @@ function childrenOrEmpty(node: MstNode): Children {
 function merge(a: MstNode | null, b: MstNode | null, epoch: number): MstNode | null {
   if (a === null) return b;
   if (b === null) return a;
+  // Children arrays may hold stubs: their layers are in their records.
+  loaded(a);
+  loaded(b);
   if (a.layer > b.layer) {
+    release(a, epoch);
     const c = childrenOrEmpty(a);
     c[a.n] = merge(c[a.n]!, b, epoch);
     return sliceNode(a, 0, a.n, epoch, c);
   }
   if (a.layer < b.layer) {
+    release(b, epoch);
     const c = childrenOrEmpty(b);
     c[0] = merge(a, c[0]!, epoch);
     return sliceNode(b, 0, b.n, epoch, c);
   }
+  release(a, epoch);
+  release(b, epoch);
   const ca = childrenOrEmpty(a);
   const cb = childrenOrEmpty(b);
   const middle = merge(ca[a.n]!, cb[0]!, epoch);
@@ -492,7 +669,7 @@ function buildRange(
 
 /** The root node (internal: not exported from the package). */
 export function rootNode(tree: MerkleSearchTree): MstNode | null {
-  return rootOf(tree);
+  return loaded(rootOf(tree));
 }
 
 /**
@@ -511,7 +688,8 @@ export function* iterate(root: MstNode | null, lo: Uint8Array | null, loExclusiv
   }
   while (nodes.length > 0) {
     const top = nodes.length - 1;
-    const nd = nodes[top]!;
+    // Between two steps an eviction sweep may have turned a node back into a stub.
+    const nd = loaded(nodes[top]!);
     const i = next[top]!;
     if (i >= nd.n) {
       nodes.pop();
