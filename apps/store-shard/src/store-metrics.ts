@@ -18,7 +18,7 @@ export function storeMetrics(metrics: Metrics, store: Store, hosted: readonly nu
   });
   metrics.gauge({
     name: 'mst_height',
-    help: "Levels of each shard's Merkle Search Tree.",
+    help: "Layers of each shard's Merkle Search Tree (its root's layer + 1).",
     labels: ['shard'],
     collect: (report) => shards.forEach(({ shard, label }) => report(store.shardHeight(shard), label)),
   });

@@ -7,16 +7,25 @@ import { NODE_CONFIG } from '../../shared/src/tokens.js';
 import { storeMetrics } from './store-metrics.js';
 
 async function openStore(config: NodeConfig, logger: Logger, telemetry: Telemetry): Promise<Store> {
-  // Three quarters of the cache for RocksDB's blocks (compressed pages of many keys each), the
-  // rest for decoded entries of the hottest keys (a hit costs no native call and no decode).
+  // Half of the cache for RocksDB's blocks (pages of many keys each), a quarter for decoded
+  // entries of the hottest keys (a hit costs no native call and no decode), a quarter for the
+  // Merkle Search Trees' loaded nodes (the top of each tree stays in memory).
   const entryCacheBytes = Math.floor(config.cacheBytes / 4);
+  const treeCacheBytes = Math.floor(config.cacheBytes / 4);
   const engine =
-    config.engine === 'memory' ? new MemoryEngine() : new RocksDbEngine(config.dataDir, { blockCacheBytes: config.cacheBytes - entryCacheBytes });
+    config.engine === 'memory'
+      ? new MemoryEngine()
+      : new RocksDbEngine(config.dataDir, { blockCacheBytes: config.cacheBytes - entryCacheBytes - treeCacheBytes });
   let corrupt = 0;
   const store = await Store.open({
     engine,
     shards: config.shards,
     entryCacheBytes,
+    treeCacheBytes,
+    onScrubbed: ({ keys, repaired }) =>
+      repaired > 0
+        ? logger.warn('repaired the stored Merkle trees where they disagreed with the stored entries', { keys, repaired })
+        : logger.info('the stored Merkle trees agree with the stored entries', { keys }),
     onUpgrade: ({ fromFormat, shardsDone, shards, keys }) =>
       logger.info('upgrading the data directory', { fromFormat, toFormat: STORAGE_FORMAT, shardsDone, shards, keys }),
     ...(config.nodeId === undefined ? {} : { nodeId: config.nodeId }),

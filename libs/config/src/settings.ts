@@ -209,7 +209,7 @@ export const S = {
     hint: '<size>',
     defaultText: '128MiB',
     description:
-      "Memory for caching stored data: RocksDB's block cache gets three quarters, decoded hot entries the rest. With the write buffers (up to 128 MiB) and the Merkle trees, it sets the node's memory; the keyspace itself stays on disk.",
+      "Memory for caching stored data: half for RocksDB's block cache, a quarter for decoded hot entries, a quarter for the Merkle Search Trees' nodes. With RocksDB's write buffers (up to 128 MiB) it sets the node's memory; the keyspace and the trees stay on disk.",
     parse: v.byteSize(ONE_MIB, 4 * 1024 * ONE_MIB - 1),
     fallback: () => DEFAULT_CACHE_BYTES,
   }),

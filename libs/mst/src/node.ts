@@ -651,6 +651,18 @@ function readVarint(buf: Uint8Array, at: number): [value: number, next: number] 
   }
 }
 
+/** The record ids of a stored node's children, in gap order (for checks of what storage holds). */
+export function recordChildIds(record: Uint8Array): number[] {
+  const [length, start] = readVarint(record, 0);
+  const ids: number[] = [];
+  for (let at = start + length; at < record.length; ) {
+    let id: number;
+    [id, at] = readVarint(record, at);
+    ids.push(id);
+  }
+  return ids;
+}
+
 /** Reads a stub's record and fills the node in place; the record must hash to the stub's hash. */
 export function loadNode(node: MstNode): void {
   const src = node.src!;

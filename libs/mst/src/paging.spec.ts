@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import { MerkleSearchTree, MstError, type NodeSource, type PersistedRoot, toHex } from './index.js';
+import { MerkleSearchTree, MstError, type NodeSource, type PersistedRoot, recordChildIds, toHex } from './index.js';
 
 /** Records by id, as the store keeps them; counts the reads. */
 class RecordStore implements NodeSource {
@@ -31,27 +31,10 @@ class RecordStore implements NodeSource {
       seen.add(id);
       const record = this.records.get(id);
       if (!record) throw new Error(`dangling child id ${id}`);
-      let [length, at] = varint(record, 0);
-      at += length;
-      while (at < record.length) {
-        let child: number;
-        [child, at] = varint(record, at);
-        visit(child);
-      }
+      for (const child of recordChildIds(record)) visit(child);
     };
     if (root !== undefined) visit(root);
     return seen;
-  }
-}
-
-function varint(buf: Uint8Array, at: number): [number, number] {
-  let v = 0;
-  let scale = 1;
-  for (;;) {
-    const b = buf[at++]!;
-    v += (b & 0x7f) * scale;
-    if ((b & 0x80) === 0) return [v, at];
-    scale *= 128;
   }
 }
 
@@ -83,7 +66,8 @@ describe('a persisted Merkle Search Tree', () => {
         const model = new Map<number, number>(initial.map((i) => [i, 0]));
         let tree = MerkleSearchTree.fromEntries([...model].map(([i, v]) => [key(i), digest(i, v)] as const));
         tree.persistTo(store);
-        let root = store.persist(tree);
+        store.persist(tree);
+        let root: PersistedRoot | null;
         for (const o of ops) {
           switch (o.op) {
             case 'put':

@@ -46,6 +46,28 @@
  * shared and frozen; the next write to a path clones those nodes once. A snapshot costs O(1) and
  * an anti-entropy session can walk one for seconds while the shard keeps writing.
  *
+ * ## Persistence (paging)
+ *
+ * A tree made with `open` (or `persistTo`) lives in storage and is read on demand. A node that is
+ * not in memory is a stub: an object with its record id and its hash only, so its parent can be
+ * hashed, compared and encoded without reading it. `childAt` reads a stub's record (through the
+ * tree's NodeSource) the first time a walk passes through it, checks it hashes to what the parent
+ * holds, and fills the same object in place, its own children as new stubs. Everything above
+ * works unchanged on such trees; only the few places that hand a child array around load what
+ * they touch.
+ *
+ * A record is immutable: whatever changes a node (an upsert or remove on its path, a split, a
+ * merge) releases its record id into the tree's freed list and leaves the node without one.
+ * `checkpoint` then stores every node without an id, children first (a record names its
+ * children's ids), and returns the freed ids for deletion: storage always holds exactly the
+ * nodes of the last checkpoint (and whatever the caller keeps for snapshots). Unstored nodes are
+ * always a connected top of the tree, since a change releases its whole path to the root.
+ *
+ * `evict` bounds the loaded nodes: a clock-style sweep turns stored subtrees that no walk read
+ * since the previous sweep back into stubs (the node object stays, its data and children go), so
+ * the top of the tree, which every walk passes, stays in memory and the rest comes and goes.
+ * Iterators re-read a node that was turned back into a stub between two of their steps.
+ *
  * ## Bulk build
  *
  * From sorted input, layers are computed once per key and each range is built by scanning for its
@@ -296,6 +318,12 @@ export class MerkleSearchTree {
       }
     }
     return MerkleSearchTree.fromSorted(keys, digests, options);
+  }
+
+  /** Layers in use: the root's layer + 1 (0 when empty). Reads the root only. */
+  layers(): number {
+    const root = loaded(this.#root);
+    return root === null ? 0 : root.layer + 1;
   }
 
   /** Number of keys. */

@@ -10,7 +10,17 @@ export type PersistOp =
   | { readonly type: 'del'; readonly shard: number; readonly key: string }
   | { readonly type: 'outbox-put'; readonly seq: bigint; readonly value: Uint8Array }
   | { readonly type: 'outbox-del'; readonly seq: bigint }
-  | { readonly type: 'meta-put'; readonly name: string; readonly value: Uint8Array };
+  | { readonly type: 'meta-put'; readonly name: string; readonly value: Uint8Array }
+  | { readonly type: 'meta-del'; readonly name: string }
+  /** A Merkle Search Tree node's record. */
+  | { readonly type: 'node-put'; readonly shard: number; readonly id: number; readonly value: Uint8Array }
+  | { readonly type: 'node-del'; readonly shard: number; readonly id: number }
+  /** A key whose change the stored tree does not cover yet. */
+  | { readonly type: 'pending-put'; readonly shard: number; readonly key: string }
+  | { readonly type: 'pending-del'; readonly shard: number; readonly key: string }
+  /** Node records a checkpoint stopped using, kept a while for snapshots still reading them. */
+  | { readonly type: 'grave-put'; readonly shard: number; readonly seq: number; readonly value: Uint8Array }
+  | { readonly type: 'grave-del'; readonly shard: number; readonly seq: number };
 
 export interface LoadedOutboxRecord {
   readonly seq: bigint;
@@ -42,6 +52,12 @@ export interface StorageEngine {
   /** Applies all ops atomically; resolves once durable (to the OS, or to disk when `sync`). */
   write(ops: readonly PersistOp[], sync: boolean): Promise<void>;
   getMeta(name: string): Uint8Array | undefined;
+  /** A tree node's record. */
+  getNode(shard: number, id: number): Uint8Array | undefined;
+  /** The keys a shard's stored tree does not cover yet, in key order. */
+  pendingKeys(shard: number): Generator<string, void, undefined>;
+  /** A shard's graveyard records (seq, ids), ascending seq. */
+  graves(shard: number): Generator<readonly [seq: number, value: Uint8Array], void, undefined>;
   /** Bytes held by the engine's own caches and write buffers (0 when it keeps none). */
   memoryBytes(): number;
   close(): Promise<void>;

@@ -10,6 +10,9 @@ export class MemoryEngine implements StorageEngine {
   readonly kind = 'memory';
   private readonly shards = new Map<number, Map<string, Uint8Array>>();
   private readonly meta = new Map<string, Uint8Array>();
+  private readonly nodes = new Map<string, Uint8Array>();
+  private readonly pending = new Map<number, Set<string>>();
+  private readonly graveyard = new Map<number, Map<number, Uint8Array>>();
 
   async open(): Promise<void> {}
 
@@ -43,6 +46,27 @@ export class MemoryEngine implements StorageEngine {
         case 'meta-put':
           this.meta.set(op.name, op.value);
           break;
+        case 'meta-del':
+          this.meta.delete(op.name);
+          break;
+        case 'node-put':
+          this.nodes.set(`${op.shard}/${op.id}`, op.value);
+          break;
+        case 'node-del':
+          this.nodes.delete(`${op.shard}/${op.id}`);
+          break;
+        case 'pending-put':
+          of(this.pending, op.shard, () => new Set<string>()).add(op.key);
+          break;
+        case 'pending-del':
+          this.pending.get(op.shard)?.delete(op.key);
+          break;
+        case 'grave-put':
+          of(this.graveyard, op.shard, () => new Map<number, Uint8Array>()).set(op.seq, op.value);
+          break;
+        case 'grave-del':
+          this.graveyard.get(op.shard)?.delete(op.seq);
+          break;
         default:
           // The outbox lives in memory only (nothing to recover after a restart of this engine).
           break;
@@ -54,6 +78,18 @@ export class MemoryEngine implements StorageEngine {
     return this.meta.get(name);
   }
 
+  getNode(shard: number, id: number): Uint8Array | undefined {
+    return this.nodes.get(`${shard}/${id}`);
+  }
+
+  *pendingKeys(shard: number): Generator<string, void, undefined> {
+    yield* [...(this.pending.get(shard) ?? [])].sort(compareKeys);
+  }
+
+  *graves(shard: number): Generator<readonly [seq: number, value: Uint8Array], void, undefined> {
+    yield* [...(this.graveyard.get(shard) ?? [])].sort((a, b) => a[0] - b[0]);
+  }
+
   memoryBytes(): number {
     return 0;
   }
@@ -61,8 +97,12 @@ export class MemoryEngine implements StorageEngine {
   async close(): Promise<void> {}
 
   private records(shard: number): Map<string, Uint8Array> {
-    let records = this.shards.get(shard);
-    if (!records) this.shards.set(shard, (records = new Map()));
-    return records;
+    return of(this.shards, shard, () => new Map<string, Uint8Array>());
   }
+}
+
+function of<V>(map: Map<number, V>, shard: number, make: () => V): V {
+  let value = map.get(shard);
+  if (value === undefined) map.set(shard, (value = make()));
+  return value;
 }

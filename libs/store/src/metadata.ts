@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { decodeHlc, encodeHlc, type Hlc, type NodeId, type Stamp, ZERO_STAMP } from '#crdt';
+import { HASH_BYTES, type PersistedRoot } from '#mst';
 import { type PersistOp, type StorageEngine } from './engine.js';
 import { decodeStamp, encodeStamp } from './stamp-codec.js';
 
@@ -23,9 +24,10 @@ export class StoreError extends Error {
 /**
  * Data directory formats:
  *
- * 1. entries, outbox and metadata; the store loaded every entry at open.
- * 2. adds per-shard counts and the clock's high-water mark, kept with every commit group, so that
- *    open reads no entry to know them.
+ * 1. entries, outbox and metadata; the store loaded every entry at open and built its trees.
+ * 2. adds per-shard counts and the clock's high-water mark, kept with every commit group, and
+ *    the Merkle Search Trees: node records, a root per shard, markers of the keys a stored tree
+ *    does not cover yet, and graveyard records; open reads no entry.
  *
  * A directory of format 1 is upgraded in place at open (one pass over its entries); one of a
  * newer format than this release knows is refused.
@@ -40,6 +42,9 @@ export const META_OUTBOX_SEQ = 'outbox_seq';
 export const META_CLOCK = 'clock';
 export const metaFloor = (shard: number): string => `floor/${shard}`;
 export const metaCounts = (shard: number): string => `counts/${shard}`;
+export const metaTreeRoot = (shard: number): string => `tree/${shard}`;
+/** The next tree node record id (one sequence for all shards). */
+export const META_TREE_IDS = 'tree_ids';
 
 /** What a store reads from its metadata at open. */
 export interface StoreMetadata {
@@ -51,6 +56,9 @@ export interface StoreMetadata {
   readonly counts: readonly ShardCounts[];
   readonly clock: Hlc | undefined;
   readonly outboxSeq: bigint;
+  /** Per-shard stored tree roots (null: empty, or not stored in format 1). */
+  readonly treeRoots: readonly (PersistedRoot | null)[];
+  readonly nextTreeId: number;
 }
 
 /**
@@ -81,14 +89,18 @@ export async function readMetadata(engine: StorageEngine, shards: number, config
 
   const floors: Stamp[] = [];
   const counts: ShardCounts[] = [];
+  const treeRoots: (PersistedRoot | null)[] = [];
   for (let shard = 0; shard < shards; shard++) {
     const floor = engine.getMeta(metaFloor(shard));
     floors.push(floor ? decodeStamp(floor) : ZERO_STAMP);
     const stored = format >= 2 ? engine.getMeta(metaCounts(shard)) : undefined;
     counts.push(stored ? decodeCounts(stored) : { keys: 0, bytes: 0 });
+    const root = format >= 2 ? engine.getMeta(metaTreeRoot(shard)) : undefined;
+    treeRoots.push(root ? decodeTreeRoot(root) : null);
   }
   const clock = engine.getMeta(META_CLOCK);
   const seq = engine.getMeta(META_OUTBOX_SEQ);
+  const treeIds = engine.getMeta(META_TREE_IDS);
   return {
     nodeId,
     format,
@@ -96,7 +108,45 @@ export async function readMetadata(engine: StorageEngine, shards: number, config
     counts,
     clock: clock ? decodeHlc(clock) : undefined,
     outboxSeq: seq ? Buffer.from(seq).readBigUInt64BE(0) : 1n,
+    treeRoots,
+    nextTreeId: treeIds ? Number(Buffer.from(treeIds).readBigUInt64BE(0)) : 1,
   };
+}
+
+/** A shard's stored tree root: `id:u64 size:u64 hash`; an empty tree has no record. */
+export function treeRootOp(shard: number, root: PersistedRoot | null): PersistOp {
+  if (root === null) return { type: 'meta-del', name: metaTreeRoot(shard) };
+  const out = Buffer.allocUnsafe(16 + HASH_BYTES);
+  out.writeBigUInt64BE(BigInt(root.id), 0);
+  out.writeBigUInt64BE(BigInt(root.size), 8);
+  out.set(root.hash, 16);
+  return { type: 'meta-put', name: metaTreeRoot(shard), value: out };
+}
+
+function decodeTreeRoot(bytes: Uint8Array): PersistedRoot {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf.length !== 16 + HASH_BYTES) throw new StoreError('FORMAT', `a tree root needs ${16 + HASH_BYTES} bytes, found ${buf.length}`);
+  return { id: Number(buf.readBigUInt64BE(0)), size: Number(buf.readBigUInt64BE(8)), hash: Uint8Array.from(buf.subarray(16)) };
+}
+
+export function treeIdsOp(next: number): PersistOp {
+  const out = Buffer.allocUnsafe(8);
+  out.writeBigUInt64BE(BigInt(next));
+  return { type: 'meta-put', name: META_TREE_IDS, value: out };
+}
+
+/** A graveyard record: the node record ids, u64 each. */
+export function encodeIds(ids: readonly number[]): Uint8Array {
+  const out = Buffer.allocUnsafe(8 * ids.length);
+  ids.forEach((id, i) => out.writeBigUInt64BE(BigInt(id), 8 * i));
+  return out;
+}
+
+export function decodeIds(bytes: Uint8Array): number[] {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const ids: number[] = [];
+  for (let at = 0; at + 8 <= buf.length; at += 8) ids.push(Number(buf.readBigUInt64BE(at)));
+  return ids;
 }
 
 /** The metadata writes that finish an upgrade to the current format. */

@@ -2,7 +2,7 @@
 // promise methods, and the binding's synchronous reads (underscored, but what its own async
 // methods are built on).
 declare module '@nxtedition/rocksdb' {
-  interface RangeOptions {
+  export interface RangeOptions {
     gt?: Buffer;
     gte?: Buffer;
     lt?: Buffer;

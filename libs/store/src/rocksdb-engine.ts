@@ -1,4 +1,4 @@
-import { RocksLevel } from '@nxtedition/rocksdb';
+import { type RangeOptions, RocksLevel } from '@nxtedition/rocksdb';
 import { type LoadedOutboxRecord, type PersistOp, prefixEnd, type ShardRange, type ShardScan, type StorageEngine } from './engine.js';
 
 /**
@@ -12,28 +12,44 @@ import { type LoadedOutboxRecord, type PersistOp, prefixEnd, type ShardRange, ty
  * a shard needs no sorting.
  */
 const ENTRY = 0x65;
+const GRAVE = 0x67;
 const META = 0x6d;
 const OUTBOX = 0x6f;
+const PENDING = 0x70;
+const NODE = 0x74;
 
 /** Rows a scan reads per native call: small first (a SCAN page wants few), larger while it goes on. */
 const FIRST_SCAN_CHUNK = 64;
+const EMPTY = Buffer.alloc(0);
 const SCAN_CHUNK = 1024;
 
-function entryKey(shard: number, key: string): Buffer {
+/** `tag shard:u16 key:utf8`: entries, and pending tree keys. */
+function shardKey(tag: number, shard: number, key: string): Buffer {
   const len = Buffer.byteLength(key);
   const out = Buffer.allocUnsafe(3 + len);
-  out[0] = ENTRY;
+  out[0] = tag;
   out.writeUInt16BE(shard, 1);
   out.write(key, 3, 'utf8');
   return out;
 }
 
-function shardStart(shard: number): Buffer {
+/** `tag shard:u16 n:u64`: tree nodes by id, graveyard records by seq. */
+function shardNumber(tag: number, shard: number, n: number): Buffer {
+  const out = Buffer.allocUnsafe(11);
+  out[0] = tag;
+  out.writeUInt16BE(shard, 1);
+  out.writeBigUInt64BE(BigInt(n), 3);
+  return out;
+}
+
+function shardStart(tag: number, shard: number): Buffer {
   const out = Buffer.allocUnsafe(3);
-  out[0] = ENTRY;
+  out[0] = tag;
   out.writeUInt16BE(shard, 1);
   return out;
 }
+
+const entryKey = (shard: number, key: string): Buffer => shardKey(ENTRY, shard, key);
 
 function outboxKey(seq: bigint): Buffer {
   const out = Buffer.allocUnsafe(9);
@@ -73,19 +89,38 @@ export class RocksDbEngine implements StorageEngine {
   }
 
   *scan(shard: number, range: ShardRange = {}): ShardScan {
-    const start = shardStart(shard);
+    const start = shardStart(ENTRY, shard);
     const prefix = Buffer.from(range.prefix ?? '', 'utf8');
     const lower = Buffer.concat([start, prefix]);
     const end = prefixEnd(prefix);
-    const upper = end === undefined ? shardStart(shard + 1) : Buffer.concat([start, end]);
+    const upper = end === undefined ? shardStart(ENTRY, shard + 1) : Buffer.concat([start, end]);
     const after = range.after === undefined ? undefined : entryKey(shard, range.after);
     const bounds = after !== undefined && Buffer.compare(after, lower) >= 0 ? { gt: after, lt: upper } : { gte: lower, lt: upper };
+    for (const [key, value] of this.rows(bounds)) yield [key.toString('utf8', 3), value] as const;
+  }
+
+  *pendingKeys(shard: number): Generator<string, void, undefined> {
+    for (const [key] of this.rows({ gte: shardStart(PENDING, shard), lt: shardStart(PENDING, shard + 1) })) yield key.toString('utf8', 3);
+  }
+
+  *graves(shard: number): Generator<readonly [seq: number, value: Uint8Array], void, undefined> {
+    for (const [key, value] of this.rows({ gte: shardStart(GRAVE, shard), lt: shardStart(GRAVE, shard + 1) })) {
+      yield [Number(key.readBigUInt64BE(3)), value] as const;
+    }
+  }
+
+  getNode(shard: number, id: number): Uint8Array | undefined {
+    return this.db._getManySync([shardNumber(NODE, shard, id)])[0] ?? undefined;
+  }
+
+  /** A range's rows in key order, read synchronously a chunk at a time from one iterator (a consistent view). */
+  private *rows(bounds: RangeOptions): Generator<readonly [Buffer, Buffer], void, undefined> {
     const it = this.db.iterator(bounds);
     try {
       let chunk = FIRST_SCAN_CHUNK;
       for (;;) {
         const { rows, finished } = it._nextvSync(chunk, {});
-        for (let i = 0; i < rows.length; i += 2) yield [rows[i]!.toString('utf8', 3), rows[i + 1]!] as const;
+        for (let i = 0; i < rows.length; i += 2) yield [rows[i]!, rows[i + 1]!] as const;
         if (finished || rows.length === 0) return;
         chunk = SCAN_CHUNK;
       }
@@ -125,6 +160,27 @@ export class RocksDbEngine implements StorageEngine {
           break;
         case 'meta-put':
           batch.put(metaKey(op.name), op.value);
+          break;
+        case 'meta-del':
+          batch.del(metaKey(op.name));
+          break;
+        case 'node-put':
+          batch.put(shardNumber(NODE, op.shard, op.id), op.value);
+          break;
+        case 'node-del':
+          batch.del(shardNumber(NODE, op.shard, op.id));
+          break;
+        case 'pending-put':
+          batch.put(shardKey(PENDING, op.shard, op.key), EMPTY);
+          break;
+        case 'pending-del':
+          batch.del(shardKey(PENDING, op.shard, op.key));
+          break;
+        case 'grave-put':
+          batch.put(shardNumber(GRAVE, op.shard, op.seq), op.value);
+          break;
+        case 'grave-del':
+          batch.del(shardNumber(GRAVE, op.shard, op.seq));
           break;
       }
     }

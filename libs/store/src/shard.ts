@@ -1,8 +1,34 @@
 import { compareStamps, decodeEntry, encodeEntry, type Entry, entryDigest, isLive, type Stamp, ZERO_STAMP } from '#crdt';
-import { MerkleSearchTree, treeStats } from '#mst';
+import { equalBytes, isMstError, MerkleSearchTree, type NodeSource, type PersistedRoot } from '#mst';
 import { type PersistOp, type StorageEngine } from './engine.js';
 import { type EntryCache } from './entry-cache.js';
-import { countsOp, type ShardCounts } from './metadata.js';
+import { countsOp, decodeIds, encodeIds, type ShardCounts, treeRootOp } from './metadata.js';
+
+/**
+ * How long the node records a checkpoint stopped using are kept: an anti-entropy session's
+ * snapshot of the tree may still read them (its nodes are shared with the live tree, which may
+ * evict them). Sessions take seconds; one that outlives this fails and is retried.
+ */
+export const GRAVE_GRACE_MS = 5 * 60_000;
+
+/** What a checkpoint needs from the store: record ids and graveyard sequence numbers, and the time. */
+export interface CheckpointContext {
+  readonly nextNodeId: () => number;
+  readonly nextGraveSeq: () => number;
+  readonly now: number;
+}
+
+/** A prepared checkpoint: made visible once its batch is durable, or forgotten if the write failed. */
+export interface PreparedCheckpoint {
+  commit(): void;
+  abort(): void;
+}
+
+interface Grave {
+  readonly seq: number;
+  readonly ids: readonly number[];
+  readonly at: number;
+}
 
 /** Told about a stored record that does not decode (it then reads as absent). */
 export type CorruptRecordHandler = (shard: number, key: string, error: unknown) => void;
@@ -38,14 +64,19 @@ export class Shard {
   /** Committed entries (not floor-filtered) this group's mutations read; undefined = absent. */
   private readonly groupReads = new Map<string, Entry | undefined>();
   /** Keys the staged floor deletes from storage, found when the group is persisted. */
-  private truncated: string[] = [];
+  private truncated = new Set<string>();
   private counts: ShardCounts;
   /** The counts once this group is durable. */
   private stagedCounts: ShardCounts | undefined;
   /** Entries that do not outrank the floor were truncated away. */
   private truncatedAt: Stamp;
   private stagedFloor: Stamp | undefined;
-  private tree = new MerkleSearchTree();
+  private tree: MerkleSearchTree;
+  /** Keys with a pending marker on disk: their change may be missing from the stored tree. */
+  private readonly markers = new Set<string>();
+  /** Markers this commit group writes. */
+  private stagedMarkers: string[] = [];
+  private graveyard: Grave[] = [];
   /**
    * Keys whose entry changed since the tree last caught up (null: the key is gone). The store
    * brings the tree up to date in small slices between commit groups ({@link catchUpSome}), and
@@ -55,32 +86,64 @@ export class Shard {
    */
   private readonly treeBehind = new Map<string, Entry | null>();
 
+  private readonly nodes: NodeSource;
+
   constructor(
     readonly index: number,
     private readonly storage: ShardStorage,
     floor: Stamp,
     counts: ShardCounts,
+    root: PersistedRoot | null,
   ) {
     this.truncatedAt = floor;
     this.counts = counts;
+    this.nodes = { read: (id) => storage.engine.getNode(index, id) };
+    this.tree = MerkleSearchTree.open(this.nodes, root);
+  }
+
+  /**
+   * Takes up what the last run left: keys whose change the stored tree may lack (their markers;
+   * after a clean stop there are none) go back into the tree's queue, and graveyard records are
+   * due at once (no snapshot outlives a restart). Returns how many keys were queued.
+   */
+  resume(): number {
+    let queued = 0;
+    for (const key of this.storage.engine.pendingKeys(this.index)) {
+      this.markers.add(key);
+      this.treeBehind.set(key, this.read(key) ?? null);
+      queued++;
+    }
+    for (const [seq, value] of this.storage.engine.graves(this.index)) this.graveyard.push({ seq, ids: decodeIds(value), at: 0 });
+    return queued;
+  }
+
+  /** The largest graveyard sequence number in use (0 when none). */
+  get lastGraveSeq(): number {
+    return this.graveyard.reduce((max, grave) => Math.max(max, grave.seq), 0);
   }
 
   /** Root hash of the shard's Merkle Search Tree. */
   root(): Uint8Array {
-    this.catchUpTree();
-    return this.tree.root();
+    return this.guard(() => {
+      this.catchUpTree();
+      return this.tree.root();
+    });
   }
 
-  /** Levels of the tree, for metrics (a walk of every node: scrape time only). */
+  /** Layers of the tree (the root's layer + 1), for metrics: reads the root only. */
   height(): number {
-    this.catchUpTree();
-    return treeStats(this.tree).height;
+    return this.guard(() => {
+      this.catchUpTree();
+      return this.tree.layers();
+    });
   }
 
   /** A frozen view of the tree that later writes do not disturb (for sync sessions). */
   snapshot(): MerkleSearchTree {
-    this.catchUpTree();
-    return this.tree.snapshot();
+    return this.guard(() => {
+      this.catchUpTree();
+      return this.tree.snapshot();
+    });
   }
 
   /** Keys the tree has not caught up with. */
@@ -90,6 +153,28 @@ export class Shard {
 
   /** Brings at most `limit` keys into the tree; returns how many it did. */
   catchUpSome(limit: number): number {
+    return this.guard(() => this.applySome(limit));
+  }
+
+  /**
+   * Runs a tree operation; when a stored tree node is missing or does not match its hash, the
+   * tree is rebuilt from the stored entries (one pass over the shard) and the operation runs
+   * again. The entries are the truth the tree summarises: a broken tree costs time, never data.
+   * The broken tree's records stay on disk, unused.
+   */
+  private guard<T>(operation: () => T): T {
+    try {
+      return operation();
+    } catch (err) {
+      if (!isMstError(err) || err.code !== 'CORRUPT') throw err;
+      this.storage.onCorrupt?.(this.index, '(merkle search tree)', err);
+      this.rebuildTree();
+      this.treeBehind.clear();
+      return operation();
+    }
+  }
+
+  private applySome(limit: number): number {
     let done = 0;
     for (const [key, entry] of this.treeBehind) {
       if (done >= limit) break;
@@ -103,15 +188,16 @@ export class Shard {
   }
 
   private catchUpTree(): void {
-    this.catchUpSome(Infinity);
+    this.applySome(Infinity);
   }
 
   /**
-   * Builds the tree from the stored entries in one sorted pass (the engine scans in key order).
-   * With `recount`, also counts the live keys and bytes (a data directory of the first format
-   * kept no counts). Returns the greatest stamp seen, for the clock.
+   * Builds the tree from the stored entries in one sorted pass (the engine scans in key order;
+   * the next checkpoint stores every node) and counts the live keys and bytes: the upgrade of a
+   * data directory of the first format, and the repair of a broken stored tree. Returns the
+   * greatest stamp seen, for the clock.
    */
-  loadTree(recount: boolean): Stamp {
+  rebuildTree(): Stamp {
     const keys: Uint8Array[] = [];
     const digests: Uint8Array[] = [];
     let live = 0;
@@ -127,7 +213,8 @@ export class Shard {
       }
     }
     this.tree = MerkleSearchTree.fromSorted(keys, digests);
-    if (recount) this.counts = { keys: live, bytes };
+    this.tree.persistTo(this.nodes);
+    this.counts = { keys: live, bytes };
     return latest;
   }
 
@@ -239,7 +326,7 @@ export class Shard {
       // The survivors are counted afresh; staged keys are counted below, whatever they held.
       keys = 0;
       bytes = 0;
-      this.truncated = [];
+      this.truncated.clear();
       for (const [key, entry] of this.entries()) {
         if (this.staged.has(key) || this.removals.has(key)) continue;
         if (survives(entry, floor)) {
@@ -248,7 +335,7 @@ export class Shard {
             bytes += footprint(key, entry);
           }
         } else {
-          this.truncated.push(key);
+          this.truncated.add(key);
           ops.push({ type: 'del', shard: this.index, key });
         }
       }
@@ -271,6 +358,102 @@ export class Shard {
     for (const key of this.removals) ops.push({ type: 'del', shard: this.index, key });
     this.stagedCounts = { keys, bytes };
     ops.push(countsOp(this.index, this.stagedCounts));
+    // The tree learns of these keys later: until a checkpoint covers them, a marker says so.
+    for (const keys of [this.staged.keys(), this.removals, this.truncated]) {
+      for (const key of keys) {
+        if (this.markers.has(key)) continue;
+        this.stagedMarkers.push(key);
+        ops.push({ type: 'pending-put', shard: this.index, key });
+      }
+    }
+  }
+
+  /**
+   * The writes of a tree checkpoint, in the same batch as this commit group's: the records of the
+   * nodes changed since the last one, the new root, the markers of keys the tree now covers, a
+   * graveyard record for the node records it stopped using, and the deletion of graveyard
+   * records past their grace. Undefined when there is nothing to write.
+   */
+  checkpoint(ops: PersistOp[], context: CheckpointContext): PreparedCheckpoint | undefined {
+    const prepared = this.tree.checkpoint(context.nextNodeId);
+    const covered = [...this.markers].filter((key) => !this.treeBehind.has(key) && !this.inGroup(key));
+    const due = this.graveyard.filter((grave) => grave.at <= context.now - GRAVE_GRACE_MS);
+    if (prepared.records.length === 0 && prepared.freed.length === 0 && covered.length === 0 && due.length === 0) {
+      prepared.abort();
+      return undefined;
+    }
+    for (const [id, value] of prepared.records) ops.push({ type: 'node-put', shard: this.index, id, value });
+    const grave = prepared.freed.length > 0 ? { seq: context.nextGraveSeq(), ids: prepared.freed, at: context.now } : undefined;
+    if (grave) ops.push({ type: 'grave-put', shard: this.index, seq: grave.seq, value: encodeIds(grave.ids) });
+    for (const old of due) {
+      for (const id of old.ids) ops.push({ type: 'node-del', shard: this.index, id });
+      ops.push({ type: 'grave-del', shard: this.index, seq: old.seq });
+    }
+    for (const key of covered) ops.push({ type: 'pending-del', shard: this.index, key });
+    ops.push(treeRootOp(this.index, prepared.root));
+    return {
+      commit: () => {
+        prepared.commit();
+        for (const key of covered) this.markers.delete(key);
+        if (due.length > 0) this.graveyard = this.graveyard.filter((g) => !due.includes(g));
+        if (grave) this.graveyard.push(grave);
+      },
+      abort: () => prepared.abort(),
+    };
+  }
+
+  /**
+   * One slice of a scrub: compares up to `limit` stored entries after `after` with what the tree
+   * holds for the same key range, and queues every key where they disagree (a record lost,
+   * corrupted or changed behind the store's back) so that the tree follows the entries and a
+   * peer's anti-entropy repairs the rest. Keys the tree has not caught up with are skipped: the
+   * tree is about to take them from the entries anyway. Synchronous, so both sides are read at
+   * one moment. Returns the last key compared (undefined once the shard is done) and the keys queued.
+   */
+  scrubSlice(after: string | undefined, limit: number): { readonly last: string | undefined; readonly compared: number; readonly repaired: number } {
+    return this.guard(() => this.compareSlice(after, limit));
+  }
+
+  private compareSlice(after: string | undefined, limit: number): { readonly last: string | undefined; readonly compared: number; readonly repaired: number } {
+    const stored = new Map<string, Entry>();
+    let last: string | undefined;
+    let exhausted = true;
+    for (const [key, entry] of this.entries(after === undefined ? {} : { after })) {
+      if (stored.size === limit) {
+        exhausted = false;
+        break;
+      }
+      stored.set(key, entry);
+      last = key;
+    }
+    const range = {
+      ...(after === undefined ? {} : { start: successor(after) }),
+      ...(exhausted ? {} : { end: successor(last!) }),
+    };
+    const held = new Map<string, Uint8Array>();
+    for (const { key, digest } of this.tree.entries(range)) held.set(Buffer.from(key).toString('utf8'), digest);
+    let repaired = 0;
+    for (const [key, entry] of stored) {
+      const digest = held.get(key);
+      if (this.treeBehind.has(key) || (digest !== undefined && equalBytes(digest, entryDigest(entry)))) continue;
+      this.treeBehind.set(key, entry);
+      repaired++;
+    }
+    for (const key of held.keys()) {
+      if (stored.has(key) || this.treeBehind.has(key)) continue;
+      this.treeBehind.set(key, null);
+      repaired++;
+    }
+    return { last: exhausted ? undefined : last, compared: stored.size, repaired };
+  }
+
+  /** Turns stored tree nodes nobody read lately back into stubs, keeping the loaded ones near `maxBytes`. */
+  evictTree(maxBytes: number): void {
+    this.tree.evict(maxBytes);
+  }
+
+  private inGroup(key: string): boolean {
+    return this.staged.has(key) || this.removals.has(key) || this.truncated.has(key);
   }
 
   /** Makes the commit group visible once it is durable. */
@@ -284,7 +467,7 @@ export class Shard {
         cache.delete(key);
         this.treeBehind.set(key, null);
       }
-      this.truncated = [];
+      this.truncated.clear();
     }
     for (const key of this.removals) {
       cache.delete(key);
@@ -295,13 +478,14 @@ export class Shard {
       this.treeBehind.set(key, entry);
     }
     if (this.stagedCounts) this.counts = this.stagedCounts;
+    for (const key of this.stagedMarkers) this.markers.add(key);
     this.endGroup();
   }
 
   /** Forgets the commit group after a failed write. */
   discard(): void {
     this.stagedFloor = undefined;
-    this.truncated = [];
+    this.truncated.clear();
     this.endGroup();
   }
 
@@ -323,6 +507,7 @@ export class Shard {
   }
 
   private endGroup(): void {
+    this.stagedMarkers = [];
     this.staged.clear();
     this.removals.clear();
     this.groupReads.clear();
@@ -356,6 +541,14 @@ export class Shard {
       return undefined;
     }
   }
+}
+
+/** The smallest key byte string above `key`: `key` then a zero byte. */
+function successor(key: string): Uint8Array {
+  const bytes = Buffer.from(key, 'utf8');
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes);
+  return out;
 }
 
 /** Whether an entry outranks a truncation floor (a counter or set ranks just above its epoch). */

@@ -12,9 +12,9 @@ import { type PersistOp, type StorageEngine } from './engine.js';
 import { EntryCache } from './entry-cache.js';
 import { shardOf } from './key-order.js';
 import { type CommitEvent, dataBytesOf, type Keyspace, liveEntriesOf, liveKeysOf, scanKeysOf, type Update } from './keyspace.js';
-import { clockOp, floorOp, FORMAT, outboxSeqOp, readMetadata, StoreError, type StoreMetadata, upgradeOps } from './metadata.js';
+import { clockOp, floorOp, FORMAT, outboxSeqOp, readMetadata, StoreError, type StoreMetadata, treeIdsOp, upgradeOps } from './metadata.js';
 import { decodeOutboxChange, Outbox, type OutboxRecord, type StoreChange } from './outbox.js';
-import { type CorruptRecordHandler, Shard } from './shard.js';
+import { type CorruptRecordHandler, type PreparedCheckpoint, Shard } from './shard.js';
 
 export interface StoreOptions {
   readonly engine: StorageEngine;
@@ -33,6 +33,13 @@ export interface StoreOptions {
    * own caches are its settings.
    */
   readonly entryCacheBytes?: number;
+  /** Heap bytes for loaded Merkle Search Tree nodes, all shards together (default 32 MiB). */
+  readonly treeCacheBytes?: number;
+  /**
+   * Told when the scrub that follows every open has compared each shard's stored tree with its
+   * stored entries: how many keys it compared and how many disagreed (and were repaired).
+   */
+  readonly onScrubbed?: (result: { readonly keys: number; readonly repaired: number }) => void;
   /** Told how an upgrade of an older data directory goes (shards done of all), when one runs at open. */
   readonly onUpgrade?: (progress: { readonly fromFormat: number; readonly shardsDone: number; readonly shards: number; readonly keys: number }) => void;
   /** Told when a remote change carried a clock too far ahead (it is merged all the same). */
@@ -64,6 +71,11 @@ interface Settle<T> {
 }
 
 const DEFAULT_ENTRY_CACHE_BYTES = 32 * 1024 * 1024;
+const DEFAULT_TREE_CACHE_BYTES = 32 * 1024 * 1024;
+/** Stored entries a scrub compares per turn of the event loop. */
+const SCRUB_SLICE = 1024;
+/** How long the trees' changes wait before a commit group stores them. */
+const CHECKPOINT_DELAY_MS = 1000;
 /** How long committed keys may wait for the tree: repeated writes of a key within it cost one upsert. */
 const TREE_CATCH_UP_DELAY_MS = 50;
 /** Keys brought into the trees per turn of the event loop. */
@@ -100,6 +112,12 @@ export class Store implements Keyspace {
   /** Commits the deletions by themselves when no write came to carry them in time. */
   private outboxDeletionTimer: NodeJS.Timeout | undefined;
   private treeCatchUpTimer: NodeJS.Timeout | undefined;
+  /** Set when the next commit group also stores the trees' changes (a checkpoint). */
+  private checkpointDue = false;
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  private nextTreeId: number;
+  private nextGraveSeq = 1;
+  private readonly treeBytesPerShard: number;
   private flushing: Promise<void> | undefined;
   private closed = false;
 
@@ -113,7 +131,12 @@ export class Store implements Keyspace {
     if (metadata.clock) this.clock.advancePast(metadata.clock);
     this.syncWrites = options.syncWrites ?? false;
     const storage = { engine, cache: new EntryCache(options.entryCacheBytes ?? DEFAULT_ENTRY_CACHE_BYTES), onCorrupt: options.onCorruptRecord };
-    this.shards = Array.from({ length: options.shards }, (_, i) => new Shard(i, storage, metadata.floors[i]!, metadata.counts[i]!));
+    this.shards = Array.from(
+      { length: options.shards },
+      (_, i) => new Shard(i, storage, metadata.floors[i]!, metadata.counts[i]!, metadata.treeRoots[i]!),
+    );
+    this.nextTreeId = metadata.nextTreeId;
+    this.treeBytesPerShard = Math.floor((options.treeCacheBytes ?? DEFAULT_TREE_CACHE_BYTES) / options.shards);
     this.mailboxes = Array.from({ length: options.shards }, () => []);
     this.changes = options.outbox ? new Outbox(metadata.outboxSeq) : undefined;
     this.onClockDrift = options.onClockDrift;
@@ -249,7 +272,7 @@ export class Store implements Keyspace {
     });
   }
 
-  /** Levels of a shard's Merkle Search Tree (0 when empty). */
+  /** Layers of a shard's Merkle Search Tree: its root's layer + 1 (0 when empty). */
   shardHeight(shard: number): number {
     return this.shards[shard]!.height();
   }
@@ -302,13 +325,22 @@ export class Store implements Keyspace {
     };
   }
 
-  /** Waits for every queued mutation to be durable, then closes the engine. */
+  /**
+   * Waits for every queued mutation to be durable, brings the trees up to date and stores them
+   * (so the next open finds no key to catch up), then closes the engine.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.treeCatchUpTimer);
     clearTimeout(this.outboxDeletionTimer);
-    if (this.outboxDeletions.length > 0) this.scheduleCommit();
+    clearTimeout(this.checkpointTimer);
+    while (this.scheduled || this.flushing) {
+      await (this.flushing ?? new Promise<void>((r) => setImmediate(r)));
+    }
+    for (const shard of this.shards) shard.catchUpSome(Infinity);
+    this.checkpointDue = true;
+    this.scheduleCommit();
     while (this.scheduled || this.flushing) {
       await (this.flushing ?? new Promise<void>((r) => setImmediate(r)));
     }
@@ -367,7 +399,47 @@ export class Store implements Keyspace {
         budget -= shard.catchUpSome(budget);
       }
       if (this.shards.some((shard) => shard.treeLag > 0)) this.scheduleTreeCatchUp(0);
+      this.scheduleCheckpoint();
     }, delayMs).unref();
+  }
+
+  /**
+   * Compares every shard's stored tree with its stored entries in the background, a slice per
+   * turn of the event loop, and repairs the tree where they disagree: a record lost or
+   * corrupted behind the store's back (a disk fault, a hand edit) then shows in the shard's root,
+   * and anti-entropy fetches it from a peer. Open stays quick; the pass costs a read of the data.
+   */
+  private scrub(onScrubbed: StoreOptions['onScrubbed']): void {
+    let shard = 0;
+    let after: string | undefined;
+    let keys = 0;
+    let repaired = 0;
+    const slice = (): void => {
+      if (this.closed) return;
+      const current = this.shards[shard]!;
+      const result = current.scrubSlice(after, SCRUB_SLICE);
+      keys += result.compared;
+      repaired += result.repaired;
+      if (result.repaired > 0) this.scheduleTreeCatchUp(0);
+      after = result.last;
+      if (after === undefined) shard++;
+      if (shard < this.shards.length) setImmediate(slice).unref();
+      else onScrubbed?.({ keys, repaired });
+    };
+    setImmediate(slice).unref();
+  }
+
+  /**
+   * Stores the trees' changes with a commit group a little later: a node changed by many writes
+   * meanwhile is written once, and a restart finds the keys written since in their markers.
+   */
+  private scheduleCheckpoint(): void {
+    if (this.checkpointTimer !== undefined || this.closed) return;
+    this.checkpointTimer = setTimeout(() => {
+      this.checkpointTimer = undefined;
+      this.checkpointDue = true;
+      this.scheduleCommit();
+    }, CHECKPOINT_DELAY_MS).unref();
   }
 
   private scheduleCommit(): void {
@@ -406,11 +478,13 @@ export class Store implements Keyspace {
     }
     const deletions = this.outboxDeletions.splice(0);
     const deletionWaiters = this.outboxDeletionWaiters.splice(0);
-    if (touched.length === 0 && deletions.length === 0) return;
+    if (touched.length === 0 && deletions.length === 0 && !this.checkpointDue) return;
 
+    let checkpoints: PreparedCheckpoint[] = [];
     try {
-      await this.persist(touched, outboxOps, deletions);
+      checkpoints = await this.persist(touched, outboxOps, deletions);
     } catch (cause) {
+      for (const checkpoint of checkpoints) checkpoint.abort();
       for (const shard of touched) shard.discard();
       this.changes?.discard();
       const error = new StoreError('STORAGE', `storage write failed: ${(cause as Error).message}`, { cause });
@@ -421,6 +495,8 @@ export class Store implements Keyspace {
     for (const waiter of deletionWaiters) waiter.resolve();
     const events = this.commitListeners.size > 0 ? committedEvents(touched) : undefined;
     for (const shard of touched) shard.commit();
+    for (const checkpoint of checkpoints) checkpoint.commit();
+    if (checkpoints.length > 0) for (const shard of this.shards) shard.evictTree(this.treeBytesPerShard);
     if (touched.length > 0) this.scheduleTreeCatchUp(TREE_CATCH_UP_DELAY_MS);
     this.changes?.commit();
     for (const outcome of outcomes) outcome.settle();
@@ -483,7 +559,8 @@ export class Store implements Keyspace {
     this.changes?.stage(change, outboxOps, trace);
   }
 
-  private async persist(shards: readonly Shard[], outboxOps: PersistOp[], outboxDeletions: readonly PersistOp[]): Promise<void> {
+  /** Writes the group's batch; returns the tree checkpoints it carried, to commit or abort with it. */
+  private async persist(shards: readonly Shard[], outboxOps: PersistOp[], outboxDeletions: readonly PersistOp[]): Promise<PreparedCheckpoint[]> {
     const ops: PersistOp[] = [...outboxDeletions];
     for (const shard of shards) {
       const floor = shard.stagedTruncation;
@@ -499,7 +576,24 @@ export class Store implements Keyspace {
       // past it without reading an entry.
       ops.push(clockOp(this.clock.peek()));
     }
-    if (ops.length > 0) await this.engine.write(ops, this.syncWrites);
+    const checkpoints: PreparedCheckpoint[] = [];
+    if (this.checkpointDue) {
+      this.checkpointDue = false;
+      const firstId = this.nextTreeId;
+      const context = { nextNodeId: () => this.nextTreeId++, nextGraveSeq: () => this.nextGraveSeq++, now: Date.now() };
+      for (const shard of this.shards) {
+        const checkpoint = shard.checkpoint(ops, context);
+        if (checkpoint) checkpoints.push(checkpoint);
+      }
+      if (this.nextTreeId !== firstId) ops.push(treeIdsOp(this.nextTreeId));
+    }
+    try {
+      if (ops.length > 0) await this.engine.write(ops, this.syncWrites);
+    } catch (err) {
+      for (const checkpoint of checkpoints) checkpoint.abort();
+      throw err;
+    }
+    return checkpoints;
   }
 
   private stamp(): Stamp {
@@ -511,17 +605,30 @@ export class Store implements Keyspace {
    * (its counts are taken on the same pass), and loads the unsent outbox.
    */
   private async restore(metadata: StoreMetadata, options: StoreOptions): Promise<void> {
-    const upgrading = metadata.format < FORMAT;
-    let keys = 0;
-    for (const shard of this.shards) {
-      const latest = shard.loadTree(upgrading);
-      this.clock.advancePast(latest.hlc);
-      if (upgrading) {
+    if (metadata.format < FORMAT) {
+      let keys = 0;
+      for (const shard of this.shards) {
+        this.clock.advancePast(shard.rebuildTree().hlc);
         keys += shard.size;
         options.onUpgrade?.({ fromFormat: metadata.format, shardsDone: shard.index + 1, shards: this.shards.length, keys });
       }
+      // The counts, the clock and every tree node in one batch, then the new format.
+      const ops: PersistOp[] = upgradeOps(this.shards.map((shard) => shard.committedCounts), this.clock.peek());
+      const context = { nextNodeId: () => this.nextTreeId++, nextGraveSeq: () => this.nextGraveSeq++, now: Date.now() };
+      const checkpoints = this.shards.map((shard) => shard.checkpoint(ops, context));
+      ops.push(treeIdsOp(this.nextTreeId));
+      await this.engine.write(ops, true);
+      for (const checkpoint of checkpoints) checkpoint?.commit();
+    } else {
+      let queued = 0;
+      for (const shard of this.shards) queued += shard.resume();
+      this.nextGraveSeq = Math.max(...this.shards.map((shard) => shard.lastGraveSeq)) + 1;
+      // Keys written after the last checkpoint (a crash, or a stop that could not store the
+      // trees) reach the trees as after any write; a graveyard left behind goes with the next checkpoint.
+      if (queued > 0) this.scheduleTreeCatchUp(0);
+      this.scheduleCheckpoint();
+      this.scrub(options.onScrubbed);
     }
-    if (upgrading) await this.engine.write(upgradeOps(this.shards.map((shard) => shard.committedCounts), this.clock.peek()), true);
     if (this.changes) {
       for await (const record of this.engine.loadOutbox()) {
         try {
