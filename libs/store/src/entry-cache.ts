@@ -4,59 +4,67 @@ import { type Entry } from '#crdt';
 const ENTRY_OVERHEAD_BYTES = 160;
 
 /**
- * Decoded entries of recently read or written keys, bounded by an estimate of their heap bytes
- * and evicted least recently used first (a Map keeps insertion order; a hit moves its key to the
- * end). It holds committed state only: the commit loop puts what it made durable, and a read
- * fills it from the engine, so whatever it returns is what the engine holds.
+ * Decoded entries of recently read or written keys, bounded by an estimate of their heap bytes.
+ * Two generations instead of an exact LRU list: entries go into the young map; a hit in the old
+ * one moves the entry back to the young; when the young map holds half the capacity it becomes
+ * the old one and the old one is dropped whole. Every operation is a few hash-map steps (an
+ * exact LRU over a Map deletes its oldest key on every insert, and a fill spent half its time
+ * there), and whatever was used within the last half-capacity of insertions stays.
+ *
+ * It holds committed state only: the commit loop puts what it made durable, and a read fills it
+ * from the engine, so whatever it returns is what the engine holds.
  */
 export class EntryCache {
-  private readonly entries = new Map<string, Entry>();
-  private bytes = 0;
+  private young = new Map<string, Entry>();
+  private old = new Map<string, Entry>();
+  private youngBytes = 0;
+  private oldBytes = 0;
 
   constructor(private readonly capacityBytes: number) {}
 
   get sizeBytes(): number {
-    return this.bytes;
+    return this.youngBytes + this.oldBytes;
   }
 
   get(key: string): Entry | undefined {
-    const entry = this.entries.get(key);
-    if (entry !== undefined) {
-      this.entries.delete(key);
-      this.entries.set(key, entry);
+    const young = this.young.get(key);
+    if (young !== undefined) return young;
+    const old = this.old.get(key);
+    if (old !== undefined) {
+      this.old.delete(key);
+      this.oldBytes -= cost(key, old);
+      this.addYoung(key, old);
     }
-    return entry;
+    return old;
   }
 
   set(key: string, entry: Entry): void {
     if (this.capacityBytes === 0) return;
     this.delete(key);
-    this.entries.set(key, entry);
-    this.bytes += cost(key, entry);
-    if (this.bytes > this.capacityBytes) this.evict();
+    this.addYoung(key, entry);
   }
 
   delete(key: string): void {
-    const prev = this.entries.get(key);
-    if (prev === undefined) return;
-    this.entries.delete(key);
-    this.bytes -= cost(key, prev);
+    const young = this.young.get(key);
+    if (young !== undefined) {
+      this.young.delete(key);
+      this.youngBytes -= cost(key, young);
+    }
+    const old = this.old.get(key);
+    if (old !== undefined) {
+      this.old.delete(key);
+      this.oldBytes -= cost(key, old);
+    }
   }
 
-  /** Drops every cached key that `doomed` selects (a truncated shard's keys). */
-  deleteWhere(doomed: (key: string, entry: Entry) => boolean): void {
-    for (const [key, entry] of this.entries) if (doomed(key, entry)) this.delete(key);
-  }
-
-  clear(): void {
-    this.entries.clear();
-    this.bytes = 0;
-  }
-
-  private evict(): void {
-    for (const key of this.entries.keys()) {
-      if (this.bytes <= this.capacityBytes) return;
-      this.delete(key);
+  private addYoung(key: string, entry: Entry): void {
+    this.young.set(key, entry);
+    this.youngBytes += cost(key, entry);
+    if (this.youngBytes > this.capacityBytes / 2) {
+      this.old = this.young;
+      this.oldBytes = this.youngBytes;
+      this.young = new Map();
+      this.youngBytes = 0;
     }
   }
 }

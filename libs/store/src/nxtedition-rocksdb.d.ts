@@ -23,6 +23,8 @@ declare module '@nxtedition/rocksdb' {
     /** Block cache bytes (a uint32: at most 4 GiB - 1). */
     cacheSize?: number;
     cacheIndexAndFilterBlocks?: boolean;
+    compaction?: 'level' | 'universal';
+    memtableMemoryBudget?: number;
   }
   export class RocksLevel {
     constructor(location: string, options?: { keyEncoding?: 'buffer'; valueEncoding?: 'buffer' });

@@ -20,6 +20,7 @@ const NODE = 0x74;
 
 /** Rows a scan reads per native call: small first (a SCAN page wants few), larger while it goes on. */
 const FIRST_SCAN_CHUNK = 64;
+const MEMTABLE_BUDGET_BYTES = 64 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
 const SCAN_CHUNK = 1024;
 
@@ -80,8 +81,16 @@ export class RocksDbEngine implements StorageEngine {
 
   async open(): Promise<void> {
     // Index and filter blocks live in the block cache too, so that the cache bounds them: a
-    // table reader's memory otherwise grows with the data.
-    await this.db.open({ createIfMissing: true, cacheSize: this.blockCacheBytes, cacheIndexAndFilterBlocks: true });
+    // table reader's memory otherwise grows with the data. Level compaction with a 64 MiB write
+    // buffer budget (16 MiB memtables): RocksDB replays the unflushed memtables' WAL at every
+    // open, so their size is what a restart costs, whatever the data's size.
+    await this.db.open({
+      createIfMissing: true,
+      cacheSize: this.blockCacheBytes,
+      cacheIndexAndFilterBlocks: true,
+      compaction: 'level',
+      memtableMemoryBudget: MEMTABLE_BUDGET_BYTES,
+    });
   }
 
   getEntries(shard: number, keys: readonly string[]): (Uint8Array | undefined)[] {

@@ -78,6 +78,8 @@ const SCRUB_SLICE = 1024;
 const CHECKPOINT_DELAY_MS = 1000;
 /** How long committed keys may wait for the tree: repeated writes of a key within it cost one upsert. */
 const TREE_CATCH_UP_DELAY_MS = 50;
+/** Keys of a shard that may wait for its tree before a commit group brings it up to date itself. */
+const TREE_LAG_LIMIT = 2048;
 /** Keys brought into the trees per turn of the event loop. */
 const TREE_CATCH_UP_SLICE = 256;
 /** How long, and how many, acknowledged outbox records may wait for a write to carry their deletion. */
@@ -494,7 +496,12 @@ export class Store implements Keyspace {
     }
     for (const waiter of deletionWaiters) waiter.resolve();
     const events = this.commitListeners.size > 0 ? committedEvents(touched) : undefined;
-    for (const shard of touched) shard.commit();
+    for (const shard of touched) {
+      shard.commit();
+      // Writes faster than the background slices: the writer pays for the tree, so the keys
+      // waiting for it (and the entries they hold) stay bounded.
+      if (shard.treeLag > TREE_LAG_LIMIT) shard.catchUpSome(shard.treeLag - TREE_LAG_LIMIT / 2);
+    }
     for (const checkpoint of checkpoints) checkpoint.commit();
     if (checkpoints.length > 0) for (const shard of this.shards) shard.evictTree(this.treeBytesPerShard);
     if (touched.length > 0) this.scheduleTreeCatchUp(TREE_CATCH_UP_DELAY_MS);
