@@ -272,6 +272,27 @@ function decodeIds(bytes: Uint8Array): number[] {
   return Array.from({ length: buf.length / 8 }, (_, i) => Number(buf.readBigUInt64BE(8 * i)));
 }
 
+describe('Store tree snapshots', () => {
+  it('keeps the node records a snapshot may read while the live tree moves on, and only then', async () => {
+    const engine = new MemoryEngine();
+    const store = await Store.open({ engine, shards: 1, nodeId: 'n', treeCacheBytes: 0 });
+    const until = async (done: () => boolean): Promise<void> => {
+      const deadline = Date.now() + 10_000;
+      while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    };
+    await Promise.all(Array.from({ length: 3000 }, (_, i) => set(store, `k${i}`, 'first')));
+    await until(() => engine.getMeta('tree/0') !== undefined);
+    const snapshot = store.shardSnapshot(0);
+    const before = [...snapshot.entries()].map((e) => toHex(e.digest));
+    await Promise.all(Array.from({ length: 3000 }, (_, i) => set(store, `k${i}`, 'second')));
+    // The next checkpoint lists what it freed in a graveyard instead of deleting it.
+    await until(() => [...engine.graves(0)].length > 0);
+    expect([...engine.graves(0)].length).toBeGreaterThan(0);
+    expect([...snapshot.entries()].map((e) => toHex(e.digest))).toEqual(before);
+    await store.close();
+  });
+});
+
 describe('Store scrub', () => {
   let dir: string;
   beforeEach(() => {

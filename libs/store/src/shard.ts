@@ -5,11 +5,12 @@ import { type EntryCache } from './entry-cache.js';
 import { countsOp, decodeIds, encodeIds, type ShardCounts, treeRootOp } from './metadata.js';
 
 /**
- * How long the node records a checkpoint stopped using are kept: an anti-entropy session's
- * snapshot of the tree may still read them (its nodes are shared with the live tree, which may
- * evict them). Sessions take seconds; one that outlives this fails and is retried.
+ * How long a snapshot of the tree may read node records after it was taken: an anti-entropy
+ * session's snapshot shares nodes with the live tree, which may evict them, so the records a
+ * checkpoint stops using are kept that long after the last snapshot (and deleted at once when
+ * no snapshot was taken lately). Sessions take seconds; one that outlives this fails and is retried.
  */
-export const GRAVE_GRACE_MS = 5 * 60_000;
+export const SNAPSHOT_LIFETIME_MS = 5 * 60_000;
 
 /** What a checkpoint needs from the store: record ids and graveyard sequence numbers, and the time. */
 export interface CheckpointContext {
@@ -27,7 +28,8 @@ export interface PreparedCheckpoint {
 interface Grave {
   readonly seq: number;
   readonly ids: readonly number[];
-  readonly at: number;
+  /** When no snapshot can need them any more. */
+  readonly dueAt: number;
 }
 
 /** Told about a stored record that does not decode (it then reads as absent). */
@@ -77,6 +79,8 @@ export class Shard {
   /** Markers this commit group writes. */
   private stagedMarkers: string[] = [];
   private graveyard: Grave[] = [];
+  /** Until when the snapshots taken so far may read stored nodes. */
+  private snapshotsReadUntil = 0;
   /**
    * Keys whose entry changed since the tree last caught up (null: the key is gone). The store
    * brings the tree up to date in small slices between commit groups ({@link catchUpSome}), and
@@ -113,7 +117,7 @@ export class Shard {
       this.treeBehind.set(key, this.read(key) ?? null);
       queued++;
     }
-    for (const [seq, value] of this.storage.engine.graves(this.index)) this.graveyard.push({ seq, ids: decodeIds(value), at: 0 });
+    for (const [seq, value] of this.storage.engine.graves(this.index)) this.graveyard.push({ seq, ids: decodeIds(value), dueAt: 0 });
     return queued;
   }
 
@@ -140,6 +144,7 @@ export class Shard {
 
   /** A frozen view of the tree that later writes do not disturb (for sync sessions). */
   snapshot(): MerkleSearchTree {
+    this.snapshotsReadUntil = Date.now() + SNAPSHOT_LIFETIME_MS;
     return this.guard(() => {
       this.catchUpTree();
       return this.tree.snapshot();
@@ -377,14 +382,17 @@ export class Shard {
   checkpoint(ops: PersistOp[], context: CheckpointContext): PreparedCheckpoint | undefined {
     const prepared = this.tree.checkpoint(context.nextNodeId);
     const covered = [...this.markers].filter((key) => !this.treeBehind.has(key) && !this.inGroup(key));
-    const due = this.graveyard.filter((grave) => grave.at <= context.now - GRAVE_GRACE_MS);
+    const due = this.graveyard.filter((grave) => grave.dueAt <= context.now);
     if (prepared.records.length === 0 && prepared.freed.length === 0 && covered.length === 0 && due.length === 0) {
       prepared.abort();
       return undefined;
     }
     for (const [id, value] of prepared.records) ops.push({ type: 'node-put', shard: this.index, id, value });
-    const grave = prepared.freed.length > 0 ? { seq: context.nextGraveSeq(), ids: prepared.freed, at: context.now } : undefined;
+    // With no snapshot that may still read them, the freed records go at once.
+    const keep = prepared.freed.length > 0 && this.snapshotsReadUntil > context.now;
+    const grave = keep ? { seq: context.nextGraveSeq(), ids: prepared.freed, dueAt: this.snapshotsReadUntil } : undefined;
     if (grave) ops.push({ type: 'grave-put', shard: this.index, seq: grave.seq, value: encodeIds(grave.ids) });
+    else for (const id of prepared.freed) ops.push({ type: 'node-del', shard: this.index, id });
     for (const old of due) {
       for (const id of old.ids) ops.push({ type: 'node-del', shard: this.index, id });
       ops.push({ type: 'grave-del', shard: this.index, seq: old.seq });
