@@ -6,11 +6,7 @@ import { guarded } from './store-errors.js';
 /** MGET, MSET, EXISTS, SCAN. */
 export function bulkCommands({ store, limits }: CommandDeps): Handlers<'MGET' | 'MSET' | 'EXISTS' | 'SCAN'> {
   return {
-    MGET: ({ keys }) =>
-      keys.map((key) => {
-        const entry = store.read(key);
-        return entry && entryBytes(entry);
-      }),
+    MGET: ({ keys }) => store.readMany(keys).map((entry) => entry && entryBytes(entry)),
     MSET: ({ pairs }) => {
       for (const [, value] of pairs) checkValueSize(limits, value);
       // Queued in one call, the writes share one commit group: all of them land or none.
@@ -18,7 +14,7 @@ export function bulkCommands({ store, limits }: CommandDeps): Handlers<'MGET' | 
         await Promise.all(pairs.map(([key, value]) => store.update(key, (prev, stamp) => assign(prev, value, stamp))));
       });
     },
-    EXISTS: ({ keys }) => keys.reduce((n, key) => (isLive(store.read(key)) ? n + 1 : n), 0),
+    EXISTS: ({ keys }) => store.readMany(keys).reduce((n, entry) => (isLive(entry) ? n + 1 : n), 0),
     SCAN: ({ prefix, after, limit }) => store.scanKeys(prefix, after, limit),
   };
 }

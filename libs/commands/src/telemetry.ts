@@ -137,6 +137,7 @@ export function tracedKeyspace(keyspace: Keyspace, tracing: Tracing, shards: num
   const { tracer } = tracing;
   return {
     read: (key) => keyspace.read(key),
+    readMany: (keys) => keyspace.readMany(keys),
     update: (key, update) =>
       inSpan(tracer, SPAN.shardApply, { attributes: { [ATTR.shard]: shardOf(key, shards), [ATTR.keyHash]: keyHash(key) } }, () => keyspace.update(key, update)),
     truncate: () => inSpan(tracer, SPAN.shardApply, { attributes: { [ATTR.command]: 'TRUNCATE' } }, () => keyspace.truncate()),
@@ -147,7 +148,7 @@ export function tracedKeyspace(keyspace: Keyspace, tracing: Tracing, shards: num
       return keyspace.dataBytes;
     },
     scanKeys: (prefix, after, limit) => keyspace.scanKeys(prefix, after, limit),
-    liveEntries: (prefix) => keyspace.liveEntries(prefix),
+    liveEntries: (prefix, after) => keyspace.liveEntries(prefix, after),
     onCommit: (listener) => keyspace.onCommit(listener),
   };
 }

@@ -21,6 +21,8 @@ export type CommitEvent =
 export interface Keyspace {
   /** The committed entry of a key, tombstones included. */
   read(key: string): Entry | undefined;
+  /** The committed entries of several keys, in their order: one storage call per shard for the cache's misses. */
+  readMany(keys: readonly string[]): (Entry | undefined)[];
   /** Queues a local mutation; resolves with the key's entry once the change is durable. */
   update(key: string, update: Update): Promise<Entry | undefined>;
   /** Removes every key. Replicas order it by its stamp like any other write. */

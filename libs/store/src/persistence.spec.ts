@@ -92,6 +92,19 @@ describe('Store on disk', () => {
     await store.close();
   });
 
+  it('reads many keys in their order with one engine call per shard for the misses', async () => {
+    const engine = new CountingEngine(dir);
+    const store = await Store.open({ engine, shards: 4, nodeId: 'n', entryCacheBytes: 0 });
+    await Promise.all(Array.from({ length: 40 }, (_, i) => set(store, `k${i}`, `v${i}`)));
+    await store.update('k3', (prev, stamp) => remove(prev, stamp));
+    const keys = ['k5', 'missing', 'k3', 'k39', 'k0', 'k5'];
+    const before = engine.reads;
+    const entries = store.readMany(keys);
+    expect(entries.map((e) => (e?.type === 'tombstone' ? 'deleted' : text(e)))).toEqual(['v5', undefined, 'deleted', 'v39', 'v0', 'v5']);
+    expect(engine.reads - before).toBe(new Set(keys.map((k) => shardOf(k, 4))).size);
+    await store.close();
+  });
+
   it('fetches the stored entries a commit group needs in one engine call per shard', async () => {
     const engine = new CountingEngine(dir);
     const store = await Store.open({ engine, shards: 1, nodeId: 'n', entryCacheBytes: 0 });

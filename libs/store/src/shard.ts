@@ -229,6 +229,24 @@ export class Shard {
     return entry && survives(entry, this.truncatedAt) ? entry : undefined;
   }
 
+  /** Committed state of several keys of this shard: the cache's misses in one engine call. */
+  readMany(keys: readonly string[]): (Entry | undefined)[] {
+    const cache = this.storage.cache;
+    const out = keys.map((key) => cache.get(key));
+    const missing: number[] = [];
+    out.forEach((entry, i) => entry === undefined && missing.push(i));
+    if (missing.length > 0) {
+      const values = this.storage.engine.getEntries(this.index, missing.map((i) => keys[i]!));
+      missing.forEach((i, j) => {
+        const value = values[j];
+        const entry = value === undefined ? undefined : this.decode(keys[i]!, value);
+        if (entry !== undefined) cache.set(keys[i]!, entry);
+        out[i] = entry;
+      });
+    }
+    return out.map((entry) => (entry && survives(entry, this.truncatedAt) ? entry : undefined));
+  }
+
   /** The committed entries (tombstones included) in key byte order, streamed from storage. */
   *entries(range: { prefix?: string; after?: string } = {}): Generator<[string, Entry], void, undefined> {
     for (const [key, value] of this.storage.engine.scan(this.index, range)) {

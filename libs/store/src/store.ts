@@ -201,6 +201,24 @@ export class Store implements Keyspace {
     return this.shards[this.shardOf(key)]!.read(key);
   }
 
+  /** The committed entries of several keys, in their order: one storage call per shard for the cache's misses. */
+  readMany(keys: readonly string[]): (Entry | undefined)[] {
+    if (keys.length === 1) return [this.read(keys[0]!)];
+    const byShard = new Map<number, number[]>();
+    keys.forEach((key, i) => {
+      const shard = this.shardOf(key);
+      const at = byShard.get(shard);
+      if (at) at.push(i);
+      else byShard.set(shard, [i]);
+    });
+    const out = new Array<Entry | undefined>(keys.length);
+    for (const [shard, at] of byShard) {
+      const entries = this.shards[shard]!.readMany(at.map((i) => keys[i]!));
+      at.forEach((i, j) => (out[i] = entries[j]));
+    }
+    return out;
+  }
+
   /** Queues a local mutation; resolves with the key's entry once the change is durable. */
   update(key: string, update: Update): Promise<Entry | undefined> {
     return new Promise((resolve, reject) => {
@@ -309,6 +327,7 @@ export class Store implements Keyspace {
     const inScope = new Set(selected.map((shard) => shard.index));
     return {
       read: (key) => this.read(key),
+      readMany: (keys) => this.readMany(keys),
       update: (key, update) => this.update(key, update),
       truncate: () => this.truncateShards(selected),
       get liveKeys() {
