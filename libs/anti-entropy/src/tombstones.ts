@@ -123,7 +123,7 @@ export class TombstoneCollector {
     const collections: Promise<boolean>[] = [];
     for (let shard = 0; shard < this.#candidates.length; shard++) {
       const candidates = this.#candidates[shard]!;
-      for (const [key, entry] of this.#store.shardEntries(shard)) {
+      for (const [key, entry] of this.#store.shardTombstones(shard)) {
         if (!candidates.has(key) && isOldTombstone(entry, now, this.#graceMs)) candidates.set(key, { stamp: entry.stamp, markedAt: now });
       }
       for (const [key, candidate] of candidates) {

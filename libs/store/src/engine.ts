@@ -18,6 +18,9 @@ export type PersistOp =
   /** A key whose change the stored tree does not cover yet. */
   | { readonly type: 'pending-put'; readonly shard: number; readonly key: string }
   | { readonly type: 'pending-del'; readonly shard: number; readonly key: string }
+  /** The index of a shard's tombstones: what tombstone collection visits. */
+  | { readonly type: 'tomb-put'; readonly shard: number; readonly key: string }
+  | { readonly type: 'tomb-del'; readonly shard: number; readonly key: string }
   /** Node records a checkpoint stopped using, kept a while for snapshots still reading them. */
   | { readonly type: 'grave-put'; readonly shard: number; readonly seq: number; readonly value: Uint8Array }
   | { readonly type: 'grave-del'; readonly shard: number; readonly seq: number };
@@ -56,6 +59,8 @@ export interface StorageEngine {
   getNode(shard: number, id: number): Uint8Array | undefined;
   /** The keys a shard's stored tree does not cover yet, in key order. */
   pendingKeys(shard: number): Generator<string, void, undefined>;
+  /** The keys of a shard's tombstones, in key order. */
+  tombstoneKeys(shard: number): Generator<string, void, undefined>;
   /** A shard's graveyard records (seq, ids), ascending seq. */
   graves(shard: number): Generator<readonly [seq: number, value: Uint8Array], void, undefined>;
   /** Bytes held by the engine's own caches and write buffers (0 when it keeps none). */

@@ -12,6 +12,7 @@ export class MemoryEngine implements StorageEngine {
   private readonly meta = new Map<string, Uint8Array>();
   private readonly nodes = new Map<string, Uint8Array>();
   private readonly pending = new Map<number, Set<string>>();
+  private readonly tombstones = new Map<number, Set<string>>();
   private readonly graveyard = new Map<number, Map<number, Uint8Array>>();
 
   async open(): Promise<void> {}
@@ -61,6 +62,12 @@ export class MemoryEngine implements StorageEngine {
         case 'pending-del':
           this.pending.get(op.shard)?.delete(op.key);
           break;
+        case 'tomb-put':
+          of(this.tombstones, op.shard, () => new Set<string>()).add(op.key);
+          break;
+        case 'tomb-del':
+          this.tombstones.get(op.shard)?.delete(op.key);
+          break;
         case 'grave-put':
           of(this.graveyard, op.shard, () => new Map<number, Uint8Array>()).set(op.seq, op.value);
           break;
@@ -84,6 +91,10 @@ export class MemoryEngine implements StorageEngine {
 
   *pendingKeys(shard: number): Generator<string, void, undefined> {
     yield* [...(this.pending.get(shard) ?? [])].sort(compareKeys);
+  }
+
+  *tombstoneKeys(shard: number): Generator<string, void, undefined> {
+    yield* [...(this.tombstones.get(shard) ?? [])].sort(compareKeys);
   }
 
   *graves(shard: number): Generator<readonly [seq: number, value: Uint8Array], void, undefined> {

@@ -27,6 +27,15 @@ function recount(store: Store): { keys: number; bytes: number } {
   return { keys, bytes };
 }
 
+/** Per shard, the tombstone index's keys and the keys whose stored entry is a tombstone. */
+function tombstoneIndex(store: Store): { indexed: string[][]; scanned: string[][] } {
+  const shards = Array.from({ length: store.shardCount }, (_, i) => i);
+  return {
+    indexed: shards.map((shard) => [...store.shardTombstones(shard)].map(([key]) => key)),
+    scanned: shards.map((shard) => [...store.shardEntries(shard)].filter(([, e]) => e.type === 'tombstone').map(([key]) => key)),
+  };
+}
+
 /** An engine that counts the entry reads reaching it. */
 class CountingEngine extends RocksDbEngine {
   reads = 0;
@@ -43,7 +52,7 @@ describe('Store on disk', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('keeps its live key count and bytes on disk through writes, deletes, truncation and reopen', async () => {
+  it('keeps its live key count, bytes and tombstone index on disk through writes, deletes, truncation and reopen', async () => {
     // Random histories over a small key set: the persisted counts always equal a recount.
     await fc.assert(
       fc.asyncProperty(
@@ -71,6 +80,8 @@ describe('Store on disk', () => {
           );
           const expected = recount(store);
           expect({ keys: store.liveKeys, bytes: store.dataBytes }).toEqual(expected);
+          const { indexed, scanned } = tombstoneIndex(store);
+          expect(indexed).toEqual(scanned);
           await store.close();
           store = await Store.open({ engine: new RocksDbEngine(path), shards: 3, nodeId: 'n' });
           expect({ keys: store.liveKeys, bytes: store.dataBytes }).toEqual(expected);
@@ -150,6 +161,7 @@ describe('Store on disk', () => {
     const store = await Store.open({ engine: reopenable(engine), shards: 2, onUpgrade: (p) => progress.push(p.shardsDone) });
     expect(progress).toEqual([1, 2]);
     expect(store.liveKeys).toBe(2);
+    expect(tombstoneIndex(store).indexed.flat()).toEqual(['b']);
     expect(store.dataBytes).toBe(1 + 3 + 1 + 5);
     expect(Buffer.from(engine.getMeta('format')!).toString()).toBe(String(STORAGE_FORMAT));
     expect(engine.getMeta('clock')).toEqual(Buffer.from(encodeHlc(store.clock.peek())));

@@ -7,6 +7,10 @@ import { type LoadedOutboxRecord, type PersistOp, prefixEnd, type ShardRange, ty
  *   'e' shard:u16 key:utf8  -> encoded CRDT entry
  *   'o' seq:u64             -> outbox record (a local change not yet acknowledged by NATS)
  *   'm' name:utf8           -> store metadata (format, node id, shard count, floors, counters, outbox sequence)
+ *   't' shard:u16 id:u64    -> a Merkle Search Tree node
+ *   'p' shard:u16 key:utf8  -> a key the stored tree does not cover yet
+ *   'g' shard:u16 seq:u64   -> tree node ids kept for snapshots (a graveyard)
+ *   'x' shard:u16 key:utf8  -> a key whose entry is a tombstone (the index tombstone collection reads)
  *
  * Within a shard, records sort by the key's UTF-8 bytes: the protocol's key order, so a scan of
  * a shard needs no sorting.
@@ -17,6 +21,7 @@ const META = 0x6d;
 const OUTBOX = 0x6f;
 const PENDING = 0x70;
 const NODE = 0x74;
+const TOMBSTONE = 0x78;
 
 /** Rows a scan reads per native call: small first (a SCAN page wants few), larger while it goes on. */
 const FIRST_SCAN_CHUNK = 64;
@@ -108,8 +113,16 @@ export class RocksDbEngine implements StorageEngine {
     for (const [key, value] of this.rows(bounds)) yield [key.toString('utf8', 3), value] as const;
   }
 
-  *pendingKeys(shard: number): Generator<string, void, undefined> {
-    for (const [key] of this.rows({ gte: shardStart(PENDING, shard), lt: shardStart(PENDING, shard + 1) })) yield key.toString('utf8', 3);
+  pendingKeys(shard: number): Generator<string, void, undefined> {
+    return this.keysOf(PENDING, shard);
+  }
+
+  tombstoneKeys(shard: number): Generator<string, void, undefined> {
+    return this.keysOf(TOMBSTONE, shard);
+  }
+
+  private *keysOf(tag: number, shard: number): Generator<string, void, undefined> {
+    for (const [key] of this.rows({ gte: shardStart(tag, shard), lt: shardStart(tag, shard + 1) })) yield key.toString('utf8', 3);
   }
 
   *graves(shard: number): Generator<readonly [seq: number, value: Uint8Array], void, undefined> {
@@ -184,6 +197,12 @@ export class RocksDbEngine implements StorageEngine {
           break;
         case 'pending-del':
           batch.del(shardKey(PENDING, op.shard, op.key));
+          break;
+        case 'tomb-put':
+          batch.put(shardKey(TOMBSTONE, op.shard, op.key), EMPTY);
+          break;
+        case 'tomb-del':
+          batch.del(shardKey(TOMBSTONE, op.shard, op.key));
           break;
         case 'grave-put':
           batch.put(shardNumber(GRAVE, op.shard, op.seq), op.value);

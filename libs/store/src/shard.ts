@@ -199,10 +199,11 @@ export class Shard {
   /**
    * Builds the tree from the stored entries in one sorted pass (the engine scans in key order;
    * the next checkpoint stores every node) and counts the live keys and bytes: the upgrade of a
-   * data directory of the first format, and the repair of a broken stored tree. Returns the
-   * greatest stamp seen, for the clock.
+   * data directory of the first format (which also indexes its tombstones into
+   * `indexTombstones`), and the repair of a broken stored tree. Returns the greatest stamp seen,
+   * for the clock.
    */
-  rebuildTree(): Stamp {
+  rebuildTree(indexTombstones?: PersistOp[]): Stamp {
     const keys: Uint8Array[] = [];
     const digests: Uint8Array[] = [];
     let live = 0;
@@ -212,6 +213,7 @@ export class Shard {
       keys.push(Buffer.from(key, 'utf8'));
       digests.push(entryDigest(entry));
       if (compareStamps(entry.stamp, latest) > 0) latest = entry.stamp;
+      if (entry.type === 'tombstone') indexTombstones?.push({ type: 'tomb-put', shard: this.index, key });
       if (isLive(entry)) {
         live++;
         bytes += footprint(key, entry);
@@ -227,6 +229,14 @@ export class Shard {
   read(key: string): Entry | undefined {
     const entry = this.committed(key);
     return entry && survives(entry, this.truncatedAt) ? entry : undefined;
+  }
+
+  /** The committed tombstones of this shard, from its tombstone index (not a scan of every entry). */
+  *tombstones(): Generator<[string, Entry], void, undefined> {
+    for (const key of this.storage.engine.tombstoneKeys(this.index)) {
+      const entry = this.read(key);
+      if (entry?.type === 'tombstone') yield [key, entry];
+    }
   }
 
   /** Committed state of several keys of this shard: the cache's misses in one engine call. */
@@ -360,11 +370,14 @@ export class Shard {
         } else {
           this.truncated.add(key);
           ops.push({ type: 'del', shard: this.index, key });
+          if (entry.type === 'tombstone') ops.push({ type: 'tomb-del', shard: this.index, key });
         }
       }
     }
     for (const [key, entry] of this.staged) {
       ops.push({ type: 'put', shard: this.index, key, value: encodeEntry(entry) });
+      if (entry.type === 'tombstone') ops.push({ type: 'tomb-put', shard: this.index, key });
+      else if (this.groupReads.get(key)?.type === 'tombstone') ops.push({ type: 'tomb-del', shard: this.index, key });
       if (!floor) {
         const prev = this.groupReads.get(key);
         if (prev && isLive(prev) && survives(prev, this.truncatedAt)) {
@@ -378,7 +391,7 @@ export class Shard {
       }
     }
     // A collected key holds a tombstone: it was not counted.
-    for (const key of this.removals) ops.push({ type: 'del', shard: this.index, key });
+    for (const key of this.removals) ops.push({ type: 'del', shard: this.index, key }, { type: 'tomb-del', shard: this.index, key });
     this.stagedCounts = { keys, bytes };
     ops.push(countsOp(this.index, this.stagedCounts));
     // The tree learns of these keys later: until a checkpoint covers them, a marker says so.

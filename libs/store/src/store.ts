@@ -280,6 +280,11 @@ export class Store implements Keyspace {
     return this.shards[shard]!.entries();
   }
 
+  /** A shard's committed tombstones in key byte order, from its tombstone index. */
+  shardTombstones(shard: number): Generator<[string, Entry], void, undefined> {
+    return this.shards[shard]!.tombstones();
+  }
+
   /**
    * Forgets a key whose entry is still exactly the tombstone `stamp`: tombstone collection.
    * Local only (never replicated: each replica decides when its own copy may go), invisible to
@@ -633,13 +638,14 @@ export class Store implements Keyspace {
   private async restore(metadata: StoreMetadata, options: StoreOptions): Promise<void> {
     if (metadata.format < FORMAT) {
       let keys = 0;
+      const tombstones: PersistOp[] = [];
       for (const shard of this.shards) {
-        this.clock.advancePast(shard.rebuildTree().hlc);
+        this.clock.advancePast(shard.rebuildTree(tombstones).hlc);
         keys += shard.size;
         options.onUpgrade?.({ fromFormat: metadata.format, shardsDone: shard.index + 1, shards: this.shards.length, keys });
       }
-      // The counts, the clock and every tree node in one batch, then the new format.
-      const ops: PersistOp[] = upgradeOps(this.shards.map((shard) => shard.committedCounts), this.clock.peek());
+      // The counts, the clock, the tombstone index and every tree node in one batch, then the new format.
+      const ops: PersistOp[] = [...upgradeOps(this.shards.map((shard) => shard.committedCounts), this.clock.peek()), ...tombstones];
       const context = { nextNodeId: () => this.nextTreeId++, nextGraveSeq: () => this.nextGraveSeq++, now: Date.now() };
       const checkpoints = this.shards.map((shard) => shard.checkpoint(ops, context));
       ops.push(treeIdsOp(this.nextTreeId));
