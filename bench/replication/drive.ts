@@ -125,6 +125,11 @@ export interface PacedOptions extends DrainOptions {
   readonly rate: number;
   readonly warmupMs: number;
   readonly durationMs: number;
+  /**
+   * Called once when the measured window starts (the first tick at or after the warm-up) and
+   * once when it ends (the last write issued), e.g. to read the servers' counters at its edges.
+   */
+  readonly onWindow?: (edge: 'start' | 'end') => void;
 }
 
 /** Open loop at `rate` writes/s: warm-up, then the measured window; then drains. */
@@ -136,16 +141,24 @@ export async function runPaced(target: WriteTarget, options: PacedOptions): Prom
   const pacer = new RatePacer(options.rate, start, total);
   const window = { startMs: start + options.warmupMs, endMs: start + options.warmupMs + options.durationMs };
   let issued = 0;
+  let windowStarted = false;
   const noop = (): void => undefined;
   await new Promise<void>((resolve) => {
     const tick = (): void => {
-      const due = pacer.dueBy(nowMs());
+      const now = nowMs();
+      if (!windowStarted && now >= window.startMs) {
+        windowStarted = true;
+        options.onWindow?.('start');
+      }
+      const due = pacer.dueBy(now);
       while (issued < due) {
         const seq = from + issued;
         target.send(seq, seq % target.lanes, noop);
         issued += 1;
       }
       if (pacer.done(issued)) {
+        if (!windowStarted) options.onWindow?.('start');
+        options.onWindow?.('end');
         resolve();
         return;
       }

@@ -23,7 +23,9 @@
  * Phases, each with an unrecorded warm-up: (1) fixed rate, raw JetStream first, then MerkleKV;
  * (2) full speed, closed loop: MerkleKV with N connections x depth writes in flight (writes/s
  * acked on A, and the visible latency under that load), then raw JetStream with the node
- * publisher's window of publishes in flight. After each phase every acknowledged write must
+ * publisher's window of publishes in flight. During MerkleKV's fixed-rate window the replicas'
+ * own /metrics are read at its start and end: their GC pauses over the window (`replica_gc`, see
+ * replica-gc.ts). After each phase every acknowledged write must
  * reach every replica; what has not when nothing new arrived for 10 s is `lost` (exit 1).
  *
  *   npm run bench:replication -- --rate 2000 --seconds 30 --value-bytes 100 --full-seconds 10
@@ -37,6 +39,7 @@ import { benchValue } from '../lib/loadgen.js';
 import { runClosedLoop, runPaced, type PhaseResult, type WriteTarget } from './drive.js';
 import { JetStreamReference, type PullMode } from './jetstream.js';
 import { KEY_PREFIX, MerkleKvWriter, Watcher } from './merklekv.js';
+import { GC_METRIC, gcSummary, ReplicaGcProbe } from './replica-gc.js';
 import { GOAL, goalMet, jetstreamFigures, merklekvFigures, ms, ratio } from './report.js';
 import { type Analysis, SampleBook } from './samples.js';
 
@@ -210,6 +213,8 @@ async function main(): Promise<void> {
     const writer = await MerkleKvWriter.open({ port: a.ports.merklekv, connections: settings.connections, book: kvBook, value, onFatal });
     writers.push(writer);
     ref = await JetStreamReference.open({ url: nats.url, book: jsBook, pull: settings.jsPull, value, progress });
+    const gcProbe = new ReplicaGcProbe({ b: b.ports.http, c: c.ports.http }, progress);
+    await gcProbe.check();
 
     const pids = { nats: nats.pid, a: a.pid, b: b.pid, c: c.pid };
     const paced = { pids, rate: settings.rate, warmupMs: settings.warmup * 1000, durationMs: settings.seconds * 1000, quietMs: settings.quietSeconds * 1000, progress };
@@ -220,9 +225,11 @@ async function main(): Promise<void> {
     checkFatal();
 
     progress(`fixed rate: MerkleKV, ${settings.rate}/s for ${settings.warmup} s warm-up + ${settings.seconds} s`);
-    const kvFixed = await runPaced(writer, paced);
+    const kvFixed = await runPaced(writer, { ...paced, onWindow: gcProbe.mark });
     const kvFixedA = analyze(writer, kvFixed);
     progress(summaryLine('merklekv fixed rate', kvFixed, kvFixedA));
+    const replicaGc = await gcProbe.figures();
+    for (const [name, figures] of Object.entries(replicaGc)) if (figures !== null) progress(gcSummary(`merklekv fixed rate: replica ${name}:`, figures));
     checkFatal();
 
     let full: Record<string, unknown> | undefined;
@@ -295,6 +302,9 @@ async function main(): Promise<void> {
       },
       p99_ratio: p99Ratio,
       p99_ratio_vs_publish_ack: ratio(kvFixedA.visible.p99, jsFixedA.visible.p99),
+      // B's and C's GC pauses over MerkleKV's fixed-rate window, from their /metrics (replica-gc.ts):
+      // counts and totals are lower bounds, p99 and max only to the histogram's buckets.
+      replica_gc: { phase: 'merklekv fixed rate', source: GC_METRIC, ...replicaGc },
       full_speed: full ?? null,
       // Other work on the machine skews both sides; the load average at the end says how busy it was.
       loadavg_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100,
