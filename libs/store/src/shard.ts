@@ -82,13 +82,14 @@ export class Shard {
   /** Until when the snapshots taken so far may read stored nodes. */
   private snapshotsReadUntil = 0;
   /**
-   * Keys whose entry changed since the tree last caught up (null: the key is gone). The store
+   * Keys whose entry changed since the tree last caught up (null: the key is gone; undefined: a
+   * marker found at open, the entry to be read when the tree takes it). The store
    * brings the tree up to date in small slices between commit groups ({@link catchUpSome}), and
    * a root or snapshot asked for finishes the rest: repeated writes of a hot key within a slice's
    * delay cost one upsert, and neither the request path nor the next announcement pays for a
    * second of writes at once.
    */
-  private readonly treeBehind = new Map<string, Entry | null>();
+  private readonly treeBehind = new Map<string, Entry | null | undefined>();
 
   private readonly nodes: NodeSource;
 
@@ -107,14 +108,15 @@ export class Shard {
 
   /**
    * Takes up what the last run left: keys whose change the stored tree may lack (their markers;
-   * after a clean stop there are none) go back into the tree's queue, and graveyard records are
+   * after a clean stop there are none) go back into the tree's queue, their entries read only
+   * when the tree takes them, and graveyard records are
    * due at once (no snapshot outlives a restart). Returns how many keys were queued.
    */
   resume(): number {
     let queued = 0;
     for (const key of this.storage.engine.pendingKeys(this.index)) {
       this.markers.add(key);
-      this.treeBehind.set(key, this.read(key) ?? null);
+      this.treeBehind.set(key, undefined);
       queued++;
     }
     for (const [seq, value] of this.storage.engine.graves(this.index)) this.graveyard.push({ seq, ids: decodeIds(value), dueAt: 0 });
@@ -181,9 +183,10 @@ export class Shard {
 
   private applySome(limit: number): number {
     let done = 0;
-    for (const [key, entry] of this.treeBehind) {
+    for (const [key, queued] of this.treeBehind) {
       if (done >= limit) break;
       this.treeBehind.delete(key);
+      const entry = queued === undefined ? (this.read(key) ?? null) : queued;
       const keyBytes = Buffer.from(key, 'utf8');
       if (entry) this.tree.upsert(keyBytes, entryDigest(entry));
       else this.tree.remove(keyBytes);
