@@ -22,10 +22,11 @@ async function openStore(config: NodeConfig, logger: Logger, telemetry: Telemetr
     shards: config.shards,
     entryCacheBytes,
     treeCacheBytes,
-    onScrubbed: ({ keys, repaired }) =>
-      repaired > 0
-        ? logger.warn('repaired the stored Merkle trees where they disagreed with the stored entries', { keys, repaired })
-        : logger.info('the stored Merkle trees agree with the stored entries', { keys }),
+    onScrubbed: ({ keys, repaired, error }) => {
+      if (error !== undefined) logger.error('the scrub of the stored Merkle trees stopped', { keys, repaired, error });
+      else if (repaired > 0) logger.warn('repaired the stored Merkle trees where they disagreed with the stored entries', { keys, repaired });
+      else logger.info('the stored Merkle trees agree with the stored entries', { keys });
+    },
     onUpgrade: ({ fromFormat, shardsDone, shards, keys }) =>
       logger.info('upgrading the data directory', { fromFormat, toFormat: STORAGE_FORMAT, shardsDone, shards, keys }),
     ...(config.nodeId === undefined ? {} : { nodeId: config.nodeId }),

@@ -37,9 +37,10 @@ export interface StoreOptions {
   readonly treeCacheBytes?: number;
   /**
    * Told when the scrub that follows every open has compared each shard's stored tree with its
-   * stored entries: how many keys it compared and how many disagreed (and were repaired).
+   * stored entries: how many keys it compared and how many disagreed (and were repaired), or
+   * the error that stopped it.
    */
-  readonly onScrubbed?: (result: { readonly keys: number; readonly repaired: number }) => void;
+  readonly onScrubbed?: (result: { readonly keys: number; readonly repaired: number; readonly error?: unknown }) => void;
   /** Told how an upgrade of an older data directory goes (shards done of all), when one runs at open. */
   readonly onUpgrade?: (progress: { readonly fromFormat: number; readonly shardsDone: number; readonly shards: number; readonly keys: number }) => void;
   /** Told when a remote change carried a clock too far ahead (it is merged all the same). */
@@ -442,8 +443,14 @@ export class Store implements Keyspace {
     let repaired = 0;
     const slice = (): void => {
       if (this.closed) return;
-      const current = this.shards[shard]!;
-      const result = current.scrubSlice(after, SCRUB_SLICE);
+      let result: ReturnType<Shard['scrubSlice']>;
+      try {
+        result = this.shards[shard]!.scrubSlice(after, SCRUB_SLICE);
+      } catch (error) {
+        // A storage read failed: the scrub stops here (the next open runs it again).
+        onScrubbed?.({ keys, repaired, error });
+        return;
+      }
       keys += result.compared;
       repaired += result.repaired;
       if (result.repaired > 0) this.scheduleTreeCatchUp(0);
@@ -506,11 +513,10 @@ export class Store implements Keyspace {
     const deletionWaiters = this.outboxDeletionWaiters.splice(0);
     if (touched.length === 0 && deletions.length === 0 && !this.checkpointDue) return;
 
-    let checkpoints: PreparedCheckpoint[] = [];
+    let checkpoints: PreparedCheckpoint[];
     try {
       checkpoints = await this.persist(touched, outboxOps, deletions);
     } catch (cause) {
-      for (const checkpoint of checkpoints) checkpoint.abort();
       for (const shard of touched) shard.discard();
       this.changes?.discard();
       const error = new StoreError('STORAGE', `storage write failed: ${(cause as Error).message}`, { cause });
