@@ -49,9 +49,11 @@ describe('crash recovery', () => {
         await client[Symbol.asyncDispose]();
       }
     });
-    // Enough writes for several tree checkpoints, then the kill while batches are in flight.
-    const deadline = Date.now() + 60_000;
-    while (writes < 40_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    // Enough writes, and long enough for tree checkpoints (five seconds apart), then the kill
+    // while batches are in flight.
+    const started = Date.now();
+    const deadline = started + 60_000;
+    while ((writes < 40_000 || Date.now() - started < 12_000) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(writes).toBeGreaterThanOrEqual(40_000);
     await node.kill();
     stop = true;

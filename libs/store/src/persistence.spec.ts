@@ -300,7 +300,7 @@ function decodeIds(bytes: Uint8Array): number[] {
 describe('Store tree snapshots', () => {
   it('keeps the node records a snapshot may read while the live tree moves on, and only then', async () => {
     const engine = new MemoryEngine();
-    const store = await Store.open({ engine, shards: 1, nodeId: 'n', treeCacheBytes: 0 });
+    const store = await Store.open({ engine, shards: 1, nodeId: 'n', treeCacheBytes: 0, checkpointDelayMs: 50 });
     const until = async (done: () => boolean): Promise<void> => {
       const deadline = Date.now() + 10_000;
       while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

@@ -36,6 +36,12 @@ export interface StoreOptions {
   /** Heap bytes for loaded Merkle Search Tree nodes, all shards together (default 32 MiB). */
   readonly treeCacheBytes?: number;
   /**
+   * How long the trees' changes wait before a commit group stores them (default 5 s): longer
+   * writes a node changed by many writes once, but holds more changed nodes in memory and leaves
+   * more keys for the trees to take up after a crash.
+   */
+  readonly checkpointDelayMs?: number;
+  /**
    * Told when the scrub that follows every open has compared each shard's stored tree with its
    * stored entries: how many keys it compared and how many disagreed (and were repaired), or
    * the error that stopped it.
@@ -76,8 +82,7 @@ const DEFAULT_TREE_CACHE_BYTES = 32 * 1024 * 1024;
 /** Stored entries a scrub compares per slice, and how much longer than a slice it rests after it. */
 const SCRUB_SLICE = 1024;
 const SCRUB_REST_FACTOR = 4;
-/** How long the trees' changes wait before a commit group stores them. */
-const CHECKPOINT_DELAY_MS = 1000;
+const DEFAULT_CHECKPOINT_DELAY_MS = 5000;
 /** How long committed keys may wait for the tree: repeated writes of a key within it cost one upsert. */
 const TREE_CATCH_UP_DELAY_MS = 50;
 /** Keys of a shard that may wait for its tree before a commit group brings it up to date itself. */
@@ -122,6 +127,7 @@ export class Store implements Keyspace {
   private nextTreeId: number;
   private nextGraveSeq = 1;
   private readonly treeBytesPerShard: number;
+  private readonly checkpointDelayMs: number;
   private flushing: Promise<void> | undefined;
   private closed = false;
 
@@ -141,6 +147,7 @@ export class Store implements Keyspace {
     );
     this.nextTreeId = metadata.nextTreeId;
     this.treeBytesPerShard = Math.floor((options.treeCacheBytes ?? DEFAULT_TREE_CACHE_BYTES) / options.shards);
+    this.checkpointDelayMs = options.checkpointDelayMs ?? DEFAULT_CHECKPOINT_DELAY_MS;
     this.mailboxes = Array.from({ length: options.shards }, () => []);
     this.changes = options.outbox ? new Outbox(metadata.outboxSeq) : undefined;
     this.onClockDrift = options.onClockDrift;
@@ -476,7 +483,7 @@ export class Store implements Keyspace {
       this.checkpointTimer = undefined;
       this.checkpointDue = true;
       this.scheduleCommit();
-    }, CHECKPOINT_DELAY_MS).unref();
+    }, this.checkpointDelayMs).unref();
   }
 
   private scheduleCommit(): void {
