@@ -23,6 +23,6 @@ export {
 export { prove, verifyProof, verifyInclusion, verifyAbsence, encodeProof, decodeProof, type MstProof, type ProofVerdict } from './proof.js';
 export { NodeSummary, type DecodeLimits, decodeNode, Reader } from './wire.js';
 export { keyLayer, layerOfHash, DEFAULT_FANOUT } from './layer.js';
-export { DIGEST_BYTES, EMPTY_ROOT, HASH_BYTES, type NodeSource, recordChildIds } from './node.js';
+export { createdNodeBytes, DIGEST_BYTES, EMPTY_ROOT, HASH_BYTES, type NodeSource, recordChildIds } from './node.js';
 export { MstError, isMstError, type MstErrorCode } from './errors.js';
 export { compareBytes, equalBytes, toHex, fromHex } from './bytes.js';

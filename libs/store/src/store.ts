@@ -7,7 +7,7 @@ import {
   type NodeId,
   type Stamp,
 } from '#crdt';
-import { type MerkleSearchTree } from '#mst';
+import { createdNodeBytes, type MerkleSearchTree } from '#mst';
 import { type PersistOp, type StorageEngine } from './engine.js';
 import { EntryCache } from './entry-cache.js';
 import { shardOf } from './key-order.js';
@@ -128,6 +128,8 @@ export class Store implements Keyspace {
   private nextGraveSeq = 1;
   private readonly treeBytesPerShard: number;
   private readonly checkpointDelayMs: number;
+  /** The node bytes built or loaded by then (see createdNodeBytes): what the next checkpoint may wait for. */
+  private treeBytesAtCheckpoint = 0;
   private flushing: Promise<void> | undefined;
   private closed = false;
 
@@ -544,7 +546,16 @@ export class Store implements Keyspace {
       if (shard.treeLag > TREE_LAG_LIMIT) shard.catchUpSome(shard.treeLag - TREE_LAG_LIMIT / 2);
     }
     for (const checkpoint of checkpoints) checkpoint.commit();
-    if (checkpoints.length > 0) for (const shard of this.shards) shard.evictTree(this.treeBytesPerShard);
+    if (checkpoints.length > 0) {
+      for (const shard of this.shards) shard.evictTree(this.treeBytesPerShard);
+      this.treeBytesAtCheckpoint = createdNodeBytes();
+    } else if (createdNodeBytes() - this.treeBytesAtCheckpoint > this.treeBytesPerShard * this.shards.length) {
+      // Changed tree nodes stay in memory until stored, and loaded ones until the sweep after a
+      // checkpoint: under heavy writes the next checkpoint comes early, so the trees' memory
+      // stays near their budget.
+      this.checkpointDue = true;
+      this.scheduleCommit();
+    }
     if (touched.length > 0) this.scheduleTreeCatchUp(TREE_CATCH_UP_DELAY_MS);
     this.changes?.commit();
     for (const outcome of outcomes) outcome.settle();
