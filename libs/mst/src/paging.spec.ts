@@ -20,7 +20,6 @@ class RecordStore implements NodeSource {
     const checkpoint = tree.checkpoint(this.nextId);
     for (const [id, record] of checkpoint.records) this.records.set(id, record);
     if (!keepFreed) for (const id of checkpoint.freed) this.records.delete(id);
-    checkpoint.commit();
     return checkpoint.root;
   }
 

@@ -188,13 +188,12 @@ export interface PersistedRoot {
 /**
  * What a checkpoint writes: the records of every node changed since the last one (children
  * before parents), the ids of the records the tree no longer uses, and the new root (null for an
- * empty tree). Call `commit` once the writes are durable, `abort` if they failed.
+ * empty tree). The tree already counts on them; call `abort` if the writes failed.
  */
 export interface TreeCheckpoint {
   readonly records: readonly (readonly [id: number, record: Uint8Array])[];
   readonly freed: readonly number[];
   readonly root: PersistedRoot | null;
-  commit(): void;
   abort(): void;
 }
 
@@ -487,7 +486,7 @@ export class MerkleSearchTree {
    * What to store so that the persisted tree equals this one: every node changed since the last
    * checkpoint gets a new record id from `nextId` (children first: a record names its children's
    * ids), and the records the tree stopped using are listed for deletion. Hashes every changed
-   * node. Nothing changes until `commit`; `abort` forgets the ids handed out.
+   * node. The nodes keep their new ids; `abort` forgets them when the writes failed.
    */
   checkpoint(nextId: () => number): TreeCheckpoint {
     if (this.#source === null) throw new MstError('STATE', 'checkpoint() of a tree that is not persisted');
@@ -509,7 +508,6 @@ export class MerkleSearchTree {
       records,
       freed,
       root: root === null ? null : { id: root.id, hash: nodeHash(root), size: this.#size },
-      commit: () => {},
       abort: () => {
         for (const node of stored) node.id = 0;
         this.#freed.unshift(...freed);

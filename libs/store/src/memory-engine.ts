@@ -89,12 +89,12 @@ export class MemoryEngine implements StorageEngine {
     return this.nodes.get(`${shard}/${id}`);
   }
 
-  *pendingKeys(shard: number): Generator<string, void, undefined> {
-    yield* [...(this.pending.get(shard) ?? [])].sort(compareKeys);
+  pendingKeys(shard: number): Generator<string, void, undefined> {
+    return sortedKeys(this.pending.get(shard));
   }
 
-  *tombstoneKeys(shard: number): Generator<string, void, undefined> {
-    yield* [...(this.tombstones.get(shard) ?? [])].sort(compareKeys);
+  tombstoneKeys(shard: number): Generator<string, void, undefined> {
+    return sortedKeys(this.tombstones.get(shard));
   }
 
   *graves(shard: number): Generator<readonly [seq: number, value: Uint8Array], void, undefined> {
@@ -116,4 +116,8 @@ function of<V>(map: Map<number, V>, shard: number, make: () => V): V {
   let value = map.get(shard);
   if (value === undefined) map.set(shard, (value = make()));
   return value;
+}
+
+function* sortedKeys(keys: ReadonlySet<string> | undefined): Generator<string, void, undefined> {
+  yield* [...(keys ?? [])].sort(compareKeys);
 }

@@ -152,7 +152,7 @@ export function decodeIds(bytes: Uint8Array): number[] {
 /** The metadata writes that finish an upgrade to the current format. */
 export function upgradeOps(counts: readonly ShardCounts[], clock: Hlc): PersistOp[] {
   return [
-    ...counts.map((c, shard) => ({ type: 'meta-put' as const, name: metaCounts(shard), value: encodeCounts(c) })),
+    ...counts.map((c, shard) => countsOp(shard, c)),
     clockOp(clock),
     metaText(META_FORMAT, String(FORMAT)),
   ];

@@ -244,20 +244,7 @@ export class Shard {
 
   /** Committed state of several keys of this shard: the cache's misses in one engine call. */
   readMany(keys: readonly string[]): (Entry | undefined)[] {
-    const cache = this.storage.cache;
-    const out = keys.map((key) => cache.get(key));
-    const missing: number[] = [];
-    out.forEach((entry, i) => entry === undefined && missing.push(i));
-    if (missing.length > 0) {
-      const values = this.storage.engine.getEntries(this.index, missing.map((i) => keys[i]!));
-      missing.forEach((i, j) => {
-        const value = values[j];
-        const entry = value === undefined ? undefined : this.decode(keys[i]!, value);
-        if (entry !== undefined) cache.set(keys[i]!, entry);
-        out[i] = entry;
-      });
-    }
-    return out.map((entry) => (entry && survives(entry, this.truncatedAt) ? entry : undefined));
+    return this.stored(keys).map((entry) => (entry && survives(entry, this.truncatedAt) ? entry : undefined));
   }
 
   /** The committed entries (tombstones included) in key byte order, streamed from storage. */
@@ -270,23 +257,10 @@ export class Shard {
 
   /** Fetches, in one engine call, the committed entries of keys this group's mutations will read. */
   prefetch(keys: readonly string[]): void {
-    const cache = this.storage.cache;
-    const missing: string[] = [];
-    for (const key of keys) {
-      if (this.groupReads.has(key) || this.staged.has(key)) continue;
-      const cached = cache.get(key);
-      if (cached !== undefined) this.groupReads.set(key, cached);
-      else if (!missing.includes(key)) missing.push(key);
-    }
-    if (missing.length === 0) return;
-    const values = this.storage.engine.getEntries(this.index, missing);
-    for (let i = 0; i < missing.length; i++) {
-      const key = missing[i]!;
-      const value = values[i];
-      const entry = value === undefined ? undefined : this.decode(key, value);
-      if (entry !== undefined) cache.set(key, entry);
-      this.groupReads.set(key, entry);
-    }
+    const unread = [...new Set(keys)].filter((key) => !this.groupReads.has(key) && !this.staged.has(key));
+    if (unread.length === 0) return;
+    const entries = this.stored(unread);
+    unread.forEach((key, i) => this.groupReads.set(key, entries[i]));
   }
 
   /**
@@ -435,7 +409,6 @@ export class Shard {
     ops.push(treeRootOp(this.index, prepared.root));
     return {
       commit: () => {
-        prepared.commit();
         for (const key of covered) this.markers.delete(key);
         if (due.length > 0) this.graveyard = this.graveyard.filter((g) => !due.includes(g));
         if (grave) this.graveyard.push(grave);
@@ -565,14 +538,24 @@ export class Shard {
 
   /** The stored entry of a key (floor not applied), through the cache. */
   private committed(key: string): Entry | undefined {
+    return this.stored([key])[0];
+  }
+
+  /** The stored entries of keys (floor not applied): the cache's hits, and its misses in one engine call. */
+  private stored(keys: readonly string[]): (Entry | undefined)[] {
     const cache = this.storage.cache;
-    const cached = cache.get(key);
-    if (cached !== undefined) return cached;
-    const [value] = this.storage.engine.getEntries(this.index, [key]);
-    if (value === undefined) return undefined;
-    const entry = this.decode(key, value);
-    if (entry !== undefined) cache.set(key, entry);
-    return entry;
+    const out = keys.map((key) => cache.get(key));
+    const missing: number[] = [];
+    out.forEach((entry, i) => entry === undefined && missing.push(i));
+    if (missing.length === 0) return out;
+    const values = this.storage.engine.getEntries(this.index, missing.map((i) => keys[i]!));
+    missing.forEach((i, j) => {
+      const value = values[j];
+      const entry = value === undefined ? undefined : this.decode(keys[i]!, value);
+      if (entry !== undefined) cache.set(keys[i]!, entry);
+      out[i] = entry;
+    });
+    return out;
   }
 
   private decode(key: string, value: Uint8Array): Entry | undefined {

@@ -14,7 +14,7 @@ import { shardOf } from './key-order.js';
 import { type CommitEvent, dataBytesOf, type Keyspace, liveEntriesOf, liveKeysOf, scanKeysOf, type Update } from './keyspace.js';
 import { clockOp, floorOp, FORMAT, outboxSeqOp, readMetadata, StoreError, type StoreMetadata, treeIdsOp, upgradeOps } from './metadata.js';
 import { decodeOutboxChange, Outbox, type OutboxRecord, type StoreChange } from './outbox.js';
-import { type CorruptRecordHandler, type PreparedCheckpoint, Shard } from './shard.js';
+import { type CheckpointContext, type CorruptRecordHandler, type PreparedCheckpoint, Shard } from './shard.js';
 
 export interface StoreOptions {
   readonly engine: StorageEngine;
@@ -618,6 +618,11 @@ export class Store implements Keyspace {
     this.changes?.stage(change, outboxOps, trace);
   }
 
+  /** Record ids and graveyard sequence numbers for the checkpoints of one batch, and its time. */
+  private checkpointContext(): CheckpointContext {
+    return { nextNodeId: () => this.nextTreeId++, nextGraveSeq: () => this.nextGraveSeq++, now: Date.now() };
+  }
+
   /** Writes the group's batch; returns the tree checkpoints it carried, to commit or abort with it. */
   private async persist(shards: readonly Shard[], outboxOps: PersistOp[], outboxDeletions: readonly PersistOp[]): Promise<PreparedCheckpoint[]> {
     const ops: PersistOp[] = [...outboxDeletions];
@@ -639,7 +644,7 @@ export class Store implements Keyspace {
     if (this.checkpointDue) {
       this.checkpointDue = false;
       const firstId = this.nextTreeId;
-      const context = { nextNodeId: () => this.nextTreeId++, nextGraveSeq: () => this.nextGraveSeq++, now: Date.now() };
+      const context = this.checkpointContext();
       for (const shard of this.shards) {
         const checkpoint = shard.checkpoint(ops, context);
         if (checkpoint) checkpoints.push(checkpoint);
@@ -674,7 +679,7 @@ export class Store implements Keyspace {
       }
       // The counts, the clock, the tombstone index and every tree node in one batch, then the new format.
       const ops: PersistOp[] = [...upgradeOps(this.shards.map((shard) => shard.committedCounts), this.clock.peek()), ...tombstones];
-      const context = { nextNodeId: () => this.nextTreeId++, nextGraveSeq: () => this.nextGraveSeq++, now: Date.now() };
+      const context = this.checkpointContext();
       const checkpoints = this.shards.map((shard) => shard.checkpoint(ops, context));
       ops.push(treeIdsOp(this.nextTreeId));
       await this.engine.write(ops, true);
