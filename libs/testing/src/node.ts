@@ -62,7 +62,7 @@ export interface ServiceProcess extends AsyncDisposable {
   kill(): Promise<number>;
   /** Calls `listener` for every later output line; returns the unsubscribe function. */
   onLine(listener: (line: string) => void): () => void;
-  /** Waits for a later output line that `match` accepts (e.g. a log message), or rejects on exit. */
+  /** Waits for an output line, already printed or later, that `match` accepts (e.g. a log message); rejects on exit. */
   waitForLine<T>(match: (line: string) => T | undefined, timeoutMs?: number): Promise<T>;
 }
 
@@ -222,7 +222,7 @@ async function launch<R extends { record: Record<string, unknown> }>(
     stop: (signal: NodeJS.Signals = 'SIGTERM') => proc.stop(signal, stopTimeoutMs),
     kill: () => proc.kill(),
     onLine: (listener) => proc.onLine((line) => listener(line)),
-    waitForLine: (match, timeoutMs = 10_000) => proc.waitForLine((line) => match(line), { timeoutMs, what: 'expected output line' }),
+    waitForLine: (match, timeoutMs = 10_000) => proc.waitForLine((line) => match(line), { timeoutMs, what: 'expected output line', includePast: true }),
     async [Symbol.asyncDispose]() {
       await proc.stop('SIGTERM', stopTimeoutMs);
       if (ownsDir) await removeDir(dataDir);
