@@ -83,6 +83,13 @@ export async function runService<App extends { close(): Promise<void> }>(service
       process.stderr.write(`invalid config: shards: ${err.message}\n`);
       process.exit(EXIT_CONFIG);
     }
+    if (err instanceof StoreError && (err.code === 'OPEN' || err.code === 'FORMAT')) {
+      // The environment (disk, permissions, another process) or the directory itself: one line
+      // that says what to do (the log goes to stderr too unless it has a file of its own).
+      if (config.log.file) logger.error('failed to start', { error: err.message });
+      process.stderr.write(`${err.message}\n`);
+      process.exit(EXIT_CONFIG);
+    }
     logger.error('failed to start', { error: err });
     process.exit(EXIT_FAILURE);
   }

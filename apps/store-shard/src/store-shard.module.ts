@@ -1,12 +1,13 @@
 import { Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { type NodeConfig } from '#config';
 import { Logger } from '#logging';
-import { MemoryEngine, RocksDbEngine, STORAGE_FORMAT, Store } from '#store';
+import { MemoryEngine, RocksDbEngine, type StorageState, STORAGE_FORMAT, Store } from '#store';
 import { Telemetry, traceparentOf } from '#telemetry';
+import { Readiness } from '../../shared/src/readiness.js';
 import { NODE_CONFIG } from '../../shared/src/tokens.js';
 import { storeMetrics } from './store-metrics.js';
 
-async function openStore(config: NodeConfig, logger: Logger, telemetry: Telemetry): Promise<Store> {
+async function openStore(config: NodeConfig, logger: Logger, telemetry: Telemetry, readiness: Readiness): Promise<Store> {
   // Half of the cache for RocksDB's blocks (pages of many keys each), a quarter for decoded
   // entries of the hottest keys (a hit costs no native call and no decode), a quarter for the
   // Merkle Search Trees' loaded nodes (the top of each tree stays in memory).
@@ -36,11 +37,27 @@ async function openStore(config: NodeConfig, logger: Logger, telemetry: Telemetr
       corrupt++;
       logger.error('skipped an unreadable stored entry', { shard, key, error });
     },
+    onStorageFault: (event) => {
+      switch (event.kind) {
+        case 'failed':
+          logger.error('storage writes fail: refusing writes until they can resume', { error: event.error.message });
+          break;
+        case 'resumed':
+          logger.warn('storage writes resumed', { downMs: event.downMs });
+          break;
+        case 'restart-required':
+          logger.error('storage reopened, but a write reported as failed reached the disk: restart the node to load it', {
+            error: event.error.message,
+          });
+          break;
+      }
+    },
     onClockDrift: (error) => logger.warn('a replica clock runs ahead of ours', { error: error.message }),
     onListenerError: (error) => logger.error('a commit listener failed', { error }),
     ...(telemetry.tracing.enabled ? { traceContext: () => traceparentOf() } : {}),
   });
   storeMetrics(telemetry.metrics, store, config.split.hostedShards);
+  readiness.add({ name: 'storage', problem: () => storageProblem(store.storageState) });
   logger.info('store open', {
     engine: engine.kind,
     dataDir: engine.kind === 'rocksdb' ? config.dataDir : undefined,
@@ -49,6 +66,12 @@ async function openStore(config: NodeConfig, logger: Logger, telemetry: Telemetr
     corrupt,
   });
   return store;
+}
+
+function storageProblem(storage: StorageState): string | undefined {
+  if (storage.state === 'ok') return undefined;
+  const waiting = storage.restartRequired ? '; restart the node' : storage.waitingFor === undefined ? '' : `; waiting: ${storage.waitingFor}`;
+  return `writes refused since ${new Date(storage.since).toISOString()}: ${storage.error}${waiting}`;
 }
 
 /** Flushes and closes the store after every adapter has stopped taking requests. */
@@ -68,7 +91,7 @@ class StoreCloser implements OnApplicationShutdown {
 /** The shard actors over RocksDB (or memory, for the reference's in-memory engines). */
 @Module({
   providers: [
-    { provide: Store, useFactory: openStore, inject: [NODE_CONFIG, Logger, Telemetry] },
+    { provide: Store, useFactory: openStore, inject: [NODE_CONFIG, Logger, Telemetry, Readiness] },
     StoreCloser,
   ],
   exports: [Store],

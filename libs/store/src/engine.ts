@@ -63,6 +63,13 @@ export interface StorageEngine {
   tombstoneKeys(shard: number): Generator<string, void, undefined>;
   /** A shard's graveyard records (seq, ids), ascending seq. */
   graves(shard: number): Generator<readonly [seq: number, value: Uint8Array], void, undefined>;
+  /**
+   * Makes the engine take writes again after a failed one: RocksDB refuses every write after a
+   * failure (a full disk, no file descriptors) until it is reopened. Reads fail while it runs.
+   */
+  recover(): Promise<void>;
+  /** Why {@link recover} cannot succeed yet (the disk is still full...), or undefined when it may. */
+  recoveryBlocker(): string | undefined;
   /** Bytes held by the engine's own caches and write buffers (0 when it keeps none). */
   memoryBytes(): number;
   close(): Promise<void>;

@@ -101,6 +101,13 @@ export class MemoryEngine implements StorageEngine {
     yield* [...(this.graveyard.get(shard) ?? [])].sort((a, b) => a[0] - b[0]);
   }
 
+  /** Nothing to reopen: memory does not fail a write. */
+  async recover(): Promise<void> {}
+
+  recoveryBlocker(): string | undefined {
+    return undefined;
+  }
+
   memoryBytes(): number {
     return 0;
   }

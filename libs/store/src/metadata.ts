@@ -2,23 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { decodeHlc, encodeHlc, type Hlc, type NodeId, type Stamp, ZERO_STAMP } from '#crdt';
 import { HASH_BYTES, type PersistedRoot } from '#mst';
 import { type PersistOp, type StorageEngine } from './engine.js';
+import { StoreError } from './errors.js';
 import { decodeStamp, encodeStamp } from './stamp-codec.js';
 
 /** A shard's live keys and their key and value bytes. */
 export interface ShardCounts {
   readonly keys: number;
   readonly bytes: number;
-}
-
-export class StoreError extends Error {
-  override readonly name = 'StoreError';
-  constructor(
-    readonly code: 'STORAGE' | 'CLOSED' | 'SHARD_COUNT' | 'FORMAT',
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /**

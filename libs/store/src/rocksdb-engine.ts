@@ -1,4 +1,7 @@
+import { closeSync, openSync, readdirSync, statfsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { type RangeOptions, RocksLevel } from '@nxtedition/rocksdb';
+import { openFailure } from './errors.js';
 import { type LoadedOutboxRecord, type PersistOp, prefixEnd, type ShardRange, type ShardScan, type StorageEngine } from './engine.js';
 
 /**
@@ -26,6 +29,13 @@ const TOMBSTONE = 0x78;
 /** Rows a scan reads per native call: small first (a SCAN page wants few), larger while it goes on. */
 const FIRST_SCAN_CHUNK = 64;
 const MEMTABLE_BUDGET_BYTES = 64 * 1024 * 1024;
+/**
+ * Free space a reopen needs beyond the write-ahead logs it replays: the flush of what it replays
+ * and a new log (RocksDB preallocates about a memtable's size for one).
+ */
+const REOPEN_HEADROOM_BYTES = MEMTABLE_BUDGET_BYTES / 2;
+/** File descriptors a reopen needs at least (the logs, the manifest, a table or two). */
+const REOPEN_DESCRIPTORS = 16;
 const EMPTY = Buffer.alloc(0);
 const SCAN_CHUNK = 1024;
 
@@ -73,15 +83,19 @@ export interface RocksDbEngineOptions {
 
 export class RocksDbEngine implements StorageEngine {
   readonly kind = 'rocksdb';
-  private readonly db: RocksLevel;
+  private db: RocksLevel;
   private readonly blockCacheBytes: number;
 
   constructor(
     readonly location: string,
     options: RocksDbEngineOptions = {},
   ) {
-    this.db = new RocksLevel(location, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    this.db = this.handle();
     this.blockCacheBytes = options.blockCacheBytes ?? 64 * 1024 * 1024;
+  }
+
+  private handle(): RocksLevel {
+    return new RocksLevel(this.location, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
   }
 
   async open(): Promise<void> {
@@ -89,13 +103,56 @@ export class RocksDbEngine implements StorageEngine {
     // table reader's memory otherwise grows with the data. Level compaction with a 64 MiB write
     // buffer budget (16 MiB memtables): RocksDB replays the unflushed memtables' WAL at every
     // open, so their size is what a restart costs, whatever the data's size.
-    await this.db.open({
-      createIfMissing: true,
-      cacheSize: this.blockCacheBytes,
-      cacheIndexAndFilterBlocks: true,
-      compaction: 'level',
-      memtableMemoryBudget: MEMTABLE_BUDGET_BYTES,
-    });
+    try {
+      await this.db.open({
+        createIfMissing: true,
+        cacheSize: this.blockCacheBytes,
+        cacheIndexAndFilterBlocks: true,
+        compaction: 'level',
+        memtableMemoryBudget: MEMTABLE_BUDGET_BYTES,
+      });
+    } catch (err) {
+      throw openFailure(this.location, err);
+    }
+  }
+
+  /**
+   * After a failed write RocksDB keeps refusing writes (its background error) until the
+   * database is reopened. Closing reports that same error, yet the native database is gone
+   * and its lock released; a new handle opens the directory again, replaying the log.
+   */
+  async recover(): Promise<void> {
+    try {
+      await this.db.close();
+    } catch {
+      // see above
+    }
+    this.db = this.handle();
+    await this.open();
+  }
+
+  recoveryBlocker(): string | undefined {
+    let logBytes = 0;
+    try {
+      for (const name of readdirSync(this.location)) {
+        if (name.endsWith('.log')) logBytes += statSync(join(this.location, name)).size;
+      }
+      const fs = statfsSync(this.location);
+      const free = fs.bavail * fs.bsize;
+      const needed = logBytes + REOPEN_HEADROOM_BYTES;
+      if (free < needed) return `${mib(free)} free on the data directory's file system, a reopen needs ${mib(needed)}`;
+    } catch (err) {
+      return `cannot inspect the data directory: ${(err as Error).message}`;
+    }
+    const descriptors: number[] = [];
+    try {
+      for (let i = 0; i < REOPEN_DESCRIPTORS; i++) descriptors.push(openSync('/dev/null', 'r'));
+    } catch (err) {
+      return `the process cannot open files (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+    } finally {
+      for (const fd of descriptors) closeSync(fd);
+    }
+    return undefined;
   }
 
   getEntries(shard: number, keys: readonly string[]): (Uint8Array | undefined)[] {
@@ -232,3 +289,5 @@ export class RocksDbEngine implements StorageEngine {
     await this.db.close();
   }
 }
+
+const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;

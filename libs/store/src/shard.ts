@@ -2,6 +2,7 @@ import { compareStamps, decodeEntry, encodeEntry, type Entry, entryDigest, isLiv
 import { equalBytes, isMstError, MerkleSearchTree, type NodeSource, type PersistedRoot } from '#mst';
 import { type PersistOp, type StorageEngine } from './engine.js';
 import { type EntryCache } from './entry-cache.js';
+import { describeCause, StoreError } from './errors.js';
 import { countsOp, decodeIds, encodeIds, type ShardCounts, treeRootOp } from './metadata.js';
 
 /**
@@ -548,7 +549,12 @@ export class Shard {
     const missing: number[] = [];
     out.forEach((entry, i) => entry === undefined && missing.push(i));
     if (missing.length === 0) return out;
-    const values = this.storage.engine.getEntries(this.index, missing.map((i) => keys[i]!));
+    let values: (Uint8Array | undefined)[];
+    try {
+      values = this.storage.engine.getEntries(this.index, missing.map((i) => keys[i]!));
+    } catch (cause) {
+      throw new StoreError('STORAGE', `storage read failed: ${describeCause(cause)}`, { cause });
+    }
     missing.forEach((i, j) => {
       const value = values[j];
       const entry = value === undefined ? undefined : this.decode(keys[i]!, value);

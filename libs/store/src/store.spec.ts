@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assign, counterValue, entryBytes, increment, remove, type Entry, type Stamp } from '#crdt';
-import { MemoryEngine, RocksDbEngine, Store, StoreError, type StorageEngine } from '#store';
+import { MemoryEngine, type PersistOp, RocksDbEngine, type StorageEngine, type StorageFaultEvent, Store } from '#store';
 
 const text = (e: Entry | undefined): string | undefined => {
   const bytes = e && entryBytes(e);
@@ -107,19 +107,54 @@ describe('Store', () => {
     await expect(Store.open({ engine: new RocksDbEngine(dir), shards: 4 })).rejects.toMatchObject({ code: 'SHARD_COUNT' });
   });
 
-  it('fails every mutation of a group whose write fails, and keeps serving', async () => {
+  it('fails every mutation of a group whose write fails, refuses writes while storage fails and resumes by itself', async () => {
     const engine = new FailingEngine();
-    const store = await Store.open({ engine, shards: 2, nodeId: 'n' });
+    const events: StorageFaultEvent[] = [];
+    const store = await Store.open({ engine, shards: 2, nodeId: 'n', storageRetryMs: 10, onStorageFault: (e) => events.push(e) });
     await set(store, 'a', 'kept');
-    engine.failNext = true;
+    engine.diskFull = true;
     const results = await Promise.allSettled([set(store, 'a', 'lost'), set(store, 'b', 'lost')]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
-    expect((results[0] as PromiseRejectedResult).reason).toBeInstanceOf(StoreError);
+    expect((results[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'STORAGE', message: expect.stringContaining('disk full') });
     expect(text(store.read('a'))).toBe('kept');
     expect(store.read('b')).toBeUndefined();
+    expect(store.storageState).toMatchObject({ state: 'failed', error: expect.stringContaining('disk full'), restartRequired: false });
+
+    // Refused at once, without a write; reads still served; the engine is not reopened while the disk is full.
+    const writesBefore = engine.writes;
+    await expect(set(store, 'b', 'refused')).rejects.toMatchObject({ code: 'STORAGE', message: expect.stringContaining('storage unavailable since') });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(engine.reopens).toBe(0);
+    expect(engine.writes - writesBefore).toBeGreaterThan(0); // probes only
+    expect(store.storageState).toMatchObject({ state: 'failed', waitingFor: 'the disk is full' });
+
+    engine.diskFull = false;
+    await until(() => store.storageState.state === 'ok');
+    expect(engine.reopens).toBe(1);
     await set(store, 'b', 'later');
     expect(text(store.read('b'))).toBe('later');
+    expect(events.map((e) => e.kind)).toEqual(['failed', 'resumed']);
     await store.close();
+  });
+
+  it('asks for a restart when a write reported as failed turns out to have reached the disk', async () => {
+    const engine = new FailingEngine();
+    const events: StorageFaultEvent[] = [];
+    const store = await Store.open({ engine, shards: 2, nodeId: 'n', storageRetryMs: 10, onStorageFault: (e) => events.push(e) });
+    await set(store, 'a', 'kept');
+    engine.diskFull = true;
+    engine.failAfterStoring = true;
+    await expect(set(store, 'b', 'stored anyway')).rejects.toMatchObject({ code: 'STORAGE' });
+    engine.diskFull = false;
+    await until(() => events.length === 2);
+    expect(events.map((e) => e.kind)).toEqual(['failed', 'restart-required']);
+    expect(store.storageState).toMatchObject({ state: 'failed', restartRequired: true });
+    await expect(set(store, 'c', 'x')).rejects.toMatchObject({ message: expect.stringContaining('restart the node') });
+    await store.close();
+    // The open path loads it.
+    const again = await Store.open({ engine, shards: 2, nodeId: 'n' });
+    expect(text(again.read('b'))).toBe('stored anyway');
+    await again.close();
   });
 
   it('rejects writes after close', async () => {
@@ -320,14 +355,41 @@ describe('Store replication support', () => {
   });
 });
 
-/** A memory engine whose next write fails, standing in for a full disk. */
+/**
+ * A memory engine that fails writes as RocksDB does on a full disk: once one fails, every later
+ * write fails too, until the engine is reopened, which the full disk itself prevents.
+ */
 class FailingEngine extends MemoryEngine implements StorageEngine {
-  failNext = false;
+  diskFull = false;
+  /** The failing write is stored all the same (a log record written before the error). */
+  failAfterStoring = false;
+  writes = 0;
+  reopens = 0;
+  private broken = false;
 
-  override async write(): Promise<void> {
-    if (this.failNext) {
-      this.failNext = false;
-      throw new Error('disk full');
+  override async write(ops: readonly PersistOp[], sync: boolean): Promise<void> {
+    this.writes++;
+    if (this.diskFull && !this.broken) {
+      this.broken = true;
+      if (this.failAfterStoring) await super.write(ops, sync);
     }
+    if (this.broken) throw new Error('IO error: disk full');
+    await super.write(ops, sync);
+  }
+
+  override recoveryBlocker(): string | undefined {
+    return this.diskFull ? 'the disk is full' : undefined;
+  }
+
+  override async recover(): Promise<void> {
+    this.reopens++;
+    this.broken = false;
+  }
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; !condition(); i++) {
+    if (i > 500) throw new Error('condition not met within 5 s');
+    await new Promise((r) => setTimeout(r, 10));
   }
 }

@@ -12,7 +12,8 @@ import { type PersistOp, type StorageEngine } from './engine.js';
 import { EntryCache } from './entry-cache.js';
 import { shardOf } from './key-order.js';
 import { type CommitEvent, dataBytesOf, type Keyspace, liveEntriesOf, liveKeysOf, scanKeysOf, type Update } from './keyspace.js';
-import { clockOp, floorOp, FORMAT, outboxSeqOp, readMetadata, StoreError, type StoreMetadata, treeIdsOp, upgradeOps } from './metadata.js';
+import { describeCause, StoreError } from './errors.js';
+import { clockOp, floorOp, FORMAT, META_CLOCK, outboxSeqOp, readMetadata, type StoreMetadata, treeIdsOp, upgradeOps } from './metadata.js';
 import { decodeOutboxChange, Outbox, type OutboxRecord, type StoreChange } from './outbox.js';
 import { type CheckpointContext, type CorruptRecordHandler, type PreparedCheckpoint, Shard } from './shard.js';
 
@@ -49,6 +50,13 @@ export interface StoreOptions {
   readonly onScrubbed?: (result: { readonly keys: number; readonly repaired: number; readonly error?: unknown }) => void;
   /** Told how an upgrade of an older data directory goes (shards done of all), when one runs at open. */
   readonly onUpgrade?: (progress: { readonly fromFormat: number; readonly shardsDone: number; readonly shards: number; readonly keys: number }) => void;
+  /**
+   * Told when storage writes start failing (once, not per write), when they resume, and when
+   * they cannot resume without a restart.
+   */
+  readonly onStorageFault?: (event: StorageFaultEvent) => void;
+  /** How often a store whose writes fail checks whether they can resume (default 1 s). */
+  readonly storageRetryMs?: number;
   /** Told when a remote change carried a clock too far ahead (it is merged all the same). */
   readonly onClockDrift?: (error: ClockDriftError) => void;
   /** Told when a commit listener threw (the commit stands; other listeners still run). */
@@ -59,6 +67,31 @@ export interface StoreOptions {
    * in memory only; absent when tracing is off.
    */
   readonly traceContext?: () => string | undefined;
+}
+
+export type StorageFaultEvent =
+  | { readonly kind: 'failed'; readonly error: StoreError }
+  | { readonly kind: 'resumed'; readonly downMs: number }
+  | { readonly kind: 'restart-required'; readonly error: StoreError };
+
+/** Whether the store takes writes; when not, since when, why, and what it waits for. */
+export type StorageState =
+  | { readonly state: 'ok' }
+  | {
+      readonly state: 'failed';
+      readonly since: number;
+      readonly error: string;
+      /** Why a reopen would fail yet (the disk still full...), when known. */
+      readonly waitingFor?: string;
+      /** A failed write may have reached the disk after all: only a restart reloads the store from it. */
+      readonly restartRequired: boolean;
+    };
+
+interface StorageFault {
+  readonly since: number;
+  readonly error: StoreError;
+  waitingFor?: string;
+  restartRequired: boolean;
 }
 
 type Task =
@@ -83,6 +116,9 @@ const DEFAULT_TREE_CACHE_BYTES = 32 * 1024 * 1024;
 const SCRUB_SLICE = 1024;
 const SCRUB_REST_FACTOR = 4;
 const DEFAULT_CHECKPOINT_DELAY_MS = 5000;
+const DEFAULT_STORAGE_RETRY_MS = 1000;
+/** The metadata record a probe write deletes: it never exists, so the probe changes nothing. */
+const PROBE_OP: PersistOp = { type: 'meta-del', name: 'probe' };
 /** How long committed keys may wait for the tree: repeated writes of a key within it cost one upsert. */
 const TREE_CATCH_UP_DELAY_MS = 50;
 /** Keys of a shard that may wait for its tree before a commit group brings it up to date itself. */
@@ -132,6 +168,16 @@ export class Store implements Keyspace {
   private treeBytesAtCheckpoint = 0;
   private flushing: Promise<void> | undefined;
   private closed = false;
+  /** Set while storage writes fail: mutations are refused at once until a probe write succeeds. */
+  private fault: StorageFault | undefined;
+  private recoveryTimer: NodeJS.Timeout | undefined;
+  private readonly storageRetryMs: number;
+  private readonly onStorageFault: StoreOptions['onStorageFault'];
+  /**
+   * The clock record of the last batch known to be stored: after a reopen, a different one
+   * means a batch reported as failed reached the disk after all.
+   */
+  private storedClock: Uint8Array | undefined;
 
   private constructor(
     private readonly engine: StorageEngine,
@@ -153,6 +199,8 @@ export class Store implements Keyspace {
     this.mailboxes = Array.from({ length: options.shards }, () => []);
     this.changes = options.outbox ? new Outbox(metadata.outboxSeq) : undefined;
     this.onClockDrift = options.onClockDrift;
+    this.onStorageFault = options.onStorageFault;
+    this.storageRetryMs = options.storageRetryMs ?? DEFAULT_STORAGE_RETRY_MS;
     this.onListenerError = options.onListenerError;
     this.traceContext = options.traceContext;
   }
@@ -164,6 +212,7 @@ export class Store implements Keyspace {
       const metadata = await readMetadata(engine, options.shards, options.nodeId);
       const store = new Store(engine, options, metadata);
       await store.restore(metadata, options);
+      store.storedClock = engine.getMeta(META_CLOCK);
       return store;
     } catch (err) {
       await engine.close();
@@ -372,8 +421,15 @@ export class Store implements Keyspace {
     clearTimeout(this.treeCatchUpTimer);
     clearTimeout(this.outboxDeletionTimer);
     clearTimeout(this.checkpointTimer);
+    clearTimeout(this.recoveryTimer);
     while (this.scheduled || this.flushing) {
       await (this.flushing ?? new Promise<void>((r) => setImmediate(r)));
+    }
+    if (this.fault) {
+      // Nothing more can be stored; what was acknowledged is in the log, and the keys the trees
+      // had not taken up are in their markers. The engine reports the same failure as it closes.
+      await this.engine.close().catch(() => undefined);
+      return;
     }
     for (const shard of this.shards) shard.catchUpSome(Infinity);
     this.checkpointDue = true;
@@ -399,6 +455,10 @@ export class Store implements Keyspace {
   private enqueue(shard: number, task: Task): void {
     if (this.closed) {
       task.settle.reject(new StoreError('CLOSED', 'the store is closed'));
+      return;
+    }
+    if (this.fault) {
+      task.settle.reject(this.unavailable(this.fault));
       return;
     }
     this.mailboxes[shard]!.push(task);
@@ -431,9 +491,16 @@ export class Store implements Keyspace {
     this.treeCatchUpTimer = setTimeout(() => {
       this.treeCatchUpTimer = undefined;
       let budget = TREE_CATCH_UP_SLICE;
-      for (const shard of this.shards) {
-        if (budget === 0) break;
-        budget -= shard.catchUpSome(budget);
+      try {
+        for (const shard of this.shards) {
+          if (budget === 0) break;
+          budget -= shard.catchUpSome(budget);
+        }
+      } catch (cause) {
+        // A storage read failed (or the engine is being reopened): the keys stay queued.
+        if (!this.fault) this.storageFailed(new StoreError('STORAGE', `storage read failed: ${describeCause(cause)}`, { cause }));
+        this.scheduleTreeCatchUp(this.storageRetryMs);
+        return;
       }
       if (this.shards.some((shard) => shard.treeLag > 0)) this.scheduleTreeCatchUp(0);
       this.scheduleCheckpoint();
@@ -510,6 +577,10 @@ export class Store implements Keyspace {
   }
 
   private async commitGroup(): Promise<void> {
+    if (this.fault) {
+      this.refuseQueued(this.fault);
+      return;
+    }
     const outcomes: Outcome[] = [];
     const touched: Shard[] = [];
     const outboxOps: PersistOp[] = [];
@@ -532,9 +603,10 @@ export class Store implements Keyspace {
     } catch (cause) {
       for (const shard of touched) shard.discard();
       this.changes?.discard();
-      const error = new StoreError('STORAGE', `storage write failed: ${(cause as Error).message}`, { cause });
+      const error = new StoreError('STORAGE', `storage write failed: ${describeCause(cause)}`, { cause });
       for (const outcome of outcomes) outcome.task.settle.reject(error);
       for (const waiter of deletionWaiters) waiter.reject(error);
+      this.storageFailed(error);
       return;
     }
     for (const waiter of deletionWaiters) waiter.resolve();
@@ -618,6 +690,104 @@ export class Store implements Keyspace {
     this.changes?.stage(change, outboxOps, trace);
   }
 
+  /** Whether the store takes writes; when it does not, why. */
+  get storageState(): StorageState {
+    const fault = this.fault;
+    if (!fault) return { state: 'ok' };
+    return {
+      state: 'failed',
+      since: fault.since,
+      error: fault.error.message,
+      ...(fault.waitingFor === undefined ? {} : { waitingFor: fault.waitingFor }),
+      restartRequired: fault.restartRequired,
+    };
+  }
+
+  private unavailable(fault: StorageFault): StoreError {
+    const when = new Date(fault.since).toISOString();
+    const then = fault.restartRequired ? 'restart the node' : 'writes resume by themselves once the cause is gone';
+    return new StoreError('STORAGE', `storage unavailable since ${when} (${fault.error.message}); ${then}`, { cause: fault.error });
+  }
+
+  /** Everything queued meets the failure at once, rather than a write each. */
+  private refuseQueued(fault: StorageFault): void {
+    const error = this.unavailable(fault);
+    for (let i = 0; i < this.mailboxes.length; i++) {
+      for (const task of this.mailboxes[i]!) task.settle.reject(error);
+      this.mailboxes[i] = [];
+    }
+    this.outboxDeletions.length = 0;
+    for (const waiter of this.outboxDeletionWaiters.splice(0)) waiter.reject(error);
+  }
+
+  /**
+   * RocksDB refuses every write after one fails (a full disk, no file descriptors) until it is
+   * reopened. Rather than fail write after write, the store refuses mutations at once, tells
+   * its owner once, and checks every {@link storageRetryMs} whether the engine may be reopened.
+   */
+  private storageFailed(error: StoreError): void {
+    if (this.fault || this.closed) return;
+    this.fault = { since: Date.now(), error, restartRequired: false };
+    this.onStorageFault?.({ kind: 'failed', error });
+    this.scheduleRecovery();
+  }
+
+  private scheduleRecovery(): void {
+    if (this.recoveryTimer !== undefined || this.closed) return;
+    this.recoveryTimer = setTimeout(() => {
+      this.recoveryTimer = undefined;
+      void this.recover();
+    }, this.storageRetryMs).unref();
+  }
+
+  private async recover(): Promise<void> {
+    const fault = this.fault;
+    if (!fault || fault.restartRequired || this.closed) return;
+    // The engine may take writes again by itself (a read that failed, a transient error).
+    if (await this.probe()) return this.resumed(fault);
+    const blocker = this.engine.recoveryBlocker();
+    if (blocker !== undefined) {
+      fault.waitingFor = blocker;
+      return this.scheduleRecovery();
+    }
+    await this.flushing;
+    try {
+      await this.engine.recover();
+    } catch (err) {
+      fault.waitingFor = `reopening the storage failed: ${describeCause(err)}`;
+      return this.scheduleRecovery();
+    }
+    if (this.closed) return;
+    if (!sameBytes(this.engine.getMeta(META_CLOCK), this.storedClock)) {
+      // The failed batch reached the disk: what it holds (and its tree markers and counts) is
+      // not in memory, and only the open path rebuilds that state. Nothing is lost; writes wait.
+      fault.restartRequired = true;
+      this.onStorageFault?.({ kind: 'restart-required', error: this.unavailable(fault) });
+      return;
+    }
+    if (await this.probe()) return this.resumed(fault);
+    fault.waitingFor = 'writes still fail after reopening the storage';
+    this.scheduleRecovery();
+  }
+
+  private async probe(): Promise<boolean> {
+    try {
+      await this.engine.write([PROBE_OP], false);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private resumed(fault: StorageFault): void {
+    if (this.fault !== fault) return;
+    this.fault = undefined;
+    this.onStorageFault?.({ kind: 'resumed', downMs: Date.now() - fault.since });
+    // What waited for storage: a checkpoint, outbox deletions, keys for the trees.
+    this.scheduleCommit();
+    this.scheduleTreeCatchUp(0);
+  }
+
   /** Record ids and graveyard sequence numbers for the checkpoints of one batch, and its time. */
   private checkpointContext(): CheckpointContext {
     return { nextNodeId: () => this.nextTreeId++, nextGraveSeq: () => this.nextGraveSeq++, now: Date.now() };
@@ -635,10 +805,12 @@ export class Store implements Keyspace {
       ops.push(...outboxOps);
       ops.push(outboxSeqOp(this.changes.sequence));
     }
+    let clock: PersistOp | undefined;
     if (shards.length > 0) {
       // Every stamp this group stores is at or below the clock: after a restart the clock starts
       // past it without reading an entry.
-      ops.push(clockOp(this.clock.peek()));
+      clock = clockOp(this.clock.peek());
+      ops.push(clock);
     }
     const checkpoints: PreparedCheckpoint[] = [];
     if (this.checkpointDue) {
@@ -657,6 +829,7 @@ export class Store implements Keyspace {
       for (const checkpoint of checkpoints) checkpoint.abort();
       throw err;
     }
+    if (clock?.type === 'meta-put') this.storedClock = clock.value;
     return checkpoints;
   }
 
@@ -735,4 +908,8 @@ export interface StoreOutbox {
   acknowledge(seqs: readonly bigint[]): Promise<void>;
   onAppend(listener: () => void): () => void;
   readonly depth: number;
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : Buffer.from(a).equals(b);
 }
