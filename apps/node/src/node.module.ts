@@ -6,6 +6,7 @@ import { Telemetry } from '#telemetry';
 import { Store } from '#store';
 import { CoreModule } from '../../shared/src/core.module.js';
 import { NodeLifecycle } from '../../shared/src/lifecycle.js';
+import { MemoryPressure } from '../../shared/src/memory-pressure.js';
 import { CLUSTER_PORT, type ClusterViewSource, NODE_CONFIG } from '../../shared/src/tokens.js';
 import { GatewayModule } from '../../gateway/src/gateway.module.js';
 import { ReplicatorModule } from '../../replicator/src/replicator.module.js';
@@ -26,9 +27,17 @@ export class NodeModule {
         GatewayModule.forRoot({
           imports: [StoreShardModule],
           commands: {
-            useFactory: (store: Store, stats: CommandStats, clients: ClientRegistry, lifecycle: NodeLifecycle, config: NodeConfig, telemetry: Telemetry, cluster?: ClusterPort) =>
-              localCommands(store, { store, stats, clients, lifecycle, config, cluster, tracing: telemetry.tracing }),
-            inject: [Store, CommandStats, ClientRegistry, NodeLifecycle, NODE_CONFIG, Telemetry, OPTIONAL_CLUSTER],
+            useFactory: (
+              store: Store,
+              pressure: MemoryPressure,
+              stats: CommandStats,
+              clients: ClientRegistry,
+              lifecycle: NodeLifecycle,
+              config: NodeConfig,
+              telemetry: Telemetry,
+              cluster?: ClusterPort,
+            ) => localCommands(store, { store, pressure, stats, clients, lifecycle, config, cluster, tracing: telemetry.tracing }),
+            inject: [Store, MemoryPressure, CommandStats, ClientRegistry, NodeLifecycle, NODE_CONFIG, Telemetry, OPTIONAL_CLUSTER],
           },
           clusterView: {
             useFactory: (store: Store, cluster?: ClusterPort): ClusterViewSource => ({

@@ -3,6 +3,7 @@ import { type NodeConfig } from '#config';
 import { type Keyspace, type Store } from '#store';
 import { type Tracing } from '#telemetry';
 import { type NodeLifecycle } from '../../shared/src/lifecycle.js';
+import { type MemoryPressure } from '../../shared/src/memory-pressure.js';
 import { serverPort } from '../../shared/src/server-port.js';
 
 export interface LocalCommandsDeps {
@@ -13,11 +14,13 @@ export interface LocalCommandsDeps {
   readonly config: NodeConfig;
   readonly cluster: ClusterPort | undefined;
   readonly tracing: Tracing;
+  readonly pressure: MemoryPressure;
 }
 
 /** The command layer over `keyspace` (the whole store, or one shard of it) of this process's store. */
-export function localCommands(keyspace: Keyspace, { store, stats, clients, lifecycle, config, cluster, tracing }: LocalCommandsDeps): CommandExecutor {
+export function localCommands(keyspace: Keyspace, { store, stats, clients, lifecycle, config, cluster, tracing, pressure }: LocalCommandsDeps): CommandExecutor {
   return new CommandExecutor({
+    refusal: () => pressure.refusal,
     store: tracedKeyspace(keyspace, tracing, store.shardCount),
     stats,
     clients,

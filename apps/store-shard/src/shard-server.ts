@@ -8,6 +8,7 @@ import { shardRequestSubject, watchSubjectPrefix } from '#replication';
 import { Store } from '#store';
 import { Telemetry, type Tracing } from '#telemetry';
 import { NodeLifecycle } from '../../shared/src/lifecycle.js';
+import { MemoryPressure } from '../../shared/src/memory-pressure.js';
 import { CLUSTER_PORT, NODE_CONFIG } from '../../shared/src/tokens.js';
 import { localCommands } from './local-commands.js';
 
@@ -28,6 +29,7 @@ export class ShardServer implements OnModuleInit, BeforeApplicationShutdown {
     @Inject(SHARD_TRANSPORT) private readonly transport: ServerNats,
     @Inject(NODE_CONFIG) config: NodeConfig,
     store: Store,
+    pressure: MemoryPressure,
     lifecycle: NodeLifecycle,
     private readonly logger: Logger,
     telemetry: Telemetry,
@@ -35,7 +37,7 @@ export class ShardServer implements OnModuleInit, BeforeApplicationShutdown {
   ) {
     this.tracing = telemetry.tracing;
     // The process's own command counters: gateways count what their clients ask.
-    const deps = { store, stats: new CommandStats(), clients: new ClientRegistry(), lifecycle, config, cluster, tracing: this.tracing };
+    const deps = { store, pressure, stats: new CommandStats(), clients: new ClientRegistry(), lifecycle, config, cluster, tracing: this.tracing };
     const clusterName = config.nats!.cluster;
     this.service = new ShardService({
       store,

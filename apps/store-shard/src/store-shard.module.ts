@@ -3,6 +3,7 @@ import { type NodeConfig } from '#config';
 import { Logger } from '#logging';
 import { MemoryEngine, RocksDbEngine, type StorageState, STORAGE_FORMAT, Store } from '#store';
 import { Telemetry, traceparentOf } from '#telemetry';
+import { MemoryPressure } from '../../shared/src/memory-pressure.js';
 import { Readiness } from '../../shared/src/readiness.js';
 import { NODE_CONFIG } from '../../shared/src/tokens.js';
 import { storeMetrics } from './store-metrics.js';
@@ -74,6 +75,22 @@ function storageProblem(storage: StorageState): string | undefined {
   return `writes refused since ${new Date(storage.since).toISOString()}: ${storage.error}${waiting}`;
 }
 
+/** How often the heap is checked against V8's limit. */
+const MEMORY_CHECK_MS = 250;
+
+function watchMemory(store: Store, logger: Logger, readiness: Readiness): MemoryPressure {
+  const pressure = new MemoryPressure({
+    shed: () => store.shedCaches(),
+    onChange: (active, { usedBytes, limitBytes }) =>
+      active
+        ? logger.warn('memory pressure: caches shed, new work refused until the heap shrinks', { usedBytes, limitBytes })
+        : logger.info('memory pressure over: taking new work again', { usedBytes, limitBytes }),
+  });
+  pressure.watch(MEMORY_CHECK_MS);
+  readiness.add({ name: 'memory', problem: () => pressure.refusal });
+  return pressure;
+}
+
 /** Flushes and closes the store after every adapter has stopped taking requests. */
 @Injectable()
 class StoreCloser implements OnApplicationShutdown {
@@ -92,8 +109,9 @@ class StoreCloser implements OnApplicationShutdown {
 @Module({
   providers: [
     { provide: Store, useFactory: openStore, inject: [NODE_CONFIG, Logger, Telemetry, Readiness] },
+    { provide: MemoryPressure, useFactory: watchMemory, inject: [Store, Logger, Readiness] },
     StoreCloser,
   ],
-  exports: [Store],
+  exports: [Store, MemoryPressure],
 })
 export class StoreShardModule {}

@@ -22,7 +22,9 @@ export type KvErrorCode =
   /** A result the client's protocol cannot carry (a line feed in a value, on a line protocol). */
   | 'UNREPRESENTABLE'
   /** The storage engine failed; the write was not applied. */
-  | 'STORAGE';
+  | 'STORAGE'
+  /** The node refuses new work for now (memory pressure); nothing was applied; retry later. */
+  | 'OVERLOADED';
 
 export class KvError extends Error {
   override readonly name = 'KvError';

@@ -53,4 +53,6 @@ export interface CommandDeps {
   readonly server: ServerPort;
   readonly limits: Limits;
   readonly now?: () => number;
+  /** Why the node refuses new work now (memory pressure), or undefined; control commands still run. */
+  readonly refusal?: () => string | undefined;
 }

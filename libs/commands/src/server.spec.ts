@@ -1,5 +1,5 @@
 import { humanUptime } from './server.js';
-import { bytes, executorFixture, type ExecutorFixture } from './testing/executor-fixture.js';
+import { bytes, executorFixture, type ExecutorFixture, str } from './testing/executor-fixture.js';
 
 describe('server commands', () => {
   let kv: ExecutorFixture;
@@ -88,5 +88,23 @@ describe('server commands', () => {
   it('formats uptime as days, hours, minutes, seconds', () => {
     expect(humanUptime(0)).toBe('0d 0h 0m 0s');
     expect(humanUptime(90061)).toBe('1d 1h 1m 1s');
+  });
+});
+
+describe('memory pressure', () => {
+  it('refuses data commands with OVERLOADED while the node refuses new work, and still answers control commands', async () => {
+    let refusal: string | undefined;
+    const f = await executorFixture({ refusal: () => refusal });
+    await f.run({ name: 'SET', key: 'k', value: bytes('v') });
+    refusal = 'memory pressure: retry later';
+    await expect(f.run({ name: 'SET', key: 'k', value: bytes('w') })).rejects.toMatchObject({ code: 'OVERLOADED', message: refusal });
+    await expect(f.run({ name: 'GET', key: 'k' })).rejects.toMatchObject({ code: 'OVERLOADED' });
+    await expect(f.run({ name: 'MGET', keys: ['k'] })).rejects.toMatchObject({ code: 'OVERLOADED' });
+    expect(await f.run({ name: 'PING' })).toBeUndefined();
+    expect(await f.run({ name: 'DBSIZE' })).toBe(1);
+    await f.run({ name: 'INFO' });
+    refusal = undefined;
+    expect(str(await f.run({ name: 'GET', key: 'k' }))).toBe('v');
+    await f.close();
   });
 });

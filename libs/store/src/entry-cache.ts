@@ -57,6 +57,14 @@ export class EntryCache {
     }
   }
 
+  /** Drops every entry (memory pressure): later reads go to the engine and refill it. */
+  clear(): void {
+    this.young = new Map();
+    this.old = new Map();
+    this.youngBytes = 0;
+    this.oldBytes = 0;
+  }
+
   private addYoung(key: string, entry: Entry): void {
     this.young.set(key, entry);
     this.youngBytes += cost(key, entry);

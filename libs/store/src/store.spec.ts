@@ -157,6 +157,19 @@ describe('Store', () => {
     await again.close();
   });
 
+  it('serves the same data after shedding its caches', async () => {
+    const store = await Store.open({ engine: new RocksDbEngine(dir), shards: 2, nodeId: 'n', entryCacheBytes: 1 << 20, treeCacheBytes: 1 << 20 });
+    for (let i = 0; i < 300; i++) await set(store, `k${i}`, `v${i}`);
+    const roots = [store.shardRoot(0), store.shardRoot(1)];
+    store.shedCaches();
+    for (let i = 0; i < 300; i++) expect(text(store.read(`k${i}`))).toBe(`v${i}`);
+    expect([store.shardRoot(0), store.shardRoot(1)]).toEqual(roots);
+    await set(store, 'after', 'shed');
+    store.shedCaches();
+    expect(text(store.read('after'))).toBe('shed');
+    await store.close();
+  });
+
   it('rejects writes after close', async () => {
     const store = await Store.open({ engine: new MemoryEngine(), shards: 2, nodeId: 'n' });
     await store.close();

@@ -143,6 +143,7 @@ export class Store implements Keyspace {
   readonly nodeId: NodeId;
   readonly clock: HybridLogicalClock;
   private readonly shards: Shard[];
+  private readonly entryCache: EntryCache;
   private readonly mailboxes: Task[][];
   private readonly syncWrites: boolean;
   private readonly changes: Outbox | undefined;
@@ -188,7 +189,8 @@ export class Store implements Keyspace {
     this.clock = options.clock ?? new HybridLogicalClock();
     if (metadata.clock) this.clock.advancePast(metadata.clock);
     this.syncWrites = options.syncWrites ?? false;
-    const storage = { engine, cache: new EntryCache(options.entryCacheBytes ?? DEFAULT_ENTRY_CACHE_BYTES), onCorrupt: options.onCorruptRecord };
+    this.entryCache = new EntryCache(options.entryCacheBytes ?? DEFAULT_ENTRY_CACHE_BYTES);
+    const storage = { engine, cache: this.entryCache, onCorrupt: options.onCorruptRecord };
     this.shards = Array.from(
       { length: options.shards },
       (_, i) => new Shard(i, storage, metadata.floors[i]!, metadata.counts[i]!, metadata.treeRoots[i]!),
@@ -688,6 +690,18 @@ export class Store implements Keyspace {
 
   private record(change: StoreChange, outboxOps: PersistOp[], trace: string | undefined): void {
     this.changes?.stage(change, outboxOps, trace);
+  }
+
+  /**
+   * Gives back what the store holds only to go faster (memory pressure): the decoded entries'
+   * cache, and the trees' loaded nodes, down to their roots. Changed tree nodes stay until they
+   * are stored, so a checkpoint comes next, after which the next shed releases them too.
+   */
+  shedCaches(): void {
+    this.entryCache.clear();
+    for (const shard of this.shards) shard.evictTree(0);
+    this.checkpointDue = true;
+    this.scheduleCommit();
   }
 
   /** Whether the store takes writes; when it does not, why. */

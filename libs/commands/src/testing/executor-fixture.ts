@@ -21,6 +21,8 @@ export interface ExecutorFixtureOptions {
   readonly store?: Pick<StoreOptions, 'outbox' | 'traceContext'>;
   /** The keyspace the executor runs on, made from the store (default: the store itself). */
   readonly keyspace?: (store: Store) => Keyspace;
+  /** Why new work is refused now (memory pressure), read at every command. */
+  readonly refusal?: () => string | undefined;
 }
 
 export async function executorFixture(options: ExecutorFixtureOptions = {}): Promise<ExecutorFixture> {
@@ -35,6 +37,7 @@ export async function executorFixture(options: ExecutorFixtureOptions = {}): Pro
     clients,
     now,
     limits: { maxValueBytes: options.maxValueBytes ?? 1024 * 1024 },
+    ...(options.refusal ? { refusal: options.refusal } : {}),
     server: {
       version: '9.9.9',
       startedAt: now(),
