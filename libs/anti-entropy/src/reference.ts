@@ -6,7 +6,7 @@
  * tombstones on the other side, their absence there says nothing.
  */
 import { assign, entryBytes, isLive } from '#crdt';
-import { type Store } from '#store';
+import { type ReplicaStore } from '#store';
 
 /** The peer as the fallback sees it; the adapter bounds the connections behind `get`. */
 export interface KeyValuePeer {
@@ -24,7 +24,7 @@ export interface ReferencePullReport {
 }
 
 /** Pulls every key of `peer` into `store`; resolves once every written value is durable. */
-export async function pullFromReference(store: Store, peer: KeyValuePeer, concurrency: number): Promise<ReferencePullReport> {
+export async function pullFromReference(store: ReplicaStore, peer: KeyValuePeer, concurrency: number): Promise<ReferencePullReport> {
   const keys = await peer.scan();
   let next = 0;
   let changed = 0;

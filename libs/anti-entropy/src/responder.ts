@@ -8,7 +8,7 @@
 import { checkKey, isKvError } from '#commands';
 import { compareStamps, compareVersions, type Entry, type Version } from '#crdt';
 import { EMPTY_ROOT, equalBytes, SnapshotCache, summarize } from '#mst';
-import { type Store } from '#store';
+import { type ReplicaStore } from '#store';
 import {
   type BatchRequest,
   decodeRequest,
@@ -55,7 +55,7 @@ export const RESPONDER_DEFAULTS: ResponderLimits = {
 };
 
 export interface ResponderOptions {
-  readonly store: Store;
+  readonly store: ReplicaStore;
   /** Whether this node takes part in anti-entropy right now. Default: always. */
   readonly available?: () => boolean;
   /** Whether this node's outbox and replication backlog are empty now (told to the initiator). Default: true. */
@@ -72,7 +72,7 @@ export interface ResponderStats {
 }
 
 export class Responder {
-  readonly #store: Store;
+  readonly #store: ReplicaStore;
   readonly #available: () => boolean;
   readonly #clean: () => Promise<boolean>;
   readonly #limits: ResponderLimits;

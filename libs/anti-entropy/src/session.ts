@@ -24,7 +24,7 @@
  *    where ours does not win outright, and asks for ours where its own does not (both for equal
  *    versions, which join field by field); ours then goes in the next round trip. Each differing
  *    record thus crosses the link once, toward the side it wins on. Entries are full CRDT states, merged with the same lattice join as replication on both
- *    sides (Store.merge), so the order of fetch and push, a repeat, or a concurrent write
+ *    sides (ReplicaStore.merge), so the order of fetch and push, a repeat, or a concurrent write
  *    cannot lose anything: after the merge both sides hold the join.
  *
  * A shard we hold nothing of (a new or wiped node) skips the descent: it streams the peer's
@@ -68,7 +68,7 @@
  */
 import { compareStamps, type Entry } from '#crdt';
 import { compareBytes, DiffSession, EMPTY_ROOT, equalBytes, isMstError, type KeyDiff, type SummaryRequest } from '#mst';
-import { type Store } from '#store';
+import { type ReplicaStore } from '#store';
 import { decodeReply, encodeBatch, encodeHello, encodeOp, type HelloShard, type Op, type OpResult, type Reply } from './codec.js';
 import { AntiEntropyError } from './errors.js';
 import { isOldTombstone } from './tombstones.js';
@@ -95,7 +95,7 @@ export const SESSION_DEFAULTS: SessionLimits = {
 };
 
 export interface SessionOptions {
-  readonly store: Store;
+  readonly store: ReplicaStore;
   readonly transport: Transport;
   readonly signal?: AbortSignal;
   readonly limits?: Partial<SessionLimits>;
@@ -163,7 +163,7 @@ export async function runSession(options: SessionOptions): Promise<SessionReport
 }
 
 class Session {
-  readonly #store: Store;
+  readonly #store: ReplicaStore;
   readonly #transport: Transport;
   readonly #limits: SessionLimits;
   readonly #signal: AbortSignal;

@@ -39,7 +39,7 @@
  * (a day) makes that an operator's decision, not a race.
  */
 import { type Entry, type Stamp, compareStamps } from '#crdt';
-import { type Store } from '#store';
+import { type ReplicaStore } from '#store';
 
 /** True for a tombstone old enough to be collected, or to be left out of a transfer. */
 export function isOldTombstone(entry: Entry, now: number, graceMs: number): boolean {
@@ -47,7 +47,7 @@ export function isOldTombstone(entry: Entry, now: number, graceMs: number): bool
 }
 
 export interface TombstoneCollectorOptions {
-  readonly store: Store;
+  readonly store: ReplicaStore;
   /** How old a tombstone must be before it may go, and how long a silent node counts as a participant. */
   readonly graceMs: number;
   readonly now?: () => number;
@@ -63,7 +63,7 @@ const MAX_CONFIRMATIONS = 64;
 const SELF = '\u0000self';
 
 export class TombstoneCollector {
-  readonly #store: Store;
+  readonly #store: ReplicaStore;
   readonly #graceMs: number;
   readonly #now: () => number;
   readonly #startedAt: number;

@@ -1,6 +1,7 @@
 export { type LoadedOutboxRecord, type PersistOp, type ShardRange, type ShardScan, type StorageEngine } from './engine.js';
 export { compareKeys, shardOf } from './key-order.js';
 export { type CommitEvent, type Keyspace, type Update } from './keyspace.js';
+export { type ReplicaStore, type ShardedKeyspace, type ShardHost } from './ports.js';
 export { MemoryEngine } from './memory-engine.js';
 export { StoreError, type StoreErrorCode } from './errors.js';
 export { FORMAT as STORAGE_FORMAT } from './metadata.js';

@@ -15,6 +15,7 @@ import { type CommitEvent, dataBytesOf, type Keyspace, liveEntriesOf, liveKeysOf
 import { describeCause, StoreError } from './errors.js';
 import { clockOp, floorOp, FORMAT, META_CLOCK, outboxSeqOp, readMetadata, type StoreMetadata, treeIdsOp, upgradeOps } from './metadata.js';
 import { decodeOutboxChange, Outbox, type OutboxRecord, type StoreChange } from './outbox.js';
+import { type ReplicaStore, type ShardHost } from './ports.js';
 import { type CheckpointContext, type CorruptRecordHandler, type PreparedCheckpoint, Shard } from './shard.js';
 
 export interface StoreOptions {
@@ -139,7 +140,7 @@ const OUTBOX_DELETIONS_MAX = 4096;
  * resolve and readers see the new state. A multi-key write queued in one call (MSET) therefore
  * lands in one batch: atomic across shards. Remote changes go through the same loop as merges.
  */
-export class Store implements Keyspace {
+export class Store implements Keyspace, ReplicaStore, ShardHost {
   readonly nodeId: NodeId;
   readonly clock: HybridLogicalClock;
   private readonly shards: Shard[];

@@ -1,5 +1,5 @@
 import { entryBytes } from '#crdt';
-import { type Keyspace, type Store } from '#store';
+import { type Keyspace, type ShardHost } from '#store';
 import { type CommandOf, type WatchFeed } from '../command.js';
 import { KvError } from '../errors.js';
 import { type CommandPort } from '../executor.js';
@@ -10,7 +10,7 @@ import { decodeShardRequest, encodeShardReply, encodeWatchEvent, type LeafPage, 
 export const WATCH_LEASE_MS = 30_000;
 
 export interface ShardServiceOptions {
-  readonly store: Store;
+  readonly store: ShardHost;
   /** The shards this process serves. */
   readonly hosted: readonly number[];
   /** The command layer over one shard's keyspace. */
@@ -35,7 +35,7 @@ interface Hosted {
  * scoped to that one shard (so DBSIZE, SCAN and TRUNCATE mean "of this shard").
  */
 export class ShardService {
-  readonly #store: Store;
+  readonly #store: ShardHost;
   readonly #watches: ShardServiceOptions['watches'];
   readonly #byShard = new Map<number, Hosted>();
 
