@@ -7,4 +7,5 @@ export { StoreError, type StoreErrorCode } from './errors.js';
 export { FORMAT as STORAGE_FORMAT } from './metadata.js';
 export { type OutboxRecord, type StoreChange } from './outbox.js';
 export { RocksDbEngine, type RocksDbEngineOptions } from './rocksdb-engine.js';
-export { type StorageFaultEvent, type StorageState, Store, type StoreOptions, type StoreOutbox } from './store.js';
+export { type StorageFaultEvent, type StorageState } from './storage-health.js';
+export { Store, type StoreOptions, type StoreOutbox } from './store.js';

@@ -16,6 +16,7 @@ import { describeCause, StoreError } from './errors.js';
 import { clockOp, floorOp, FORMAT, META_CLOCK, outboxSeqOp, readMetadata, type StoreMetadata, treeIdsOp, upgradeOps } from './metadata.js';
 import { decodeOutboxChange, Outbox, type OutboxRecord, type StoreChange } from './outbox.js';
 import { type ReplicaStore, type ShardHost } from './ports.js';
+import { type StorageFaultEvent, StorageHealth, type StorageState } from './storage-health.js';
 import { type CheckpointContext, type CorruptRecordHandler, type PreparedCheckpoint, Shard } from './shard.js';
 
 export interface StoreOptions {
@@ -70,31 +71,6 @@ export interface StoreOptions {
   readonly traceContext?: () => string | undefined;
 }
 
-export type StorageFaultEvent =
-  | { readonly kind: 'failed'; readonly error: StoreError }
-  | { readonly kind: 'resumed'; readonly downMs: number }
-  | { readonly kind: 'restart-required'; readonly error: StoreError };
-
-/** Whether the store takes writes; when not, since when, why, and what it waits for. */
-export type StorageState =
-  | { readonly state: 'ok' }
-  | {
-      readonly state: 'failed';
-      readonly since: number;
-      readonly error: string;
-      /** Why a reopen would fail yet (the disk still full...), when known. */
-      readonly waitingFor?: string;
-      /** A failed write may have reached the disk after all: only a restart reloads the store from it. */
-      readonly restartRequired: boolean;
-    };
-
-interface StorageFault {
-  readonly since: number;
-  readonly error: StoreError;
-  waitingFor?: string;
-  restartRequired: boolean;
-}
-
 type Task =
   | { readonly kind: 'update'; readonly key: string; readonly update: Update; readonly settle: Settle<Entry | undefined>; readonly trace?: string }
   | { readonly kind: 'merge'; readonly key: string; readonly entry: Entry; readonly settle: Settle<boolean> }
@@ -118,8 +94,6 @@ const SCRUB_SLICE = 1024;
 const SCRUB_REST_FACTOR = 4;
 const DEFAULT_CHECKPOINT_DELAY_MS = 5000;
 const DEFAULT_STORAGE_RETRY_MS = 1000;
-/** The metadata record a probe write deletes: it never exists, so the probe changes nothing. */
-const PROBE_OP: PersistOp = { type: 'meta-del', name: 'probe' };
 /** How long committed keys may wait for the tree: repeated writes of a key within it cost one upsert. */
 const TREE_CATCH_UP_DELAY_MS = 50;
 /** Keys of a shard that may wait for its tree before a commit group brings it up to date itself. */
@@ -170,11 +144,8 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
   private treeBytesAtCheckpoint = 0;
   private flushing: Promise<void> | undefined;
   private closed = false;
-  /** Set while storage writes fail: mutations are refused at once until a probe write succeeds. */
-  private fault: StorageFault | undefined;
-  private recoveryTimer: NodeJS.Timeout | undefined;
-  private readonly storageRetryMs: number;
-  private readonly onStorageFault: StoreOptions['onStorageFault'];
+  /** Whether the engine takes writes; while it does not, mutations are refused at once. */
+  private readonly health: StorageHealth;
   /**
    * The clock record of the last batch known to be stored: after a reopen, a different one
    * means a batch reported as failed reached the disk after all.
@@ -202,8 +173,18 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
     this.mailboxes = Array.from({ length: options.shards }, () => []);
     this.changes = options.outbox ? new Outbox(metadata.outboxSeq) : undefined;
     this.onClockDrift = options.onClockDrift;
-    this.onStorageFault = options.onStorageFault;
-    this.storageRetryMs = options.storageRetryMs ?? DEFAULT_STORAGE_RETRY_MS;
+    this.health = new StorageHealth(engine, {
+      retryMs: options.storageRetryMs ?? DEFAULT_STORAGE_RETRY_MS,
+      onEvent: options.onStorageFault,
+      storedClock: () => this.storedClock,
+      idle: async () => {
+        while (this.flushing) await this.flushing;
+      },
+      onResumed: () => {
+        this.scheduleCommit();
+        this.scheduleTreeCatchUp(0);
+      },
+    });
     this.onListenerError = options.onListenerError;
     this.traceContext = options.traceContext;
   }
@@ -424,11 +405,11 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
     clearTimeout(this.treeCatchUpTimer);
     clearTimeout(this.outboxDeletionTimer);
     clearTimeout(this.checkpointTimer);
-    clearTimeout(this.recoveryTimer);
+    this.health.close();
     while (this.scheduled || this.flushing) {
       await (this.flushing ?? new Promise<void>((r) => setImmediate(r)));
     }
-    if (this.fault) {
+    if (this.health.failure) {
       // Nothing more can be stored; what was acknowledged is in the log, and the keys the trees
       // had not taken up are in their markers. The engine reports the same failure as it closes.
       await this.engine.close().catch(() => undefined);
@@ -460,8 +441,9 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
       task.settle.reject(new StoreError('CLOSED', 'the store is closed'));
       return;
     }
-    if (this.fault) {
-      task.settle.reject(this.unavailable(this.fault));
+    const failure = this.health.failure;
+    if (failure) {
+      task.settle.reject(failure);
       return;
     }
     this.mailboxes[shard]!.push(task);
@@ -501,8 +483,8 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
         }
       } catch (cause) {
         // A storage read failed (or the engine is being reopened): the keys stay queued.
-        if (!this.fault) this.storageFailed(new StoreError('STORAGE', `storage read failed: ${describeCause(cause)}`, { cause }));
-        this.scheduleTreeCatchUp(this.storageRetryMs);
+        this.health.failed(new StoreError('STORAGE', `storage read failed: ${describeCause(cause)}`, { cause }));
+        this.scheduleTreeCatchUp(this.health.retryMs);
         return;
       }
       if (this.shards.some((shard) => shard.treeLag > 0)) this.scheduleTreeCatchUp(0);
@@ -580,8 +562,9 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
   }
 
   private async commitGroup(): Promise<void> {
-    if (this.fault) {
-      this.refuseQueued(this.fault);
+    const failure = this.health.failure;
+    if (failure) {
+      this.refuseQueued(failure);
       return;
     }
     const outcomes: Outcome[] = [];
@@ -609,7 +592,7 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
       const error = new StoreError('STORAGE', `storage write failed: ${describeCause(cause)}`, { cause });
       for (const outcome of outcomes) outcome.task.settle.reject(error);
       for (const waiter of deletionWaiters) waiter.reject(error);
-      this.storageFailed(error);
+      this.health.failed(error);
       return;
     }
     for (const waiter of deletionWaiters) waiter.resolve();
@@ -707,100 +690,17 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
 
   /** Whether the store takes writes; when it does not, why. */
   get storageState(): StorageState {
-    const fault = this.fault;
-    if (!fault) return { state: 'ok' };
-    return {
-      state: 'failed',
-      since: fault.since,
-      error: fault.error.message,
-      ...(fault.waitingFor === undefined ? {} : { waitingFor: fault.waitingFor }),
-      restartRequired: fault.restartRequired,
-    };
-  }
-
-  private unavailable(fault: StorageFault): StoreError {
-    const when = new Date(fault.since).toISOString();
-    const then = fault.restartRequired ? 'restart the node' : 'writes resume by themselves once the cause is gone';
-    return new StoreError('STORAGE', `storage unavailable since ${when} (${fault.error.message}); ${then}`, { cause: fault.error });
+    return this.health.state;
   }
 
   /** Everything queued meets the failure at once, rather than a write each. */
-  private refuseQueued(fault: StorageFault): void {
-    const error = this.unavailable(fault);
+  private refuseQueued(error: StoreError): void {
     for (let i = 0; i < this.mailboxes.length; i++) {
       for (const task of this.mailboxes[i]!) task.settle.reject(error);
       this.mailboxes[i] = [];
     }
     this.outboxDeletions.length = 0;
     for (const waiter of this.outboxDeletionWaiters.splice(0)) waiter.reject(error);
-  }
-
-  /**
-   * RocksDB refuses every write after one fails (a full disk, no file descriptors) until it is
-   * reopened. Rather than fail write after write, the store refuses mutations at once, tells
-   * its owner once, and checks every {@link storageRetryMs} whether the engine may be reopened.
-   */
-  private storageFailed(error: StoreError): void {
-    if (this.fault || this.closed) return;
-    this.fault = { since: Date.now(), error, restartRequired: false };
-    this.onStorageFault?.({ kind: 'failed', error });
-    this.scheduleRecovery();
-  }
-
-  private scheduleRecovery(): void {
-    if (this.recoveryTimer !== undefined || this.closed) return;
-    this.recoveryTimer = setTimeout(() => {
-      this.recoveryTimer = undefined;
-      void this.recover();
-    }, this.storageRetryMs).unref();
-  }
-
-  private async recover(): Promise<void> {
-    const fault = this.fault;
-    if (!fault || fault.restartRequired || this.closed) return;
-    // The engine may take writes again by itself (a read that failed, a transient error).
-    if (await this.probe()) return this.resumed(fault);
-    const blocker = this.engine.recoveryBlocker();
-    if (blocker !== undefined) {
-      fault.waitingFor = blocker;
-      return this.scheduleRecovery();
-    }
-    await this.flushing;
-    try {
-      await this.engine.recover();
-    } catch (err) {
-      fault.waitingFor = `reopening the storage failed: ${describeCause(err)}`;
-      return this.scheduleRecovery();
-    }
-    if (this.closed) return;
-    if (!sameBytes(this.engine.getMeta(META_CLOCK), this.storedClock)) {
-      // The failed batch reached the disk: what it holds (and its tree markers and counts) is
-      // not in memory, and only the open path rebuilds that state. Nothing is lost; writes wait.
-      fault.restartRequired = true;
-      this.onStorageFault?.({ kind: 'restart-required', error: this.unavailable(fault) });
-      return;
-    }
-    if (await this.probe()) return this.resumed(fault);
-    fault.waitingFor = 'writes still fail after reopening the storage';
-    this.scheduleRecovery();
-  }
-
-  private async probe(): Promise<boolean> {
-    try {
-      await this.engine.write([PROBE_OP], false);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  private resumed(fault: StorageFault): void {
-    if (this.fault !== fault) return;
-    this.fault = undefined;
-    this.onStorageFault?.({ kind: 'resumed', downMs: Date.now() - fault.since });
-    // What waited for storage: a checkpoint, outbox deletions, keys for the trees.
-    this.scheduleCommit();
-    this.scheduleTreeCatchUp(0);
   }
 
   /** Record ids and graveyard sequence numbers for the checkpoints of one batch, and its time. */
@@ -923,8 +823,4 @@ export interface StoreOutbox {
   acknowledge(seqs: readonly bigint[]): Promise<void>;
   onAppend(listener: () => void): () => void;
   readonly depth: number;
-}
-
-function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
-  return a === undefined || b === undefined ? a === b : Buffer.from(a).equals(b);
 }
