@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from '@nats-io/transport-node';
-import { freePort, type NatsServer, startNatsServer } from '#testing';
+import { freePort, makeTempDir, type NatsServer, removeDir, startNatsServer } from '#testing';
 import { type ClusterNode, startClusterNode, stopClusterNode } from './support/cluster.js';
 import { eventually } from './support/poll.js';
 
@@ -227,6 +227,38 @@ describe('replication through outages', () => {
     } finally {
       await stopClusterNode(a);
       await stopClusterNode(b);
+    }
+  });
+
+  it('keeps an outage longer than the outbox memory window on disk, across a restart, and delivers all of it', async () => {
+    await using nats = await startNatsServer();
+    const dataDir = await makeTempDir('outbox-spill');
+    let a = await startClusterNode(nats.url, 'a', [], dataDir);
+    const b = await startClusterNode(nats.url, 'b');
+    try {
+      await nats.stop();
+      // More distinct keys than the outbox keeps in memory (16,384): the rest wait on disk only.
+      const keys = 40_000;
+      for (let i = 0; i < keys; i += 100) {
+        const pairs = Array.from({ length: 100 }, (_, j) => `spill-${i + j} v${i + j}`).join(' ');
+        expect(await a.send(`MSET ${pairs}`)).toBe('OK');
+      }
+      expect(Number((await a.info()).get('outbox_depth'))).toBe(keys);
+      await a.client.close();
+      expect(await a.process.stop()).toBe(0);
+      a = await startClusterNode(nats.url, 'a', [], dataDir);
+      expect(Number((await a.info()).get('outbox_depth'))).toBe(keys);
+
+      await nats.restart();
+      await eventually('b to hold every key', async () => (await b.send('DBSIZE')) === `DBSIZE ${keys}`, 90_000);
+      await eventually('the outbox to drain', async () => (await a.info()).get('outbox_depth') === '0', 30_000);
+      expect(await b.send('GET spill-0')).toBe('VALUE v0');
+      expect(await b.send(`GET spill-${keys - 1}`)).toBe(`VALUE v${keys - 1}`);
+      expect(await a.send('HASH')).toBe(await b.send('HASH'));
+    } finally {
+      await stopClusterNode(a);
+      await stopClusterNode(b);
+      await removeDir(dataDir);
     }
   });
 

@@ -50,8 +50,10 @@ export interface StorageEngine {
   getEntries(shard: number, keys: readonly string[]): (Uint8Array | undefined)[];
   /** A consistent, lazily read view of a shard's records in key byte order. */
   scan(shard: number, range?: ShardRange): ShardScan;
-  /** Every outbox record, in ascending seq order. */
-  loadOutbox(): AsyncIterable<LoadedOutboxRecord>;
+  /** Outbox records with seq above `afterSeq` (all when undefined), ascending, at most `limit`. */
+  outboxRecords(afterSeq: bigint | undefined, limit: number): LoadedOutboxRecord[];
+  /** How many outbox records are stored (a pass over them: they are few unless NATS was away). */
+  outboxCount(): number;
   /** Applies all ops atomically; resolves once durable (to the OS, or to disk when `sync`). */
   write(ops: readonly PersistOp[], sync: boolean): Promise<void>;
   getMeta(name: string): Uint8Array | undefined;

@@ -14,6 +14,7 @@ export class MemoryEngine implements StorageEngine {
   private readonly pending = new Map<number, Set<string>>();
   private readonly tombstones = new Map<number, Set<string>>();
   private readonly graveyard = new Map<number, Map<number, Uint8Array>>();
+  private readonly outbox = new Map<bigint, Uint8Array>();
 
   async open(): Promise<void> {}
 
@@ -33,7 +34,14 @@ export class MemoryEngine implements StorageEngine {
     yield* view;
   }
 
-  async *loadOutbox(): AsyncIterable<LoadedOutboxRecord> {}
+  outboxRecords(afterSeq: bigint | undefined, limit: number): LoadedOutboxRecord[] {
+    const seqs = [...this.outbox.keys()].filter((seq) => afterSeq === undefined || seq > afterSeq).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return seqs.slice(0, Math.max(0, limit)).map((seq) => ({ seq, value: this.outbox.get(seq)! }));
+  }
+
+  outboxCount(): number {
+    return this.outbox.size;
+  }
 
   async write(ops: readonly PersistOp[], _sync: boolean): Promise<void> {
     for (const op of ops) {
@@ -74,8 +82,11 @@ export class MemoryEngine implements StorageEngine {
         case 'grave-del':
           this.graveyard.get(op.shard)?.delete(op.seq);
           break;
-        default:
-          // The outbox lives in memory only (nothing to recover after a restart of this engine).
+        case 'outbox-put':
+          this.outbox.set(op.seq, op.value);
+          break;
+        case 'outbox-del':
+          this.outbox.delete(op.seq);
           break;
       }
     }

@@ -1,5 +1,5 @@
 import { decodeEntry, encodeEntry, type Entry, merge, type Stamp } from '#crdt';
-import { type PersistOp } from './engine.js';
+import { type LoadedOutboxRecord, type PersistOp } from './engine.js';
 import { decodeStamp, encodeStamp } from './stamp-codec.js';
 
 /** A local change to replicate: a key's CRDT change, or a shard's new truncation floor. */
@@ -15,19 +15,37 @@ export interface OutboxRecord {
   readonly trace?: string;
 }
 
+/** Where the records that do not fit in memory wait: the store's engine. */
+export interface OutboxStorage {
+  /** Stored records with seq above `afterSeq` (all when undefined), ascending, at most `limit`. */
+  records(afterSeq: bigint | undefined, limit: number): LoadedOutboxRecord[];
+  count(): number;
+  /** A stored record that does not decode: it is skipped. */
+  onCorrupt?(seq: bigint, error: unknown): void;
+}
+
+/** Records the outbox keeps in memory at most: the oldest ones, which the publisher reads next. */
+export const OUTBOX_WINDOW_RECORDS = 16_384;
+
 /**
  * The outbox: local changes committed together with the mutation that made them, kept until
  * the replicator has them acknowledged by NATS. It lives in the store's write batches (so a
- * change is never acknowledged to a client without its outbox record) and in memory for the
- * publisher to read.
+ * change is never acknowledged to a client without its outbox record); the oldest records,
+ * which the publisher reads next, are also in memory.
  *
  * Changes are CRDT states, and a later state of a key subsumes an earlier one (merge is a join),
- * so while a key's change waits unsent, a new change of that key replaces it with their merge
- * under a new seq. An outbox that grows while NATS is away is thus bounded by the number of
- * distinct keys written, not by the number of writes.
+ * so while a key's change waits unsent in memory, a new change of that key replaces it with
+ * their merge under a new seq.
+ *
+ * Memory holds a window of at most {@link OUTBOX_WINDOW_RECORDS} records, always the lowest
+ * seqs: once it is full (NATS away, or slower than the writes), later records are only stored
+ * ("spilled"), and as acknowledgements empty the window it is refilled from storage in seq
+ * order. A long outage therefore costs disk, not memory, and an open reads one window. A
+ * spilled record is not coalesced with later changes of its key: the publisher sends both,
+ * and receivers merge them.
  */
 export class Outbox {
-  /** Committed records by seq; `order` lists seqs ascending and may hold removed ones. */
+  /** Committed records in memory by seq; `order` lists seqs ascending and may hold removed ones. */
   private readonly records = new Map<bigint, OutboxRecord>();
   private order: bigint[] = [];
   /** The unsent record of each shard/key, committed or staged in the current group. */
@@ -37,25 +55,69 @@ export class Outbox {
   private readonly supersededInGroup = new Set<OutboxRecord>();
   private stagedRemovals: bigint[] = [];
   private readonly listeners = new Set<() => void>();
+  /** Committed records that are only stored; all of them have seqs above every one in memory. */
+  private spilled = 0;
+  /** While records are spilled: they all follow this seq (undefined: from the first stored one). */
+  private spilledAfter: bigint | undefined;
+  /** The highest committed seq: a refill reads no further (a batch being written is not committed). */
+  private committedSeq = -1n;
 
-  constructor(private nextSeq: bigint) {}
+  constructor(
+    private nextSeq: bigint,
+    private readonly storage: OutboxStorage,
+    private readonly windowRecords = OUTBOX_WINDOW_RECORDS,
+  ) {}
 
   /** Seq the next record will get; persisted with every group that adds records. */
   get sequence(): bigint {
     return this.nextSeq;
   }
 
+  /** Unsent records, in memory and spilled. */
   get depth(): number {
-    return this.records.size;
+    return this.records.size + this.spilled;
   }
 
-  /** Restores a persisted record at open (ascending seq). */
-  restore(seq: bigint, change: StoreChange): void {
-    const record = { seq, change };
-    this.records.set(seq, record);
-    this.order.push(seq);
-    if (change.kind === 'entry') this.latestByKey.set(keyId(change.shard, change.key), record);
-    if (seq >= this.nextSeq) this.nextSeq = seq + 1n;
+  /** Reads a window of the stored records at open, and counts the rest. */
+  restore(): void {
+    this.spilled = this.storage.count();
+    this.spilledAfter = undefined;
+    this.committedSeq = this.nextSeq - 1n;
+    this.refill();
+  }
+
+  /** Moves the oldest spilled records into memory, up to the window; true when it moved any. */
+  private refill(): boolean {
+    if (this.spilled === 0) return false;
+    const limit = this.windowRecords - this.records.size;
+    const loaded = this.storage.records(this.spilledAfter, limit);
+    let exhausted = loaded.length < limit;
+    let added = 0;
+    for (const { seq, value } of loaded) {
+      if (seq > this.committedSeq) {
+        // A batch being written: its records join memory or spill when it commits.
+        exhausted = true;
+        break;
+      }
+      this.spilledAfter = seq;
+      this.spilled--;
+      let change: StoreChange;
+      try {
+        change = decodeOutboxChange(value);
+      } catch (err) {
+        this.storage.onCorrupt?.(seq, err);
+        continue;
+      }
+      const record = { seq, change };
+      this.records.set(seq, record);
+      this.order.push(seq);
+      if (seq >= this.nextSeq) this.nextSeq = seq + 1n;
+      // Newer than every record in memory: the key's latest unsent state.
+      if (change.kind === 'entry') this.latestByKey.set(keyId(change.shard, change.key), record);
+      added++;
+    }
+    if (exhausted) this.spilled = 0;
+    return added > 0;
   }
 
   /** Adds a change to the commit group being built; returns the persistence ops for it. */
@@ -90,8 +152,18 @@ export class Outbox {
     for (const seq of this.stagedRemovals) this.records.delete(seq);
     for (const record of this.stagedAdds) {
       if (this.supersededInGroup.has(record)) continue;
-      this.records.set(record.seq, record);
-      this.order.push(record.seq);
+      this.committedSeq = record.seq;
+      if (this.spilled === 0 && this.records.size < this.windowRecords) {
+        this.records.set(record.seq, record);
+        this.order.push(record.seq);
+        continue;
+      }
+      if (this.spilled === 0) this.spilledAfter = record.seq - 1n;
+      this.spilled++;
+      if (record.change.kind === 'entry') {
+        const id = keyId(record.change.shard, record.change.key);
+        if (this.latestByKey.get(id) === record) this.latestByKey.delete(id);
+      }
     }
     this.stagedAdds = [];
     this.stagedRemovals = [];
@@ -120,7 +192,10 @@ export class Outbox {
     return out;
   }
 
-  /** Forgets acknowledged records; returns the persistence ops that delete them. */
+  /**
+   * Forgets acknowledged records; returns the persistence ops that delete them. Once the window
+   * is half empty, spilled records come back into it (and the publisher hears of them).
+   */
   remove(seqs: readonly bigint[]): PersistOp[] {
     const ops: PersistOp[] = [];
     for (const seq of seqs) {
@@ -134,6 +209,9 @@ export class Outbox {
       }
     }
     this.compact();
+    if (this.records.size <= this.windowRecords / 2 && this.refill()) {
+      for (const listener of this.listeners) listener();
+    }
     return ops;
   }
 

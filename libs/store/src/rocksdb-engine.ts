@@ -208,17 +208,21 @@ export class RocksDbEngine implements StorageEngine {
     }
   }
 
-  async *loadOutbox(): AsyncIterable<LoadedOutboxRecord> {
-    const it = this.db.iterator({ gte: Buffer.from([OUTBOX]), lt: Buffer.from([OUTBOX + 1]) });
-    try {
-      for (;;) {
-        const rows = await it.nextv(4096);
-        if (rows.length === 0) return;
-        for (const [key, value] of rows) yield { seq: key.readBigUInt64BE(1), value };
-      }
-    } finally {
-      await it.close();
+  outboxRecords(afterSeq: bigint | undefined, limit: number): LoadedOutboxRecord[] {
+    const records: LoadedOutboxRecord[] = [];
+    if (limit <= 0) return records;
+    const lower = afterSeq === undefined ? { gte: Buffer.from([OUTBOX]) } : { gt: outboxKey(afterSeq) };
+    for (const [key, value] of this.rows({ ...lower, lt: Buffer.from([OUTBOX + 1]) })) {
+      records.push({ seq: key.readBigUInt64BE(1), value });
+      if (records.length >= limit) break;
     }
+    return records;
+  }
+
+  outboxCount(): number {
+    let n = 0;
+    for (const _ of this.rows({ gte: Buffer.from([OUTBOX]), lt: Buffer.from([OUTBOX + 1]) })) n++;
+    return n;
   }
 
   async write(ops: readonly PersistOp[], sync: boolean): Promise<void> {

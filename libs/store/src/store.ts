@@ -14,7 +14,7 @@ import { shardOf } from './key-order.js';
 import { type CommitEvent, dataBytesOf, type Keyspace, liveEntriesOf, liveKeysOf, scanKeysOf, type Update } from './keyspace.js';
 import { describeCause, StoreError } from './errors.js';
 import { clockOp, floorOp, FORMAT, META_CLOCK, outboxSeqOp, readMetadata, type StoreMetadata, treeIdsOp, upgradeOps } from './metadata.js';
-import { decodeOutboxChange, Outbox, type OutboxRecord, type StoreChange } from './outbox.js';
+import { Outbox, type OutboxRecord, type StoreChange } from './outbox.js';
 import { type ReplicaStore, type ShardHost } from './ports.js';
 import { type StorageFaultEvent, StorageHealth, type StorageState } from './storage-health.js';
 import { type CheckpointContext, type CorruptRecordHandler, type PreparedCheckpoint, Shard } from './shard.js';
@@ -171,7 +171,13 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
     this.treeBytesPerShard = Math.floor((options.treeCacheBytes ?? DEFAULT_TREE_CACHE_BYTES) / options.shards);
     this.checkpointDelayMs = options.checkpointDelayMs ?? DEFAULT_CHECKPOINT_DELAY_MS;
     this.mailboxes = Array.from({ length: options.shards }, () => []);
-    this.changes = options.outbox ? new Outbox(metadata.outboxSeq) : undefined;
+    this.changes = options.outbox
+      ? new Outbox(metadata.outboxSeq, {
+          records: (afterSeq, limit) => engine.outboxRecords(afterSeq, limit),
+          count: () => engine.outboxCount(),
+          onCorrupt: (seq, error) => options.onCorruptRecord?.(-1, `outbox/${seq}`, error),
+        })
+      : undefined;
     this.onClockDrift = options.onClockDrift;
     this.health = new StorageHealth(engine, {
       retryMs: options.storageRetryMs ?? DEFAULT_STORAGE_RETRY_MS,
@@ -782,15 +788,7 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
       this.scheduleCheckpoint();
       this.scrub(options.onScrubbed);
     }
-    if (this.changes) {
-      for await (const record of this.engine.loadOutbox()) {
-        try {
-          this.changes.restore(record.seq, decodeOutboxChange(record.value));
-        } catch (err) {
-          options.onCorruptRecord?.(-1, `outbox/${record.seq}`, err);
-        }
-      }
-    }
+    this.changes?.restore();
   }
 }
 
