@@ -138,6 +138,7 @@ export function tracedKeyspace(keyspace: Keyspace, tracing: Tracing, shards: num
   return {
     read: (key) => keyspace.read(key),
     readMany: (keys) => keyspace.readMany(keys),
+    readBatched: (key) => keyspace.readBatched(key),
     update: (key, update) =>
       inSpan(tracer, SPAN.shardApply, { attributes: { [ATTR.shard]: shardOf(key, shards), [ATTR.keyHash]: keyHash(key) } }, () => keyspace.update(key, update)),
     truncate: () => inSpan(tracer, SPAN.shardApply, { attributes: { [ATTR.command]: 'TRUNCATE' } }, () => keyspace.truncate()),

@@ -46,8 +46,8 @@ export interface StorageEngine {
   /** Human name for INFO and logs. */
   readonly kind: 'rocksdb' | 'memory';
   open(): Promise<void>;
-  /** The stored records of some keys of one shard, undefined where absent; one native call. */
-  getEntries(shard: number, keys: readonly string[]): (Uint8Array | undefined)[];
+  /** The stored records of keys (`keys[i]` of shard `shards[i]`), undefined where absent; one native call. */
+  getEntries(shards: readonly number[], keys: readonly string[]): (Uint8Array | undefined)[];
   /** A consistent, lazily read view of a shard's records in key byte order. */
   scan(shard: number, range?: ShardRange): ShardScan;
   /** Outbox records with seq above `afterSeq` (all when undefined), ascending, at most `limit`. */

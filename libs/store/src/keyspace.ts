@@ -21,8 +21,14 @@ export type CommitEvent =
 export interface Keyspace {
   /** The committed entry of a key, tombstones included. */
   read(key: string): Entry | undefined;
-  /** The committed entries of several keys, in their order: one storage call per shard for the cache's misses. */
+  /** The committed entries of several keys, in their order: one storage call for the cache's misses. */
   readMany(keys: readonly string[]): (Entry | undefined)[];
+  /**
+   * The committed entry of a key: at once when it is cached, otherwise with every other such read
+   * of this turn of the event loop, in one storage call (a native call per key costs about twice
+   * as much as one in a batch).
+   */
+  readBatched(key: string): Entry | undefined | Promise<Entry | undefined>;
   /** Queues a local mutation; resolves with the key's entry once the change is durable. */
   update(key: string, update: Update): Promise<Entry | undefined>;
   /** Removes every key. Replicas order it by its stamp like any other write. */

@@ -18,9 +18,8 @@ export class MemoryEngine implements StorageEngine {
 
   async open(): Promise<void> {}
 
-  getEntries(shard: number, keys: readonly string[]): (Uint8Array | undefined)[] {
-    const records = this.shards.get(shard);
-    return keys.map((key) => records?.get(key));
+  getEntries(shards: readonly number[], keys: readonly string[]): (Uint8Array | undefined)[] {
+    return keys.map((key, i) => this.shards.get(shards[i]!)?.get(key));
   }
 
   *scan(shard: number, range: ShardRange = {}): ShardScan {

@@ -155,8 +155,8 @@ export class RocksDbEngine implements StorageEngine {
     return undefined;
   }
 
-  getEntries(shard: number, keys: readonly string[]): (Uint8Array | undefined)[] {
-    return this.db._getManySync(keys.map((key) => entryKey(shard, key)));
+  getEntries(shards: readonly number[], keys: readonly string[]): (Uint8Array | undefined)[] {
+    return this.db._getManySync(keys.map((key, i) => entryKey(shards[i]!, key)));
   }
 
   *scan(shard: number, range: ShardRange = {}): ShardScan {

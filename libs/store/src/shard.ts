@@ -231,8 +231,7 @@ export class Shard {
 
   /** Committed state: what clients may observe. */
   read(key: string): Entry | undefined {
-    const entry = this.committed(key);
-    return entry && survives(entry, this.truncatedAt) ? entry : undefined;
+    return this.visible(this.committed(key));
   }
 
   /** The committed tombstones of this shard, from its tombstone index (not a scan of every entry). */
@@ -241,11 +240,6 @@ export class Shard {
       const entry = this.read(key);
       if (entry?.type === 'tombstone') yield [key, entry];
     }
-  }
-
-  /** Committed state of several keys of this shard: the cache's misses in one engine call. */
-  readMany(keys: readonly string[]): (Entry | undefined)[] {
-    return this.stored(keys).map((entry) => (entry && survives(entry, this.truncatedAt) ? entry : undefined));
   }
 
   /** The committed entries (tombstones included) in key byte order, streamed from storage. */
@@ -544,27 +538,16 @@ export class Shard {
 
   /** The stored entries of keys (floor not applied): the cache's hits, and its misses in one engine call. */
   private stored(keys: readonly string[]): (Entry | undefined)[] {
-    const cache = this.storage.cache;
-    const out = keys.map((key) => cache.get(key));
-    const missing: number[] = [];
-    out.forEach((entry, i) => entry === undefined && missing.push(i));
-    if (missing.length === 0) return out;
-    let values: (Uint8Array | undefined)[];
-    try {
-      values = this.storage.engine.getEntries(this.index, missing.map((i) => keys[i]!));
-    } catch (cause) {
-      throw new StoreError('STORAGE', `storage read failed: ${describeCause(cause)}`, { cause });
-    }
-    missing.forEach((i, j) => {
-      const value = values[j];
-      const entry = value === undefined ? undefined : this.decode(keys[i]!, value);
-      if (entry !== undefined) cache.set(keys[i]!, entry);
-      out[i] = entry;
-    });
-    return out;
+    return readStored(this.storage, keys, () => this);
   }
 
-  private decode(key: string, value: Uint8Array): Entry | undefined {
+  /** An entry as reads see it: nothing when the shard's truncation floor outranks it. */
+  visible(entry: Entry | undefined): Entry | undefined {
+    return entry && survives(entry, this.truncatedAt) ? entry : undefined;
+  }
+
+  /** A stored record decoded; a record that does not decode is reported and reads as absent. */
+  decode(key: string, value: Uint8Array): Entry | undefined {
     try {
       return decodeEntry(value);
     } catch (err) {
@@ -572,6 +555,34 @@ export class Shard {
       return undefined;
     }
   }
+}
+
+/**
+ * The stored entries (floor not applied) of keys of one or several shards: the cache's hits,
+ * and all its misses in one engine call.
+ */
+export function readStored(storage: ShardStorage, keys: readonly string[], shardOfKey: (index: number) => Shard): (Entry | undefined)[] {
+  const cache = storage.cache;
+  const out = keys.map((key) => cache.get(key));
+  const missing: number[] = [];
+  out.forEach((entry, i) => entry === undefined && missing.push(i));
+  if (missing.length === 0) return out;
+  let values: (Uint8Array | undefined)[];
+  try {
+    values = storage.engine.getEntries(
+      missing.map((i) => shardOfKey(i).index),
+      missing.map((i) => keys[i]!),
+    );
+  } catch (cause) {
+    throw new StoreError('STORAGE', `storage read failed: ${describeCause(cause)}`, { cause });
+  }
+  missing.forEach((i, j) => {
+    const value = values[j];
+    const entry = value === undefined ? undefined : shardOfKey(i).decode(keys[i]!, value);
+    if (entry !== undefined) cache.set(keys[i]!, entry);
+    out[i] = entry;
+  });
+  return out;
 }
 
 /** The smallest key byte string above `key`: `key` then a zero byte. */

@@ -17,7 +17,7 @@ import { clockOp, floorOp, FORMAT, META_CLOCK, outboxSeqOp, readMetadata, type S
 import { Outbox, type OutboxRecord, type StoreChange } from './outbox.js';
 import { type ReplicaStore, type ShardHost } from './ports.js';
 import { type StorageFaultEvent, StorageHealth, type StorageState } from './storage-health.js';
-import { type CheckpointContext, type CorruptRecordHandler, type PreparedCheckpoint, Shard } from './shard.js';
+import { type CheckpointContext, type CorruptRecordHandler, type PreparedCheckpoint, readStored, Shard, type ShardStorage } from './shard.js';
 
 export interface StoreOptions {
   readonly engine: StorageEngine;
@@ -119,6 +119,8 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
   readonly clock: HybridLogicalClock;
   private readonly shards: Shard[];
   private readonly entryCache: EntryCache;
+  /** What every shard reads through: the engine, the shared entry cache. */
+  private readonly storage: ShardStorage;
   private readonly mailboxes: Task[][];
   private readonly syncWrites: boolean;
   private readonly changes: Outbox | undefined;
@@ -126,6 +128,8 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
   private readonly onListenerError: StoreOptions['onListenerError'];
   private readonly traceContext: StoreOptions['traceContext'];
   private readonly commitListeners = new Set<(events: readonly CommitEvent[]) => void>();
+  /** Reads that missed the entry cache in this turn, answered together (see readBatched). */
+  private batchedReads: { readonly key: string; readonly settle: Settle<Entry | undefined> }[] = [];
   private scheduled = false;
   /** Outbox records JetStream has stored, deleted with a later commit group (see scheduleOutboxDeletions). */
   private readonly outboxDeletions: PersistOp[] = [];
@@ -162,10 +166,10 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
     if (metadata.clock) this.clock.advancePast(metadata.clock);
     this.syncWrites = options.syncWrites ?? false;
     this.entryCache = new EntryCache(options.entryCacheBytes ?? DEFAULT_ENTRY_CACHE_BYTES);
-    const storage = { engine, cache: this.entryCache, onCorrupt: options.onCorruptRecord };
+    this.storage = { engine, cache: this.entryCache, onCorrupt: options.onCorruptRecord };
     this.shards = Array.from(
       { length: options.shards },
-      (_, i) => new Shard(i, storage, metadata.floors[i]!, metadata.counts[i]!, metadata.treeRoots[i]!),
+      (_, i) => new Shard(i, this.storage, metadata.floors[i]!, metadata.counts[i]!, metadata.treeRoots[i]!),
     );
     this.nextTreeId = metadata.nextTreeId;
     this.treeBytesPerShard = Math.floor((options.treeCacheBytes ?? DEFAULT_TREE_CACHE_BYTES) / options.shards);
@@ -254,20 +258,32 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
   /** The committed entries of several keys, in their order: one storage call per shard for the cache's misses. */
   readMany(keys: readonly string[]): (Entry | undefined)[] {
     if (keys.length === 1) return [this.read(keys[0]!)];
-    const byShard = new Map<number, number[]>();
-    keys.forEach((key, i) => {
-      const shard = this.shardOf(key);
-      const at = byShard.get(shard);
-      if (at) at.push(i);
-      else byShard.set(shard, [i]);
-    });
-    const out = new Array<Entry | undefined>(keys.length);
-    for (const [shard, at] of byShard) {
-      const entries = this.shards[shard]!.readMany(at.map((i) => keys[i]!));
-      at.forEach((i, j) => (out[i] = entries[j]));
-    }
-    return out;
+    const owners = keys.map((key) => this.shards[this.shardOf(key)]!);
+    return readStored(this.storage, keys, (i) => owners[i]!).map((entry, i) => owners[i]!.visible(entry));
   }
+
+  readBatched(key: string): Entry | undefined | Promise<Entry | undefined> {
+    const cached = this.entryCache.get(key);
+    if (cached !== undefined) return this.shards[this.shardOf(key)]!.visible(cached);
+    return new Promise((resolve, reject) => {
+      this.batchedReads.push({ key, settle: { resolve, reject } });
+      if (this.batchedReads.length === 1) setImmediate(this.runBatchedReads);
+    });
+  }
+
+  /** Runs after the I/O of this turn: every connection's reads that missed the cache, in one call. */
+  private readonly runBatchedReads = (): void => {
+    const reads = this.batchedReads;
+    this.batchedReads = [];
+    let entries: (Entry | undefined)[];
+    try {
+      entries = this.readMany(reads.map((read) => read.key));
+    } catch (err) {
+      for (const read of reads) read.settle.reject(err);
+      return;
+    }
+    reads.forEach((read, i) => read.settle.resolve(entries[i]));
+  };
 
   /** Queues a local mutation; resolves with the key's entry once the change is durable. */
   update(key: string, update: Update): Promise<Entry | undefined> {
@@ -383,6 +399,7 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
     return {
       read: (key) => this.read(key),
       readMany: (keys) => this.readMany(keys),
+      readBatched: (key) => this.readBatched(key),
       update: (key, update) => this.update(key, update),
       truncate: () => this.truncateShards(selected),
       get liveKeys() {
