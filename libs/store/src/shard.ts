@@ -250,12 +250,14 @@ export class Shard {
     }
   }
 
-  /** Fetches, in one engine call, the committed entries of keys this group's mutations will read. */
-  prefetch(keys: readonly string[]): void {
-    const unread = [...new Set(keys)].filter((key) => !this.groupReads.has(key) && !this.staged.has(key));
-    if (unread.length === 0) return;
-    const entries = this.stored(unread);
-    unread.forEach((key, i) => this.groupReads.set(key, entries[i]));
+  /** Whether the current commit group has yet to read a key's committed entry. */
+  unread(key: string): boolean {
+    return !this.groupReads.has(key) && !this.staged.has(key);
+  }
+
+  /** The committed entry of a key, read for the current commit group ahead of its mutations. */
+  prefetched(key: string, entry: Entry | undefined): void {
+    this.groupReads.set(key, entry);
   }
 
   /**

@@ -593,15 +593,18 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
     const outcomes: Outcome[] = [];
     const touched: Shard[] = [];
     const outboxOps: PersistOp[] = [];
+    const groups: Task[][] = [];
     for (let i = 0; i < this.mailboxes.length; i++) {
       const tasks = this.mailboxes[i]!;
       if (tasks.length === 0) continue;
       this.mailboxes[i] = [];
-      const shard = this.shards[i]!;
-      touched.push(shard);
-      prefetch(shard, tasks);
-      for (const task of tasks) outcomes.push(this.apply(shard, task, outboxOps));
+      touched.push(this.shards[i]!);
+      groups.push(tasks);
     }
+    this.prefetch(touched, groups);
+    touched.forEach((shard, i) => {
+      for (const task of groups[i]!) outcomes.push(this.apply(shard, task, outboxOps));
+    });
     const deletions = this.outboxDeletions.splice(0);
     const deletionWaiters = this.outboxDeletionWaiters.splice(0);
     if (touched.length === 0 && deletions.length === 0 && !this.checkpointDue) return;
@@ -656,6 +659,31 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
   onCommit(listener: (events: readonly CommitEvent[]) => void): () => void {
     this.commitListeners.add(listener);
     return () => this.commitListeners.delete(listener);
+  }
+
+  /**
+   * Reads the stored entries of every key a group's mutations will read, all shards together, in
+   * one engine call. A failure is left to the tasks: each one's own read meets it and rejects that
+   * task alone.
+   */
+  private prefetch(shards: readonly Shard[], groups: readonly (readonly Task[])[]): void {
+    const keys: string[] = [];
+    const owners: Shard[] = [];
+    const seen = new Set<string>();
+    shards.forEach((shard, i) => {
+      for (const task of groups[i]!) {
+        if (task.kind === 'truncate' || seen.has(task.key) || !shard.unread(task.key)) continue;
+        seen.add(task.key);
+        keys.push(task.key);
+        owners.push(shard);
+      }
+    });
+    if (keys.length === 0) return;
+    try {
+      readStored(this.storage, keys, (i) => owners[i]!).forEach((entry, i) => owners[i]!.prefetched(keys[i]!, entry));
+    } catch {
+      // see above
+    }
   }
 
   /** Applies one task to the shard's staged state; the outcome settles its caller once durable. */
@@ -809,19 +837,6 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
   }
 }
 
-/**
- * Reads the stored entries of a group's keys in one engine call. A failure is left to the tasks:
- * each one's own read meets it and rejects that task alone.
- */
-function prefetch(shard: Shard, tasks: readonly Task[]): void {
-  const keys: string[] = [];
-  for (const task of tasks) if (task.kind !== 'truncate') keys.push(task.key);
-  try {
-    shard.prefetch(keys);
-  } catch {
-    // see above
-  }
-}
 
 function committedEvents(shards: readonly Shard[]): CommitEvent[] {
   const events: CommitEvent[] = [];
