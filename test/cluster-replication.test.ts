@@ -238,7 +238,7 @@ describe('replication through outages', () => {
     try {
       await nats.stop();
       // More distinct keys than the outbox keeps in memory (16,384): the rest wait on disk only.
-      const keys = 40_000;
+      const keys = 20_000;
       for (let i = 0; i < keys; i += 100) {
         const pairs = Array.from({ length: 100 }, (_, j) => `spill-${i + j} v${i + j}`).join(' ');
         expect(await a.send(`MSET ${pairs}`)).toBe('OK');
@@ -250,8 +250,8 @@ describe('replication through outages', () => {
       expect(Number((await a.info()).get('outbox_depth'))).toBe(keys);
 
       await nats.restart();
-      await eventually('b to hold every key', async () => (await b.send('DBSIZE')) === `DBSIZE ${keys}`, 90_000);
-      await eventually('the outbox to drain', async () => (await a.info()).get('outbox_depth') === '0', 30_000);
+      await eventually('b to hold every key', async () => (await b.send('DBSIZE')) === `DBSIZE ${keys}`, 150_000);
+      await eventually('the outbox to drain', async () => (await a.info()).get('outbox_depth') === '0', 60_000);
       expect(await b.send('GET spill-0')).toBe('VALUE v0');
       expect(await b.send(`GET spill-${keys - 1}`)).toBe(`VALUE v${keys - 1}`);
       expect(await a.send('HASH')).toBe(await b.send('HASH'));
@@ -260,7 +260,7 @@ describe('replication through outages', () => {
       await stopClusterNode(b);
       await removeDir(dataDir);
     }
-  });
+  }, 300_000);
 
   it('lets a stopped node catch up from the stream when it restarts', async () => {
     await using nats = await startNatsServer();
