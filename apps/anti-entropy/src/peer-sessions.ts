@@ -70,7 +70,7 @@ export class PeerSessions implements PeerSync {
     for (const controller of this.running.values()) controller.abort();
   }
 
-  /** One session with `peer`; cancelled by {@link abort} or {@link abortAll}. */
+  /** One session with `peer`; its controller stays in {@link running} meanwhile, to cancel it. */
   async session(peer: string, transport: Transport): Promise<SessionReport> {
     const controller = new AbortController();
     this.running.set(peer, controller);
