@@ -2,6 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { startNode, type NodeProcess } from '#testing';
 import { RawClient } from './support/raw-client.js';
 
+/** The body of an error response. */
+async function errorOf(res: Response): Promise<{ code: string; message: string }> {
+  return ((await res.json()) as { error: { code: string; message: string } }).error;
+}
+
 describe('HTTP/JSON API', () => {
   let node: NodeProcess;
   let base: string;
@@ -13,7 +18,7 @@ describe('HTTP/JSON API', () => {
     await node?.[Symbol.asyncDispose]();
   });
 
-  const put = (key: string, body: BodyInit): Promise<Response> => fetch(`${base}/v1/kv/${encodeURIComponent(key)}`, { method: 'PUT', body });
+  const put = (key: string, body: NonNullable<RequestInit['body']>): Promise<Response> => fetch(`${base}/v1/kv/${encodeURIComponent(key)}`, { method: 'PUT', body });
 
   it('stores and returns binary values byte for byte', async () => {
     const value = randomBytes(4096);
@@ -62,11 +67,11 @@ describe('HTTP/JSON API', () => {
     expect(await (await incr('hits', '{"amount": "-9000000000000000000"}')).json()).toEqual({ key: 'hits', value: '-8999999999999999958' });
     const bad = await incr('hits', '{"amount": 1.5}');
     expect(bad.status).toBe(400);
-    expect((await bad.json()).error.code).toBe('BAD_REQUEST');
+    expect((await errorOf(bad)).code).toBe('BAD_REQUEST');
     await put('word', 'abc');
     const nan = await incr('word');
     expect(nan.status).toBe(409);
-    expect((await nan.json()).error).toEqual({ code: 'NOT_A_NUMBER', message: "Value for key 'word' is not a valid number" });
+    expect(await errorOf(nan)).toEqual({ code: 'NOT_A_NUMBER', message: "Value for key 'word' is not a valid number" });
   });
 
   it('pages through a prefix scan in key order', async () => {
@@ -89,7 +94,7 @@ describe('HTTP/JSON API', () => {
   it('refuses keys with whitespace and oversized bodies', async () => {
     const res = await put('a b', 'v');
     expect(res.status).toBe(400);
-    expect((await res.json()).error.code).toBe('BAD_REQUEST');
+    expect((await errorOf(res)).code).toBe('BAD_REQUEST');
     // The node refuses on the Content-Length alone and closes; a client still uploading the rest
     // (fetch) may hit the closed socket before it reads the answer, so this one sends a part only.
     await using client = await RawClient.connect(node.ports.http);

@@ -102,6 +102,23 @@ describe('MerkleKV text protocol transcript', () => {
     expect(await client.exchange('SET w 1\r\nWATCH w\r\nSET w 2\r\nGET w\r\n', expected)).toBe(expected);
   });
 
+  // As the README says: one line per key per commit group, with the key's value after it (an
+  // MSET is one group), not one per write; and HASH echoes the prefix it was given.
+  it('reports one WATCH line per key per commit group, and echoes the prefix of HASH', async () => {
+    await using watcher = await RawClient.connect(node.ports.merklekv);
+    expect(await watcher.exchange('WATCH grouped:\r\n', 'WATCHING grouped:\r\n')).toBe('WATCHING grouped:\r\n');
+    await using writer = await RawClient.connect(node.ports.merklekv);
+    await writer.exchange('MSET grouped:a 1 grouped:a 2 grouped:b 3\r\n', 'OK\r\n');
+    await writer.exchange('SET grouped:a 4\r\n', 'OK\r\n');
+    // The group's keys may come from different shards, in either order.
+    const group = ['CHANGE grouped:a 2\r\n', 'CHANGE grouped:b 3\r\n'];
+    const groupLines = (await watcher.read(group.join('').length)).split(/(?<=\r\n)/);
+    expect(groupLines.sort()).toEqual(group);
+    expect(await watcher.read('CHANGE grouped:a 4\r\n'.length)).toBe('CHANGE grouped:a 4\r\n');
+    const hashReply = `HASH grouped: ${'0'.repeat(64)}\r\n`;
+    expect(await writer.exchange('HASH grouped:\r\n', hashReply)).toMatch(/^HASH grouped: [0-9a-f]{64}\r\n$/);
+  });
+
   it('disconnects a watcher that stops reading instead of buffering for it', async () => {
     await using watcher = await RawClient.connect(node.ports.merklekv);
     expect(await watcher.exchange('WATCH big:\r\n', 'WATCHING big:\r\n')).toBe('WATCHING big:\r\n');

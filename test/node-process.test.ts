@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot, startNode } from '#testing';
+import { canConnect, LineSplitter, type NodePorts, parseReadyLine, repoRoot, startNode } from '#testing';
 import { RawClient } from './support/raw-client.js';
 
 const ENTRY = join(repoRoot(), 'dist', 'apps', 'node', 'src', 'main.js');
@@ -107,5 +107,55 @@ describe('the node process', () => {
     await using again = await startNode({ dataDir: node.dataDir, args: ['--engine', 'rocksdb'] });
     await using second = await RawClient.connect(again.ports.merklekv);
     expect(await second.exchange('GET kept\r\n', 'VALUE yes\r\n')).toBe('VALUE yes\r\n');
+  });
+});
+
+describe('npm start', () => {
+  let dataDir: string;
+  let ports: NodePorts | undefined;
+  beforeEach(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'merklekv-npm-start-'));
+    ports = undefined;
+  });
+  afterEach(async () => {
+    // A node that outlived npm (the defect this guards against) is stopped through its own port.
+    if (ports !== undefined && (await canConnect(ports.merklekv))) {
+      await using client = await RawClient.connect(ports.merklekv);
+      await client.exchange('SHUTDOWN\r\n', 'OK\r\n');
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  // What a process manager does (SIGTERM to npm), and what Ctrl-C does (SIGINT to the terminal's
+  // whole process group: npm forwards its copy, so the node gets two). npm waits for the node
+  // and exits with its status. `setsid` makes npm the leader of a group of its own; the prestart
+  // build is skipped (--ignore-scripts): the tests run the dist/ built before them. npm's exit
+  // is its 'exit' event: a node left running would hold the output pipes open.
+  it.each([
+    ['SIGTERM to npm', (npm: number) => process.kill(npm, 'SIGTERM')],
+    ["Ctrl-C's SIGINT to npm's process group", (npm: number) => process.kill(-npm, 'SIGINT')],
+  ])('stops the node and exits 0 on %s', async (_what, signal) => {
+    const env: NodeJS.ProcessEnv = {};
+    for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('MERKLEKV_') && key !== 'NODE_OPTIONS' && !key.startsWith('npm_')) env[key] = value;
+    const args = ['npm', 'start', '--ignore-scripts', '--', '--host', '127.0.0.1', '--port', '0', '--http-port', '0', '--data-dir', dataDir];
+    const npm = spawn('setsid', args, { cwd: repoRoot(), env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => npm.once('exit', (code, signal) => resolve({ code, signal })));
+    const lines: string[] = [];
+    const ready = new Promise<NodePorts>((resolve, reject) => {
+      const splitter = new LineSplitter((line) => {
+        lines.push(line);
+        const found = parseReadyLine(line);
+        if (found !== undefined) resolve(found.ports);
+      });
+      npm.stdout.on('data', (chunk: Buffer) => splitter.push(chunk));
+      npm.stderr.on('data', (chunk: Buffer) => splitter.push(chunk));
+      void exited.then(() => reject(new Error(`npm start exited before the ready line:\n${lines.join('\n')}`)));
+    });
+    ports = await ready;
+    signal(npm.pid!);
+    expect(await exited).toEqual({ code: 0, signal: null });
+    const open = await Promise.all([ports.merklekv, ports.http].map((port) => canConnect(port)));
+    expect(open).toEqual([false, false]);
+    expect(lines.some((line) => line.includes('"msg":"stopped"'))).toBe(true);
   });
 });

@@ -73,6 +73,27 @@ describe('metrics and readiness', () => {
     expect(afterB.has('merklekv_anti_entropy_sessions_total{outcome="ok"}')).toBe(true);
   });
 
+  it("measures the replication lag of a counter change from the increment's stamp, not the counter's", async () => {
+    // Both nodes share this host's clock: a change written after `started` and merged before the
+    // scrape ends is at most that old. A counter's own stamp is when it started (the Unix epoch
+    // for a new key), which read as a lag of decades.
+    const increments: ReadonlyArray<[string, () => Promise<unknown>]> = [
+      ['INC', () => b.send('INC lag-counter')],
+      ['DEC', () => b.send('DEC lag-counter 2')],
+      ['HTTP incr', () => fetch(`http://127.0.0.1:${http(b)}/v1/kv/lag-counter/incr`, { method: 'POST', body: '{"amount": 5}', headers: { 'content-type': 'application/json' } })],
+    ];
+    for (const [what, increment] of increments) {
+      const appliedBefore = sum(await scrape(http(a)), 'merklekv_replication_applied_total', { origin: 'b' });
+      const started = Date.now();
+      await increment();
+      await eventually(`a to merge the ${what} from b`, async () => sum(await scrape(http(a)), 'merklekv_replication_applied_total', { origin: 'b' }) > appliedBefore, REPLICATION_DEADLINE_MS);
+      const lag = sum(await scrape(http(a)), 'merklekv_replication_lag_seconds', { peer: 'b' });
+      const elapsed = (Date.now() - started) / 1000;
+      expect({ what, lag, withinElapsed: lag <= elapsed }).toMatchObject({ what, withinElapsed: true });
+    }
+    expect(await a.send('GET lag-counter')).toBe('VALUE 4');
+  });
+
   it('counts an anti-entropy session with its bytes and round trips', async () => {
     const before = await scrape(http(a));
     // 404 while a periodic round with b happens to be running: ask again.

@@ -6,6 +6,11 @@ import { eventually } from './support/poll.js';
 
 const TRACE_DEADLINE_MS = 20_000;
 
+/** Whether `trace` holds a span named `name` from node `nodeId` yet. */
+function has(trace: readonly ReceivedSpan[], name: string, nodeId: string): boolean {
+  return trace.some((s) => s.name === name && s.nodeId === nodeId);
+}
+
 /** The span of `trace` named `name` on node `nodeId` (exactly one). */
 function only(trace: readonly ReceivedSpan[], name: string, nodeId: string): ReceivedSpan {
   const found = trace.filter((s) => s.name === name && s.nodeId === nodeId);
@@ -46,9 +51,10 @@ describe('one write is one trace across every process it touched', () => {
     expect(command).toMatchObject({ service: 'merklekv-node', nodeId: 'a', parentSpanId: '' });
     expect(command.attributes).toMatchObject({ 'merklekv.protocol': 'merklekv', 'merklekv.command': 'SET' });
 
-    await eventually('merge spans of b and c in the same trace', () => {
-      const merges = otlp.trace(command.traceId).filter((s) => s.name === 'replication.merge');
-      return ['b', 'c'].every((id) => merges.some((s) => s.nodeId === id));
+    // Each process exports on its own schedule: a's publish span may arrive after the merges' do.
+    await eventually("a's publish span and the merge spans of b and c in the same trace", () => {
+      const trace = otlp.trace(command.traceId);
+      return has(trace, 'replication.publish', 'a') && ['b', 'c'].every((id) => has(trace, 'replication.merge', id));
     }, TRACE_DEADLINE_MS);
     const trace = otlp.trace(command.traceId);
     const apply = only(trace, 'shard.apply', 'a');
@@ -87,9 +93,10 @@ describe('one write is one trace across every process it touched', () => {
           s.name === 'merklekv SET' && s.nodeId === 'g' && s.attributes['merklekv.key.hash'] === keyHash('traced:split') && s.attributes['error.type'] === undefined,
       );
       expect(command.service).toBe('merklekv-gateway');
-      await eventually('merges of the split write on a, b and c', () => {
-        const merges = otlp.trace(command.traceId).filter((s) => s.name === 'replication.merge');
-        return ['a', 'b', 'c'].every((id) => merges.some((s) => s.nodeId === id));
+      // Each process exports on its own schedule: s1's spans may arrive after the merges' do.
+      await eventually('the spans of the split write on s1, and its merges on a, b and c', () => {
+        const trace = otlp.trace(command.traceId);
+        return ['shard.serve', 'shard.apply', 'replication.publish'].every((name) => has(trace, name, 's1')) && ['a', 'b', 'c'].every((id) => has(trace, 'replication.merge', id));
       }, TRACE_DEADLINE_MS);
       const trace = otlp.trace(command.traceId);
       const request = only(trace, 'shard.request', 'g');

@@ -15,17 +15,27 @@
  *   modelled_ms          bytes / 6.25 MB/s (50 Mbps) + round trips x 20 ms + both CPUs
  *   converged            the trees are equal afterwards
  *
- * ANTI_ENTROPY_BENCH_KEYS overrides N (default 1,000,000); the session runs with its defaults
- * except `concurrency` (ANTI_ENTROPY_BENCH_CONCURRENCY, default 64): on a link, every message
- * of a round goes out back to back and the bandwidth term counts them.
+ * `--keys` sets N (default 1,000,000); the session runs with its defaults except `concurrency`
+ * (`--concurrency`, default 64): on a link, every message of a round goes out back to back and
+ * the bandwidth term counts them.
  */
 import { encodeEntry, type Entry } from '#crdt';
 import { toHex } from '#mst';
 import { MemoryEngine, Store } from '#store';
 import { Responder, runSession } from '#anti-entropy';
+import { positive } from '../lib/cli.js';
+import { benchCommandLine } from '../lib/flags.js';
 
-const N = Number(process.env.ANTI_ENTROPY_BENCH_KEYS ?? 1_000_000);
-const CONCURRENCY = Number(process.env.ANTI_ENTROPY_BENCH_CONCURRENCY ?? 64);
+const flags = benchCommandLine({
+  bench: 'anti-entropy',
+  flags: {
+    keys: { hint: 'N', description: 'keys of each replica (1% of them differ)', default: '1000000' },
+    concurrency: { hint: 'N', description: "the session's messages in flight", default: '64' },
+  },
+  notes: ['Runs in this process, over the memory engine and a simulated link. One JSON line per scenario on stdout.'],
+});
+const N = Math.floor(positive('keys', flags.keys));
+const CONCURRENCY = Math.floor(positive('concurrency', flags.concurrency));
 const SHARDS = 16;
 const D = Math.round(N / 100);
 const LINK_BYTES_PER_MS = 6250; // 50 Mbps

@@ -31,10 +31,10 @@
  */
 import { rmSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
 import { MERKLEKV_MAX_LINE_BYTES } from '#protocol';
 import { makeTempDir, removeDir, startNode, TextClient, type NodeProcess, type ProcessExit } from '#testing';
 import { killQuietly, onInterrupt, positive, runBench } from '../lib/cli.js';
+import { benchCommandLine } from '../lib/flags.js';
 import { measureProcessesCpu } from '../lib/proc-cpu.js';
 import { directoryBytes, processIo, processRssBytes, type ProcessIo } from '../lib/proc-status.js';
 import { scrapeMetric } from '../lib/prometheus.js';
@@ -64,37 +64,21 @@ const HEAP_METRIC = 'nodejs_heap_size_used_bytes';
 const PROBE_SEED = 0x5eed;
 const CHECK_SEED = 0xc4ec;
 
-const { values: flags } = parseArgs({
-  options: {
-    keys: { type: 'string', default: '20000000' },
-    'value-bytes': { type: 'string', default: '100' },
-    connections: { type: 'string', default: '4' },
-    depth: { type: 'string', default: '4' },
-    'pairs-per-mset': { type: 'string', default: '100' },
-    'node-arg': { type: 'string', multiple: true, default: [] },
-    help: { type: 'boolean', default: false },
+const flags = benchCommandLine({
+  bench: 'capacity',
+  flags: {
+    keys: { hint: 'N', description: 'keys to fill; key i is k<i, 10 digits>', default: '20000000' },
+    'value-bytes': { hint: 'N', description: 'value size', default: '100' },
+    connections: { hint: 'N', description: 'TCP connections of the fill', default: '4' },
+    depth: { hint: 'N', description: 'MSET lines in flight per connection', default: '4' },
+    'pairs-per-mset': { hint: 'N', description: 'key-value pairs per MSET line', default: '100' },
+    'node-arg': { hint: 'ARG', description: 'extra node flag (e.g. --node-arg=--shards --node-arg=4)', multiple: true },
   },
-  strict: true,
+  notes: [
+    'Starts its own nodes (RocksDB engine, temp data dirs, ephemeral ports) and removes their',
+    'data dirs at the end. Prints progress on stderr, one JSON line on stdout.',
+  ],
 });
-
-if (flags.help) {
-  process.stderr.write(
-    [
-      'usage: npm run bench:capacity -- [flags]',
-      '  --keys N             keys to fill (20000000); key i is k<i, 10 digits>',
-      '  --value-bytes N      value size (100)',
-      '  --connections N      TCP connections of the fill (4)',
-      '  --depth N            MSET lines in flight per connection (4)',
-      '  --pairs-per-mset N   key-value pairs per MSET line (100)',
-      '  --node-arg ARG       extra node flag, repeatable (e.g. --node-arg=--shards --node-arg=4)',
-      '',
-      'Starts its own nodes (RocksDB engine, temp data dirs, ephemeral ports) and removes their',
-      'data dirs at the end. Prints progress on stderr, one JSON line on stdout.',
-      '',
-    ].join('\n'),
-  );
-  process.exit(0);
-}
 
 const settings = {
   keys: Math.floor(positive('keys', flags.keys)),
@@ -102,7 +86,7 @@ const settings = {
   connections: Math.floor(positive('connections', flags.connections)),
   depth: Math.floor(positive('depth', flags.depth)),
   pairsPerMset: Math.floor(positive('pairs-per-mset', flags['pairs-per-mset'])),
-  nodeArgs: flags['node-arg'] ?? [],
+  nodeArgs: flags['node-arg'],
 };
 if (settings.keys >= 1e10) {
   process.stderr.write('--keys must be below 10^10 (keys have 10 digits)\n');

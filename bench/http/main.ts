@@ -17,42 +17,25 @@
 import { createServer } from 'node:http';
 import { rmSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
 import { type NodeProcess, startNode } from '#testing';
 import { killQuietly, onInterrupt, positive, runBench } from '../lib/cli.js';
+import { benchCommandLine } from '../lib/flags.js';
 import { HTTP_SCENARIOS, type HttpScenario, preloadHttp, runHttpLoad } from '../lib/http-loadgen.js';
 import { summarize } from '../lib/loadgen.js';
 
-const { values: flags } = parseArgs({
-  options: {
-    connections: { type: 'string', default: '32' },
-    seconds: { type: 'string', default: '5' },
-    warmup: { type: 'string', default: '1' },
-    keys: { type: 'string', default: '10000' },
-    'value-bytes': { type: 'string', default: '100' },
-    scenario: { type: 'string', multiple: true, default: [...HTTP_SCENARIOS] },
-    help: { type: 'boolean', default: false },
+const flags = benchCommandLine({
+  bench: 'http',
+  flags: {
+    connections: { hint: 'N', description: 'concurrent keep-alive connections per node', default: '32' },
+    seconds: { hint: 'S', description: 'measured seconds per scenario and node', default: '5' },
+    warmup: { hint: 'S', description: 'unrecorded seconds before each', default: '1' },
+    keys: { hint: 'N', description: 'keyspace size, preloaded into both nodes', default: '10000' },
+    'value-bytes': { hint: 'N', description: 'value size', default: '100' },
+    scenario: { hint: 'NAME', description: `${HTTP_SCENARIOS.join(', ')} (default all)`, multiple: true },
   },
-  strict: true,
 });
 
-if (flags.help) {
-  process.stderr.write(
-    [
-      'usage: npm run bench:http -- [flags]',
-      '  --connections N   concurrent keep-alive connections per node (32)',
-      '  --seconds S       measured seconds per scenario and node (5)',
-      '  --warmup S        unrecorded seconds before each (1)',
-      '  --keys N          keyspace size, preloaded into both nodes (10000)',
-      '  --value-bytes N   value size (100)',
-      `  --scenario NAME   ${HTTP_SCENARIOS.join(', ')}; repeatable (all)`,
-      '',
-    ].join('\n'),
-  );
-  process.exit(0);
-}
-
-const scenarios = flags.scenario as string[];
+const scenarios = flags.scenario.length > 0 ? flags.scenario : [...HTTP_SCENARIOS];
 for (const name of scenarios) {
   if (!(HTTP_SCENARIOS as readonly string[]).includes(name)) {
     process.stderr.write(`--scenario must be one of ${HTTP_SCENARIOS.join(', ')}, got ${JSON.stringify(name)}\n`);

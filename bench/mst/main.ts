@@ -1,7 +1,7 @@
 /**
  * MST benchmark: prints one JSON line on stdout (nothing else).
  *
- *   keys                        tree size (1M; MST_BENCH_KEYS overrides)
+ *   keys                        tree size (--keys, default 1M)
  *   build_keys_per_s            bulk build from sorted input (random 16-byte keys, 32-byte digests)
  *   upsert_keys_per_s           1M upserts of new random keys into a 1M tree (best of three trees)
  *   root_ms_after_10k_upserts   root() after 10k random upserts into the hashed 1M tree
@@ -28,8 +28,15 @@ import {
   SnapshotCache,
   treeStats,
 } from '#mst';
+import { positive } from '../lib/cli.js';
+import { benchCommandLine } from '../lib/flags.js';
 
-const N = Number(process.env.MST_BENCH_KEYS ?? 1_000_000);
+const flags = benchCommandLine({
+  bench: 'mst',
+  flags: { keys: { hint: 'N', description: 'tree size', default: '1000000' } },
+  notes: ['Runs in this process (npm runs it with --expose-gc). One JSON line on stdout.'],
+});
+const N = Math.floor(positive('keys', flags.keys));
 const KEY = 16;
 const DIGEST = 32;
 const REPEAT = 3;

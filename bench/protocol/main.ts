@@ -16,51 +16,30 @@
  */
 import { rmSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
 import { startMemcached, startNode, TextClient, type MemcachedServer, type NodeProcess } from '#testing';
 import { killQuietly, onInterrupt, positive, runBench } from '../lib/cli.js';
+import { benchCommandLine } from '../lib/flags.js';
 import { LatencyHistogram } from '../lib/histogram.js';
 import { benchKey, benchValue, runLoad, runLoadInWorkers, summarize, type LoadOp, type LoadResult } from '../lib/loadgen.js';
 import type { ProtocolName } from '../lib/protocols.js';
 
 const GOAL = { get_ratio: 0.5, set_ratio: 0.3 } as const;
 
-const { values: flags } = parseArgs({
-  options: {
-    connections: { type: 'string', default: '50' },
-    depth: { type: 'string', default: '1' },
-    seconds: { type: 'string', default: '5' },
-    warmup: { type: 'string', default: '1' },
-    rounds: { type: 'string', default: '2' },
-    keys: { type: 'string', default: '10000' },
-    'value-bytes': { type: 'string', default: '100' },
-    threads: { type: 'string', default: '1' },
-    'memcached-threads': { type: 'string', default: '2' },
-    'node-arg': { type: 'string', multiple: true, default: [] },
-    help: { type: 'boolean', default: false },
+const flags = benchCommandLine({
+  bench: 'protocol',
+  flags: {
+    connections: { hint: 'N', description: 'TCP connections per server', default: '50' },
+    depth: { hint: 'N', description: 'requests in flight per connection', default: '1' },
+    seconds: { hint: 'S', description: 'measured seconds per phase and round', default: '5' },
+    warmup: { hint: 'S', description: 'unrecorded seconds before each phase', default: '1' },
+    rounds: { hint: 'N', description: 'rounds, alternating which server goes first', default: '2' },
+    keys: { hint: 'N', description: 'keyspace size, preloaded into both servers', default: '10000' },
+    'value-bytes': { hint: 'N', description: 'value size', default: '100' },
+    threads: { hint: 'N', description: 'load generator worker threads (0: this thread)', default: '1' },
+    'memcached-threads': { hint: 'N', description: 'memcached -t', default: '2' },
+    'node-arg': { hint: 'ARG', description: 'extra node flag (e.g. --node-arg=--shards --node-arg=4)', multiple: true },
   },
-  strict: true,
 });
-
-if (flags.help) {
-  process.stderr.write(
-    [
-      'usage: npm run bench:protocol -- [flags]',
-      '  --connections N      TCP connections per server (50)',
-      '  --depth N            requests in flight per connection (1)',
-      '  --seconds S          measured seconds per phase and round (5)',
-      '  --warmup S           unrecorded seconds before each phase (1)',
-      '  --rounds N           rounds, alternating which server goes first (2)',
-      '  --keys N             keyspace size, preloaded into both servers (10000)',
-      '  --value-bytes N      value size (100)',
-      '  --threads N          load generator worker threads (1; 0 = this thread)',
-      '  --memcached-threads  memcached -t (2)',
-      '  --node-arg ARG       extra node flag, repeatable (e.g. --node-arg=--shards --node-arg=4)',
-      '',
-    ].join('\n'),
-  );
-  process.exit(0);
-}
 
 const settings = {
   connections: Math.floor(positive('connections', flags.connections)),
@@ -189,7 +168,7 @@ async function main(): Promise<void> {
   await using mc = await startMemcached({ threads: settings.memcachedThreads, memoryMb: 256 });
   live.memcached = mc;
   progress(`memcached pid ${mc.pid} on port ${mc.port}`);
-  await using kv = await startNode({ args: ['--engine', 'rocksdb', ...(flags['node-arg'] ?? [])], readyTimeoutMs: 30_000 });
+  await using kv = await startNode({ args: ['--engine', 'rocksdb', ...flags['node-arg']], readyTimeoutMs: 30_000 });
   live.node = kv;
   progress(`node pid ${kv.pid} on port ${kv.ports.merklekv}, data dir ${kv.dataDir}`);
 

@@ -32,9 +32,9 @@
  */
 import { rmSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
 import { startNatsServer, startNode, TextClient, type NatsServer, type NodeProcess } from '#testing';
 import { killQuietly, onInterrupt, positive, runBench } from '../lib/cli.js';
+import { benchCommandLine } from '../lib/flags.js';
 import { benchValue } from '../lib/loadgen.js';
 import { runClosedLoop, runPaced, type PhaseResult, type WriteTarget } from './drive.js';
 import { JetStreamReference, type PullMode } from './jetstream.js';
@@ -43,50 +43,25 @@ import { GC_METRIC, gcSummary, ReplicaGcProbe } from './replica-gc.js';
 import { GOAL, goalMet, jetstreamFigures, merklekvFigures, ms, ratio } from './report.js';
 import { type Analysis, SampleBook } from './samples.js';
 
-const { values: flags } = parseArgs({
-  options: {
-    rate: { type: 'string', default: '2000' },
-    seconds: { type: 'string', default: '30' },
-    'value-bytes': { type: 'string', default: '100' },
-    'full-seconds': { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '3' },
-    connections: { type: 'string', default: '4' },
-    'full-connections': { type: 'string', default: '8' },
-    'full-depth': { type: 'string', default: '32' },
-    'js-window': { type: 'string', default: '256' },
-    'js-pull': { type: 'string', default: 'fetch' },
-    'quiet-seconds': { type: 'string', default: '10' },
-    'node-arg': { type: 'string', multiple: true, default: [] },
-    'node-flag': { type: 'string', multiple: true, default: [] },
-    'node-entry': { type: 'string' },
-    help: { type: 'boolean', default: false },
+const flags = benchCommandLine({
+  bench: 'replication',
+  flags: {
+    rate: { hint: 'N', description: 'fixed-rate writes per second', default: '2000' },
+    seconds: { hint: 'S', description: 'measured seconds at the fixed rate', default: '30' },
+    'value-bytes': { hint: 'N', description: 'value size', default: '100' },
+    'full-seconds': { hint: 'S', description: 'measured seconds at full speed (0 skips the phase)', default: '10' },
+    warmup: { hint: 'S', description: 'unrecorded seconds before each measured window', default: '3' },
+    connections: { hint: 'N', description: 'writer connections to A at the fixed rate', default: '4' },
+    'full-connections': { hint: 'N', description: 'writer connections to A at full speed', default: '8' },
+    'full-depth': { hint: 'N', description: 'writes in flight per connection at full speed', default: '32' },
+    'js-window': { hint: 'N', description: 'raw JetStream publishes in flight at full speed (as the node publisher)', default: '256' },
+    'js-pull': { hint: 'MODE', description: 'how the reference consumers pull: fetch (as the nodes) or consume', default: 'fetch' },
+    'quiet-seconds': { hint: 'S', description: 'a write not seen after S seconds without progress is lost', default: '10' },
+    'node-arg': { hint: 'ARG', description: 'extra node flag (e.g. --node-arg=--shards --node-arg=4)', multiple: true },
+    'node-flag': { hint: 'FLAG', description: 'Node.js runtime flag for the nodes (e.g. --node-flag=--max-semi-space-size=32)', multiple: true },
+    'node-entry': { hint: 'PATH', description: 'node script to run, to compare builds (default dist/apps/node/src/main.js)' },
   },
-  strict: true,
 });
-
-if (flags.help) {
-  process.stderr.write(
-    [
-      'usage: npm run bench:replication -- [flags]',
-      '  --rate N              fixed-rate writes per second (2000)',
-      '  --seconds S           measured seconds at the fixed rate (30)',
-      '  --value-bytes N       value size (100)',
-      '  --full-seconds S      measured seconds at full speed (10; 0 skips the phase)',
-      '  --warmup S            unrecorded seconds before each measured window (3)',
-      '  --connections N       writer connections to A at the fixed rate (4)',
-      '  --full-connections N  writer connections to A at full speed (8)',
-      '  --full-depth N        writes in flight per connection at full speed (32)',
-      '  --js-window N         raw JetStream publishes in flight at full speed (256, as the node publisher)',
-      '  --js-pull MODE        how the reference consumers pull: fetch (as the nodes) or consume (fetch)',
-      '  --quiet-seconds S     a write not seen after S seconds without progress is lost (10)',
-      '  --node-arg ARG        extra node flag, repeatable (e.g. --node-arg=--shards --node-arg=4)',
-      '  --node-flag FLAG      Node.js runtime flag for the nodes, repeatable (e.g. --node-flag=--max-semi-space-size=32)',
-      '  --node-entry PATH     node script to run (default dist/apps/node/src/main.js): to compare builds',
-      '',
-    ].join('\n'),
-  );
-  process.exit(0);
-}
 
 if (flags['js-pull'] !== 'fetch' && flags['js-pull'] !== 'consume') {
   process.stderr.write(`--js-pull must be fetch or consume, got ${JSON.stringify(flags['js-pull'])}\n`);
@@ -105,8 +80,8 @@ const settings = {
   jsWindow: Math.floor(positive('js-window', flags['js-window'])),
   jsPull: flags['js-pull'] as PullMode,
   quietSeconds: positive('quiet-seconds', flags['quiet-seconds']),
-  nodeArgs: flags['node-arg'] ?? [],
-  nodeFlags: flags['node-flag'] ?? [],
+  nodeArgs: flags['node-arg'],
+  nodeFlags: flags['node-flag'],
   nodeEntry: flags['node-entry'],
 };
 

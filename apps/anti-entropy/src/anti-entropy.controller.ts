@@ -1,5 +1,6 @@
 import { Controller, HttpCode, Post, Query } from '@nestjs/common';
-import { AntiEntropyService, type SessionRecord } from './anti-entropy.service.js';
+import { AntiEntropyService } from './anti-entropy.service.js';
+import { type SessionRecord } from './peer-sessions.js';
 
 /** `POST /v1/cluster/anti-entropy?peer=<id>`: one anti-entropy round now (with `peer`, or the live peer synced least recently). */
 @Controller('v1/cluster/anti-entropy')

@@ -1,5 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { ClientRegistry, type ClusterPort, CommandStats } from '#commands';
+import { ClientRegistry, type ClusterPort, CommandStats, type PeerSync } from '#commands';
 import { type NodeConfig } from '#config';
 import { type Logger } from '#logging';
 import { Telemetry } from '#telemetry';
@@ -7,14 +7,16 @@ import { Store } from '#store';
 import { CoreModule } from '../../shared/src/core.module.js';
 import { NodeLifecycle } from '../../shared/src/lifecycle.js';
 import { MemoryPressure } from '../../shared/src/memory-pressure.js';
-import { CLUSTER_PORT, type ClusterViewSource, NODE_CONFIG } from '../../shared/src/tokens.js';
+import { CLUSTER_PORT, type ClusterViewSource, NODE_CONFIG, PEER_SYNC } from '../../shared/src/tokens.js';
 import { GatewayModule } from '../../gateway/src/gateway.module.js';
 import { ReplicatorModule } from '../../replicator/src/replicator.module.js';
 import { localCommands } from '../../store-shard/src/local-commands.js';
 import { StoreShardModule } from '../../store-shard/src/store-shard.module.js';
 import { AntiEntropyModule } from '../../anti-entropy/src/anti-entropy.module.js';
+import { StandaloneSyncModule } from '../../anti-entropy/src/standalone-sync.module.js';
 
 const OPTIONAL_CLUSTER = { token: CLUSTER_PORT, optional: true } as const;
+const OPTIONAL_PEER_SYNC = { token: PEER_SYNC, optional: true } as const;
 
 /** One full replica in one process: every service module composed, the gateway over the local store. */
 @Module({})
@@ -36,8 +38,9 @@ export class NodeModule {
               config: NodeConfig,
               telemetry: Telemetry,
               cluster?: ClusterPort,
-            ) => localCommands(store, { store, pressure, stats, clients, lifecycle, config, cluster, tracing: telemetry.tracing }),
-            inject: [Store, MemoryPressure, CommandStats, ClientRegistry, NodeLifecycle, NODE_CONFIG, Telemetry, OPTIONAL_CLUSTER],
+              peerSync?: PeerSync,
+            ) => localCommands(store, { store, pressure, stats, clients, lifecycle, config, cluster, peerSync, tracing: telemetry.tracing }),
+            inject: [Store, MemoryPressure, CommandStats, ClientRegistry, NodeLifecycle, NODE_CONFIG, Telemetry, OPTIONAL_CLUSTER, OPTIONAL_PEER_SYNC],
           },
           clusterView: {
             useFactory: (store: Store, cluster?: ClusterPort): ClusterViewSource => ({
@@ -46,7 +49,7 @@ export class NodeModule {
             inject: [Store, OPTIONAL_CLUSTER],
           },
         }),
-        ...(config.nats ? [ReplicatorModule, AntiEntropyModule] : []),
+        ...(config.nats ? [ReplicatorModule, AntiEntropyModule] : [StandaloneSyncModule]),
       ],
     };
   }

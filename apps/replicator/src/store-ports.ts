@@ -12,10 +12,10 @@ export function outboxSource(store: Store, outbox: StoreOutbox): TracedChangeSou
   const origin = store.nodeId;
   // Only traced writes' records have a trace: with tracing off this map stays empty.
   const traces = new WeakMap<ChangeRecord, string>();
-  const toChange = ({ seq, change, trace }: OutboxRecord): ChangeRecord => {
+  const toChange = ({ seq, change, trace, written }: OutboxRecord): ChangeRecord => {
     const record: ChangeRecord =
       change.kind === 'entry'
-        ? { kind: 'entry', origin, seq, shard: change.shard, key: change.key, entry: change.entry }
+        ? { kind: 'entry', origin, seq, shard: change.shard, key: change.key, entry: change.entry, written }
         : { kind: 'truncate', origin, seq, shard: change.shard, floor: change.floor };
     if (trace !== undefined) traces.set(record, trace);
     return record;

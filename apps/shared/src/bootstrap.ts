@@ -116,8 +116,11 @@ export async function runService<App extends { close(): Promise<void> }>(service
     })();
     return stopping;
   };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  // Handled for good, not once: a signal repeated while stopping must not kill the stop halfway
+  // (Ctrl-C under `npm start` delivers SIGINT twice: the terminal's, and npm's forwarded copy).
+  // The deadline above bounds the stop.
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
   lifecycle.onShutdownRequest(() => void stop('SHUTDOWN command'));
 
   try {

@@ -13,3 +13,6 @@ export const CLUSTER_VIEW = Symbol('CLUSTER_VIEW');
 export interface ClusterViewSource {
   view(): object | Promise<object>;
 }
+
+/** Injection token of the {@link PeerSync} a standalone node runs SYNC with (a clustered node's is its cluster port). */
+export const PEER_SYNC = Symbol('PEER_SYNC');

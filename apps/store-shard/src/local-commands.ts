@@ -1,4 +1,4 @@
-import { type ClientRegistry, type ClusterPort, CommandExecutor, type CommandStats, mstRootsDigest, tracedKeyspace } from '#commands';
+import { type ClientRegistry, type ClusterPort, CommandExecutor, type CommandStats, mstRootsDigest, type PeerSync, tracedKeyspace } from '#commands';
 import { type NodeConfig } from '#config';
 import { type Keyspace, type Store } from '#store';
 import { type Tracing } from '#telemetry';
@@ -13,18 +13,24 @@ export interface LocalCommandsDeps {
   readonly lifecycle: NodeLifecycle;
   readonly config: NodeConfig;
   readonly cluster: ClusterPort | undefined;
+  /** What SYNC runs on a standalone node; a clustered process syncs through its cluster port. */
+  readonly peerSync?: PeerSync | undefined;
   readonly tracing: Tracing;
   readonly pressure: MemoryPressure;
 }
 
 /** The command layer over `keyspace` (the whole store, or one shard of it) of this process's store. */
-export function localCommands(keyspace: Keyspace, { store, stats, clients, lifecycle, config, cluster, tracing, pressure }: LocalCommandsDeps): CommandExecutor {
+export function localCommands(
+  keyspace: Keyspace,
+  { store, stats, clients, lifecycle, config, cluster, peerSync = cluster, tracing, pressure }: LocalCommandsDeps,
+): CommandExecutor {
   return new CommandExecutor({
     refusal: () => pressure.refusal,
     store: tracedKeyspace(keyspace, tracing, store.shardCount),
     stats,
     clients,
     ...(cluster ? { cluster } : {}),
+    ...(peerSync ? { peerSync } : {}),
     limits: { maxValueBytes: config.maxValueBytes },
     server: serverPort(lifecycle, () => [
       ['node_id', store.nodeId],

@@ -5,8 +5,12 @@ import { ReferenceMerkleBuilder } from './reference-hash.js';
 
 const STANDALONE = 'this node runs standalone (start it with --nats <url> to join a cluster)';
 
-/** HASH, SYNC, REPLICATE, AE. A standalone node has no replication and no peers to sync with. */
-export function clusterCommands({ store, cluster }: CommandDeps): Handlers<'HASH' | 'SYNC' | 'REPLICATE' | 'AE'> {
+/**
+ * HASH, SYNC, REPLICATE, AE. A standalone node syncs with a peer as a clustered one does; it has
+ * no replication to turn on or off, and REPLICATE answers as the reference server's does (OK,
+ * and a status of disabled).
+ */
+export function clusterCommands({ store, cluster, peerSync }: CommandDeps): Handlers<'HASH' | 'SYNC' | 'REPLICATE' | 'AE'> {
   return {
     HASH: ({ pattern }) => {
       const prefix = pattern === undefined || pattern === '*' ? '' : pattern;
@@ -15,22 +19,17 @@ export function clusterCommands({ store, cluster }: CommandDeps): Handlers<'HASH
       return builder.root();
     },
     SYNC: ({ host, port }) => {
-      if (!cluster) throw new KvError('UNAVAILABLE', `SYNC is not available: ${STANDALONE}`);
-      return cluster.sync(host, port);
+      if (!peerSync) throw new KvError('UNAVAILABLE', 'SYNC is not available in this process');
+      return peerSync.sync(host, port);
     },
     AE: ({ message }) => {
       if (!cluster) throw new KvError('UNAVAILABLE', `anti-entropy is not available: ${STANDALONE}`);
       return cluster.exchange(message);
     },
     REPLICATE: async ({ action }) => {
-      if (action !== 'status') {
-        if (!cluster) {
-          if (action === 'disable') return { enabled: false, nodes: 1 };
-          throw new KvError('UNAVAILABLE', 'REPLICATE enable needs a cluster: start the node with --nats <url>');
-        }
-        await cluster.setReplication(action === 'enable');
-      }
-      return cluster ? { enabled: cluster.replicating, nodes: cluster.liveNodes } : { enabled: false, nodes: 1 };
+      if (!cluster) return { enabled: false, nodes: 1 };
+      if (action !== 'status') await cluster.setReplication(action === 'enable');
+      return { enabled: cluster.replicating, nodes: cluster.liveNodes };
     },
   };
 }

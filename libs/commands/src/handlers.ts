@@ -24,11 +24,21 @@ export interface Limits {
   readonly maxValueBytes: number;
 }
 
+/** SYNC host port: another server's data pulled into this store. */
+export interface PeerSync {
+  /**
+   * Resolves once this store has converged with the node at that address (anti-entropy, both
+   * ways), or holds every key and value of a server without anti-entropy (SCAN and GET).
+   */
+  sync(host: string, port: number): Promise<void>;
+}
+
 /**
- * What a clustered node adds: replication control and peer sync. A standalone node has none,
- * and the commands that need it answer UNAVAILABLE.
+ * What a clustered node adds: replication control and anti-entropy over the text protocol. A
+ * standalone node has none; REPLICATE there answers as the reference server does, and AE
+ * answers UNAVAILABLE.
  */
-export interface ClusterPort {
+export interface ClusterPort extends PeerSync {
   /** Whether this node currently publishes and applies changes. */
   readonly replicating: boolean;
   /** Live nodes of the cluster, this one included. */
@@ -38,8 +48,6 @@ export interface ClusterPort {
   describe(): readonly (readonly [string, string])[];
   /** The cluster as `/v1/cluster` shows it (JSON). */
   view(): object;
-  /** SYNC host port: anti-entropy with the node at that address; resolves once this store has converged with it. */
-  sync(host: string, port: number): Promise<void>;
   /** AE: answers one anti-entropy session message that reached this node over the text protocol. */
   exchange(message: Uint8Array): Promise<Uint8Array>;
 }
@@ -48,6 +56,8 @@ export interface CommandDeps {
   /** The whole store in one process; one shard of it behind a store-shard process's subject. */
   readonly store: Keyspace;
   readonly cluster?: ClusterPort;
+  /** What SYNC runs: the cluster port of a clustered node, a standalone node's own sessions. Absent: SYNC answers UNAVAILABLE. */
+  readonly peerSync?: PeerSync;
   readonly stats: CommandStats;
   readonly clients: ClientRegistry;
   readonly server: ServerPort;

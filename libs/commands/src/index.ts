@@ -11,7 +11,7 @@ export {
 } from './command.js';
 export { isKvError, KvError, type KvErrorCode } from './errors.js';
 export { CommandExecutor, type CommandPort } from './executor.js';
-export type { ClusterPort, CommandDeps, Limits, Reply, ServerPort } from './handlers.js';
+export type { ClusterPort, CommandDeps, Limits, PeerSync, Reply, ServerPort } from './handlers.js';
 export { EMPTY_REFERENCE_ROOT, ReferenceMerkleBuilder, referenceLeafHash, referenceMerkleRoot } from './reference-hash.js';
 export { ENTRY_OVERHEAD_BYTES, humanUptime } from './server.js';
 export { CommandStats } from './stats.js';

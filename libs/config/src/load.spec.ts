@@ -228,6 +228,30 @@ describe('our own TOML format', () => {
   });
 });
 
+describe('the HTTP port', () => {
+  it('follows the MerkleKV port when only that is set: port + 701, as 7379 and 8080 are', () => {
+    expect(load().config).toMatchObject({ port: 7379, httpPort: 8080 });
+    expect(load({ argv: ['--port', '7380'] }).config.httpPort).toBe(8081);
+    expect(load({ env: { MERKLEKV_PORT: '0' } }).config.httpPort).toBe(0);
+    const { config, sources, warnings } = load({ file: fixture('reference-config.toml') });
+    expect(config).toMatchObject({ port: 7878, httpPort: 8579 });
+    expect(sources['http_port']).toBe(`port + 701 (port in ${FILE})`);
+    expect(warnings.filter((w) => w.includes('HTTP'))).toEqual([]);
+  });
+
+  it('is its own when set anywhere, whatever sets the MerkleKV port', () => {
+    expect(load({ file: 'port = 7400\nhttp_port = 9000' }).config.httpPort).toBe(9000);
+    expect(load({ file: 'port = 7400', argv: ['--http-port', 'off'] }).config.httpPort).toBeNull();
+    expect(load({ argv: ['--port', '7400'], env: { MERKLEKV_HTTP_PORT: '0' } }).config.httpPort).toBe(0);
+  });
+
+  it('is off, with a warning, when port + 701 is no port', () => {
+    const { config, warnings } = load({ argv: ['--port', '65000'] });
+    expect(config.httpPort).toBeNull();
+    expect(warnings).toContain('--port: port 65000 leaves no port 701 above it for HTTP: no HTTP listener (set http_port for one)');
+  });
+});
+
 describe("the reference server's flat TOML", () => {
   it('loads its shipped config.toml unchanged, with one warning for the MQTT keys', () => {
     const { config, warnings, sources } = load({ file: fixture('reference-config.toml') });
@@ -398,7 +422,8 @@ const errors: readonly { name: string; given: Parameters<typeof load>[0]; key: s
   { name: 'a table where a value belongs', given: { file: 'log = "debug"' }, key: 'log', origin: `log in ${FILE}`, message: 'must be a table ([log])' },
   { name: 'a value where a table belongs', given: { file: '[log.level]\nx = 1' }, key: 'log.level', origin: `log.level in ${FILE}`, message: 'got a table' },
   { name: 'a bad value in an ignored alias', given: { file: 'data_dir = "d"\nstorage_path = 5' }, key: 'data_dir', origin: `storage_path in ${FILE}`, message: 'got 5' },
-  { name: 'two listeners on one port', given: { argv: ['--port', '8080'] }, key: 'http_port', origin: 'default', message: 'invalid config: http_port: must differ from port (both 8080, port from --port) (from default)' },
+  { name: 'two listeners on one port', given: { argv: ['--port', '11211'] }, key: 'memcached_port', origin: 'default', message: 'invalid config: memcached_port: must differ from port (both 11211, port from --port) (from default)' },
+  { name: 'two listeners on one set port', given: { argv: ['--port', '8080', '--http-port', '8080'] }, key: 'http_port', origin: '--http-port', message: 'must differ from port (both 8080, port from --port)' },
   { name: 'memcached on the HTTP port', given: { env: { MERKLEKV_MEMCACHED_PORT: '9000', MERKLEKV_HTTP_PORT: '9000' } }, key: 'memcached_port', origin: 'MERKLEKV_MEMCACHED_PORT', message: 'must differ from http_port (both 9000, http_port from MERKLEKV_HTTP_PORT)' },
   { name: 'a TLS cert without its key', given: { file: '[nats]\nservers = ["n:4222"]\ntls_cert_file = "c.pem"' }, key: 'nats.tls_key_file', origin: `nats.tls_cert_file in ${FILE}`, message: 'is required with nats.tls_cert_file' },
   { name: 'an unknown flag', given: { argv: ['--prot', '1'] }, key: '--prot', origin: 'command line', message: 'invalid config: --prot: unknown flag (see --help) (from command line)' },

@@ -3,7 +3,7 @@ import { configFromEnv, readEnv } from './env.js';
 import { ConfigError } from './errors.js';
 import { parseConfigText } from './file.js';
 import { parseFlags } from './flags.js';
-import { CONFIG_ENV, CONFIG_FLAG, DEFAULT_MAX_VALUE_BYTES, S, SETTINGS, type Setting } from './settings.js';
+import { CONFIG_ENV, CONFIG_FLAG, DEFAULT_MAX_VALUE_BYTES, HTTP_PORT_OFFSET, S, SETTINGS, type Setting } from './settings.js';
 import { type Layer, parseInput } from './source.js';
 import { type NatsConfig, type NodeConfig } from './types.js';
 import { isName } from './values.js';
@@ -105,7 +105,7 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
   const nodeId = get(S.nodeId);
   const host = get(S.host);
   const port = get(S.port);
-  const httpPort = get(S.httpPort);
+  let httpPort = get(S.httpPort);
   const memcachedPort = get(S.memcachedPort);
   const engine = get(S.engine);
   const dataDir = get(S.dataDir);
@@ -132,6 +132,18 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
   const tombstoneGraceSeconds = get(S.tombstoneGrace);
   const sessionBudgetBytes = get(S.antiEntropyBudget);
   if (SETTINGS.some((s) => sources[s.key] === undefined)) throw new Error('config: a setting was not resolved');
+
+  if (!isSet(S.httpPort) && isSet(S.port)) {
+    const derived = port === 0 ? 0 : port + HTTP_PORT_OFFSET;
+    if (derived <= 65_535) {
+      httpPort = derived;
+      sources[S.httpPort.key] = `${S.port.key} + ${HTTP_PORT_OFFSET} (${origin(S.port)})`;
+    } else {
+      httpPort = null;
+      sources[S.httpPort.key] = `off: ${S.port.key} + ${HTTP_PORT_OFFSET} is no port (${origin(S.port)})`;
+      warnings.push(`${origin(S.port)}: port ${port} leaves no port ${HTTP_PORT_OFFSET} above it for HTTP: no HTTP listener (set http_port for one)`);
+    }
+  }
 
   // Two listeners on one fixed port would fail at bind time with a less helpful message.
   const listeners = [

@@ -109,7 +109,8 @@ export const S = {
     arity: 'value',
     hint: '<port>',
     defaultText: '8080',
-    description: 'HTTP/JSON API, /healthz, /readyz and /metrics (a store-shard process: the probes and /metrics only); 0 picks a free port; -1 or off: no HTTP listener.',
+    description:
+      'HTTP/JSON API, /healthz, /readyz and /metrics (a store-shard process: the probes and /metrics only); 0 picks a free port; -1 or off: no HTTP listener. Unset, it follows port: port + 701 (7379 gives 8080, 0 gives 0), so nodes given their own ports get their own HTTP ports (the reference server\'s config files have none).',
     parse: v.optionalPort,
     fallback: () => 8080,
   }),
@@ -427,6 +428,13 @@ export const S = {
 export type SettingId = keyof typeof S;
 
 export const SETTINGS: readonly Setting<unknown>[] = Object.values(S);
+
+/**
+ * An unset http_port follows port at this distance: the defaults 7379 and 8080 keep their
+ * relation, and two nodes on one host given only their MerkleKV ports (as the reference server's
+ * config files give them: it had no HTTP API) do not both claim 8080.
+ */
+export const HTTP_PORT_OFFSET = 8080 - 7379;
 
 /** `--config` and `MERKLEKV_CONFIG` are read before everything else, so they are not a Setting. */
 export const CONFIG_FLAG = '--config';

@@ -4,7 +4,7 @@
  * binary codec and the per-entry digest. Pure TypeScript; the only I/O is node:crypto hashing.
  * The convergence rules are explained at the top of entry.ts.
  */
-export { type Hlc, type HybridLogicalClockOptions, HybridLogicalClock, ZERO_HLC, compareHlc, decodeHlc, encodeHlc } from './hlc.js';
+export { type Hlc, type HybridLogicalClockOptions, HybridLogicalClock, ZERO_HLC, compareHlc, decodeHlc, encodeHlc, isValidHlc } from './hlc.js';
 export { type NodeId, type Stamp, ZERO_STAMP, compareStamps } from './stamp.js';
 export {
   type CounterEntry,

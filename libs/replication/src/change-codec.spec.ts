@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { type Entry, type Stamp, assign, encodeEntry, increment, remove, setAdd } from '#crdt';
-import { CHANGE_FORMAT_VERSION, decodeChange, decodeChangeHead, decodeChangePayload, encodeChange } from './change-codec.js';
+import { CHANGE_FORMAT_VERSION, decodeChange, decodeChangeHead, decodeChangePayload, encodeChange, parseWrittenHeader, writtenHeaderOf } from './change-codec.js';
 import { ReplicationError } from './errors.js';
 import { type ChangeRecord } from './ports.js';
 
@@ -205,5 +205,28 @@ describe('encodeChange / decodeChange', () => {
     expect(outcome(() => encodeChange({ ...sample, key: '' }))).toBe('BAD_RECORD');
     expect(outcome(() => encodeChange({ ...sample, key: 'x\uD800' }))).toBe('BAD_RECORD');
     expect(outcome(() => encodeChange({ ...sample, kind: 'nope' } as unknown as ChangeRecord))).toBe('BAD_RECORD');
+  });
+});
+
+describe('the MerkleKV-Written header', () => {
+  const written = { wall: 1_700_000_000_456, logical: 3 };
+  const counter: ChangeRecord = { ...sample, entry: increment(undefined, 1n, stamp).entry, written };
+
+  it("dates a counter's or set's change, whose stamp is its epoch, and round-trips the write's clock", () => {
+    expect(writtenHeaderOf(counter)).toBe('1700000000456.3');
+    expect(parseWrittenHeader(writtenHeaderOf(counter))).toEqual(written);
+    expect(writtenHeaderOf({ ...sample, entry: setAdd(undefined, new Uint8Array([1]), stamp).entry, written })).toBe('1700000000456.3');
+  });
+
+  it("is left off where the entry's stamp is the write, or the write's clock is unknown", () => {
+    expect(writtenHeaderOf({ ...sample, written })).toBeUndefined();
+    expect(writtenHeaderOf({ kind: 'truncate', origin: 'a', seq: 1n, shard: 0, floor: stamp })).toBeUndefined();
+    expect(writtenHeaderOf({ ...counter, written: undefined })).toBeUndefined();
+  });
+
+  it('reads anything else as no date', () => {
+    for (const value of [undefined, '', '12', '12.', '.3', '-1.0', '1.2.3', ' 1.2', '1.65536', `${2 ** 48}.0`, '1e3.0']) {
+      expect(parseWrittenHeader(value)).toBeUndefined();
+    }
   });
 });

@@ -19,9 +19,10 @@
  * Why not JSON: bigints, bytes values and the CRDT maps have no JSON form, and #crdt already
  * owns a canonical binary encoding of entries. Why a version byte: a rolling upgrade can run
  * two formats side by side; an unknown version is refused (and counted) rather than guessed at.
- * Trace context does not live here: it travels in the `traceparent` header.
+ * Trace context does not live here: it travels in the `traceparent` header. Nor does the clock
+ * of a counter's or set's write: it travels in the `MerkleKV-Written` header (see WRITTEN_HEADER).
  */
-import { type Entry, type Hlc, type NodeId, decodeEntry, decodeHlc, encodeEntry, encodeHlc } from '#crdt';
+import { type Entry, type Hlc, type NodeId, decodeEntry, decodeHlc, encodeEntry, encodeHlc, isValidHlc } from '#crdt';
 import { ReplicationError } from './errors.js';
 import { type ChangeRecord } from './ports.js';
 import { MAX_SHARDS } from './subjects.js';
@@ -280,4 +281,38 @@ function decodeBody(r: In, head: ChangeHead): ChangeRecord {
   const node = r.str('floor node', 0, MAX_STAMP_NODE_BYTES);
   if (r.remaining !== 0) bad(`${r.remaining} trailing bytes`);
   return { kind: 'truncate', origin, seq, shard, floor: { hlc, node } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The write's clock
+
+/**
+ * The header that dates a change whose entry does not. A counter's or a set's stamp is its epoch
+ * (the stamp of the entry it replaced: zero for a new key), and a set removal adds no stamp at
+ * all, so the write's clock (what the replication lag is measured from) has to travel beside the
+ * entry; a register's or tombstone's stamp is its write. A header rather than a field keeps
+ * format version 1, which nodes of the previous release read (and they ignore the header), and
+ * receivers parse headers only for the changes that have it. Value: `<wall>.<logical>`, decimal.
+ */
+export const WRITTEN_HEADER = 'MerkleKV-Written';
+
+/** Whether a change's entry leaves its write undated, so that only WRITTEN_HEADER dates it. */
+export function undatedByEntry(record: ChangeRecord): boolean {
+  return record.kind === 'entry' && (record.entry.type === 'counter' || record.entry.type === 'set');
+}
+
+/** The WRITTEN_HEADER value of a change, when it needs one and its write's clock is known. */
+export function writtenHeaderOf(record: ChangeRecord): string | undefined {
+  if (record.kind !== 'entry' || record.written === undefined || !undatedByEntry(record)) return undefined;
+  return `${record.written.wall}.${record.written.logical}`;
+}
+
+const WRITTEN_VALUE = /^(\d{1,15})\.(\d{1,5})$/;
+
+/** The clock a WRITTEN_HEADER value names; undefined for anything else (a date is not worth refusing a change over). */
+export function parseWrittenHeader(value: string | undefined): Hlc | undefined {
+  const match = value === undefined ? null : WRITTEN_VALUE.exec(value);
+  if (match === null) return undefined;
+  const hlc = { wall: Number(match[1]), logical: Number(match[2]) };
+  return isValidHlc(hlc) ? hlc : undefined;
 }

@@ -1,4 +1,4 @@
-import { type Entry, type NodeId, type Stamp } from '#crdt';
+import { type Entry, type Hlc, type NodeId, type Stamp } from '#crdt';
 
 /**
  * One replicated change, as it travels on NATS. `seq` is the origin node's outbox sequence
@@ -14,6 +14,12 @@ export type ChangeRecord =
       readonly shard: number;
       readonly key: string;
       readonly entry: Entry;
+      /**
+       * The clock of the write behind the change, when the origin knows it. A counter's or a set's
+       * stamp is its epoch (when it started), so only this dates such a change: it travels in
+       * the message's `MerkleKV-Written` header (see change-codec.ts).
+       */
+      readonly written?: Hlc;
     }
   | {
       readonly kind: 'truncate';

@@ -19,6 +19,7 @@
  * `NATS_UNAVAILABLE` (worth retrying).
  */
 import { type Msg, type NatsConnection, type Subscription, createInbox, headers } from '@nats-io/transport-node';
+import { WRITTEN_HEADER } from './change-codec.js';
 import { ReplicationError } from './errors.js';
 
 export interface PublishAck {
@@ -34,6 +35,8 @@ export interface PipePublishOptions {
   readonly timeoutMs: number;
   /** W3C trace context, sent as the `traceparent` header. */
   readonly traceparent?: string;
+  /** The write's clock, sent as the `MerkleKV-Written` header (see `writtenHeaderOf`). */
+  readonly written?: string;
 }
 
 interface Waiter {
@@ -71,6 +74,7 @@ export class PubAckPipe {
     const h = headers();
     h.set('Nats-Msg-Id', options.msgID);
     if (options.traceparent !== undefined) h.set('traceparent', options.traceparent);
+    if (options.written !== undefined) h.set(WRITTEN_HEADER, options.written);
     const token = (this.#next++).toString(36);
     // Throws synchronously (InvalidArgumentError) when the message exceeds max_payload.
     this.#nc.publish(subject, data, { reply: `${this.#inbox}.${token}`, headers: h });

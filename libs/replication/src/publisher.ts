@@ -37,7 +37,7 @@
  * that miss it.
  */
 import { InvalidArgumentError, type NatsConnection } from '@nats-io/transport-node';
-import { encodeChange } from './change-codec.js';
+import { encodeChange, writtenHeaderOf } from './change-codec.js';
 import { ReplicationError, describeError } from './errors.js';
 import { PubAckPipe, type PublishAck } from './pub-acks.js';
 import { type ChangeRecord, type ChangeSource } from './ports.js';
@@ -293,12 +293,14 @@ export class OutboxPublisher {
       return;
     }
     const trace = this.#trace?.(record);
+    const written = writtenHeaderOf(record);
     let stored: Promise<PublishAck>;
     try {
       stored = this.#pipe!.publish(subject, data, {
         msgID: `${record.origin}:${record.seq}`,
         timeoutMs: this.#probing ? this.#probeTimeoutMs : this.#timeoutMs,
         ...(trace === undefined ? {} : { traceparent: trace.traceparent }),
+        ...(written === undefined ? {} : { written }),
       });
     } catch (err) {
       stored = Promise.reject(err);

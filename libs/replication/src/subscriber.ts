@@ -34,7 +34,7 @@
  * while using less than half a core.
  */
 import { type Consumer, type ConsumerMessages, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
-import { decodeChangeHead, decodeChangePayload } from './change-codec.js';
+import { WRITTEN_HEADER, decodeChangeHead, decodeChangePayload, parseWrittenHeader, undatedByEntry } from './change-codec.js';
 import { ReplicationError, describeError, isReplicationError } from './errors.js';
 import { API_CODES, isApiError, natsFailure } from './nats-errors.js';
 import { type ChangeRecord, type ChangeSink } from './ports.js';
@@ -385,6 +385,10 @@ export class ChangeSubscriber {
         return;
       }
       record = decodeChangePayload(m.data, head);
+      if (record.kind === 'entry' && undatedByEntry(record)) {
+        const written = parseWrittenHeader(m.headers?.get(WRITTEN_HEADER));
+        if (written !== undefined) record = { ...record, written };
+      }
     } catch (err) {
       const bad = isReplicationError(err, 'BAD_MESSAGE') ? err : new ReplicationError('BAD_MESSAGE', describeError(err), { cause: err });
       this.#garbage += 1;

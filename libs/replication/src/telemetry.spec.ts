@@ -1,3 +1,4 @@
+import { increment } from '#crdt';
 import { PrometheusMetrics, SpanRecorder, traceparentOf, inSpan } from '#telemetry';
 import { type PeerInfo } from './membership.js';
 import { type ChangeRecord } from './ports.js';
@@ -57,6 +58,21 @@ describe('replicationMetrics', () => {
     ]) {
       expect(lines).toContain(line);
     }
+    // A counter's stamp is its epoch (zero for a new key): only the write's clock dates it.
+    const counter = (written?: number): ChangeRecord => ({
+      kind: 'entry',
+      origin: 'c',
+      seq: 8n,
+      shard: 3,
+      key: 'counted',
+      entry: increment(undefined, 1n, { hlc: { wall: 0, logical: 0 }, node: 'c' }).entry,
+      ...(written === undefined ? {} : { written: { wall: written, logical: 0 } }),
+    });
+    replication.subscriber.onApplied?.(counter(10_000));
+    expect((await metrics.exposition()).split('\n')).toContain('merklekv_replication_lag_seconds{peer="c"} 0.5');
+    replication.subscriber.onApplied?.(counter());
+    expect((await metrics.exposition()).split('\n')).toContain('merklekv_replication_lag_seconds{peer="c"} 0.5');
+
     state = { ...state, connected: false, consumer: undefined };
     const after = await metrics.exposition();
     expect(after).toContain('merklekv_nats_connected 0');

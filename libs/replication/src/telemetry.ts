@@ -2,8 +2,8 @@
  * Replication's metrics and spans, in one place. The replicator hands the results to the
  * publisher and subscriber (their observer and trace hooks); nothing here touches NATS.
  */
-import { latestHlc } from '#crdt';
 import { ATTR, contextOfTraceparent, failSpan, type GaugeChild, inSpan, keyHash, type Metrics, SPAN, SpanKind, traceparentOfSpan, type Tracing } from '#telemetry';
+import { undatedByEntry } from './change-codec.js';
 import { type PeerInfo, type PeerState } from './membership.js';
 import { type ChangeRecord } from './ports.js';
 import { type PublisherObserver, type PublishTrace } from './publisher.js';
@@ -29,9 +29,15 @@ export interface ReplicationMetrics {
 
 const PEER_STATES: readonly PeerState[] = ['alive', 'suspect', 'dead'];
 
-/** When a change was written, by its origin's clock (ms since the epoch). */
-function writtenAt(record: ChangeRecord): number {
-  return record.kind === 'entry' ? latestHlc(record.entry).wall : record.floor.hlc.wall;
+/**
+ * When a change was written, by its origin's clock (ms since the epoch); undefined when nothing
+ * says (a counter or set change from a node that did not send its write's clock, or one restored
+ * from its outbox after a restart): such an entry's own stamp is when it started.
+ */
+function writtenAt(record: ChangeRecord): number | undefined {
+  if (record.kind === 'truncate') return record.floor.hlc.wall;
+  if (record.written !== undefined) return record.written.wall;
+  return undatedByEntry(record) ? undefined : record.entry.stamp.hlc.wall;
 }
 
 export function replicationMetrics(metrics: Metrics, state: () => ReplicationState, now: () => number = Date.now): ReplicationMetrics {
@@ -97,7 +103,8 @@ export function replicationMetrics(metrics: Metrics, state: () => ReplicationSta
           byOrigin.set(record.origin, origin);
         }
         origin.applied.inc();
-        origin.lag.set(Math.max(0, now() - writtenAt(record)) / 1000);
+        const written = writtenAt(record);
+        if (written !== undefined) origin.lag.set(Math.max(0, now() - written) / 1000);
       },
       onSkippedOwn: () => skippedOwn.inc(),
       onGarbage: () => garbage.inc(),

@@ -16,7 +16,7 @@ function outboxOn(engine: MemoryEngine, nextSeq = 1n): { outbox: Outbox; commit(
     outbox,
     async commit(changes) {
       const ops: PersistOp[] = [];
-      for (const c of changes) outbox.stage(c, ops);
+      for (const c of changes) outbox.stage(c, ops, c.kind === 'entry' ? c.entry.stamp.hlc : c.floor.hlc);
       await engine.write(ops, false);
       outbox.commit();
     },

@@ -1,4 +1,4 @@
-import { decodeEntry, encodeEntry, type Entry, merge, type Stamp } from '#crdt';
+import { decodeEntry, encodeEntry, type Entry, type Hlc, merge, type Stamp } from '#crdt';
 import { type LoadedOutboxRecord, type PersistOp } from './engine.js';
 import { decodeStamp, encodeStamp } from './stamp-codec.js';
 
@@ -13,6 +13,11 @@ export interface OutboxRecord {
   readonly change: StoreChange;
   /** The W3C traceparent of the write that made it, when traced (memory only: not persisted). */
   readonly trace?: string;
+  /**
+   * The clock of the latest write behind it (memory only: a record restored at open has none). A
+   * counter's or set's stamp is its epoch, not its write: only this tells how old the change is.
+   */
+  readonly written?: Hlc;
 }
 
 /** Where the records that do not fit in memory wait: the store's engine. */
@@ -121,7 +126,7 @@ export class Outbox {
   }
 
   /** Adds a change to the commit group being built; returns the persistence ops for it. */
-  stage(change: StoreChange, ops: PersistOp[], trace?: string): void {
+  stage(change: StoreChange, ops: PersistOp[], written: Hlc, trace?: string): void {
     let staged = change;
     if (change.kind === 'entry') {
       const id = keyId(change.shard, change.key);
@@ -132,13 +137,13 @@ export class Outbox {
         else this.supersededInGroup.add(prior);
         ops.push({ type: 'outbox-del', seq: prior.seq });
       }
-      const record = { seq: this.nextSeq++, change: staged, trace };
+      const record = { seq: this.nextSeq++, change: staged, written, trace };
       this.latestByKey.set(id, record);
       this.stagedAdds.push(record);
       ops.push({ type: 'outbox-put', seq: record.seq, value: encodeOutboxChange(staged) });
       return;
     }
-    const record = { seq: this.nextSeq++, change, trace };
+    const record = { seq: this.nextSeq++, change, written, trace };
     this.stagedAdds.push(record);
     ops.push({ type: 'outbox-put', seq: record.seq, value: encodeOutboxChange(change) });
   }

@@ -692,10 +692,11 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
       switch (task.kind) {
         case 'update': {
           const prev = shard.current(task.key);
-          const mutation = task.update(prev, this.stamp());
+          const stamp = this.stamp();
+          const mutation = task.update(prev, stamp);
           if (mutation && mutation.entry !== prev) {
             shard.stage(task.key, mutation.entry);
-            this.record({ kind: 'entry', shard: shard.index, key: task.key, entry: mutation.change }, outboxOps, task.trace);
+            this.record({ kind: 'entry', shard: shard.index, key: task.key, entry: mutation.change }, outboxOps, stamp, task.trace);
           }
           const entry = mutation ? mutation.entry : prev;
           return { task, settle: () => task.settle.resolve(entry) };
@@ -710,7 +711,7 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
         case 'truncate': {
           const floor = task.floor ?? this.stamp();
           const changed = shard.stageTruncate(floor);
-          if (changed && !task.floor) this.record({ kind: 'truncate', shard: shard.index, floor }, outboxOps, task.trace);
+          if (changed && !task.floor) this.record({ kind: 'truncate', shard: shard.index, floor }, outboxOps, floor, task.trace);
           return { task, settle: () => task.settle.resolve(changed) };
         }
         case 'collect': {
@@ -723,8 +724,8 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
     }
   }
 
-  private record(change: StoreChange, outboxOps: PersistOp[], trace: string | undefined): void {
-    this.changes?.stage(change, outboxOps, trace);
+  private record(change: StoreChange, outboxOps: PersistOp[], written: Stamp, trace: string | undefined): void {
+    this.changes?.stage(change, outboxOps, written.hlc, trace);
   }
 
   /**

@@ -17,7 +17,7 @@ import { context, diag, DiagLogLevel, propagation, trace, type Tracer } from '@o
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceAttributesEnvDetector, detectResources, resourceFromAttributes } from '@opentelemetry/resources';
+import { envDetector, detectResources, resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AlwaysOffSampler,
   AlwaysOnSampler,
@@ -144,7 +144,7 @@ export class Tracing {
       'service.instance.id': nodeId,
       'merklekv.node.id': nodeId,
       'merklekv.process': options.kind,
-    }).merge(detectResources({ detectors: [resourceAttributesEnvDetector] }));
+    }).merge(detectResources({ detectors: [envDetector] }));
     const provider = new TracerProvider({
       resource,
       sampler: samplerOf(settings),
