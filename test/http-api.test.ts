@@ -69,6 +69,20 @@ describe('HTTP/JSON API', () => {
     expect((await nan.json()).error).toEqual({ code: 'NOT_A_NUMBER', message: "Value for key 'word' is not a valid number" });
   });
 
+  it('refuses an increment body that is not exactly {"amount": n} and leaves the counter alone', async () => {
+    const incr = (body: string, contentType = 'application/json'): Promise<Response> =>
+      fetch(`${base}/v1/kv/strict/incr`, { method: 'POST', body, headers: { 'content-type': contentType } });
+    expect(await (await incr('{}')).json()).toEqual({ key: 'strict', value: '1' });
+    for (const body of ['[]', '['.repeat(10_000) + ']'.repeat(10_000), '', 'null', '7', '{"amout": 5}']) {
+      const res = await incr(body);
+      expect(res.status).toBe(400);
+      expect((await res.json()).error.code).toBe('BAD_REQUEST');
+    }
+    const empty = await incr('', 'text/plain');
+    expect(empty.status).toBe(400);
+    expect(await (await fetch(`${base}/v1/kv/strict`)).text()).toBe('1');
+  });
+
   it('pages through a prefix scan in key order', async () => {
     for (let i = 0; i < 25; i++) await put(`page:${String(i).padStart(2, '0')}`, 'v');
     const seen: string[] = [];
