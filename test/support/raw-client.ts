@@ -56,9 +56,9 @@ export class RawClient implements AsyncDisposable {
   }
 
   /** Sends `request` and returns exactly as many reply bytes as `expected` has. */
-  async exchange(request: string | Uint8Array, expected: string): Promise<string> {
+  async exchange(request: string | Uint8Array, expected: string, timeoutMs?: number): Promise<string> {
     this.write(request);
-    return this.read(Buffer.byteLength(expected));
+    return this.read(Buffer.byteLength(expected), timeoutMs);
   }
 
   /** Resolves once the server closed the connection. */

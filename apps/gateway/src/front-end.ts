@@ -5,6 +5,7 @@ import { type NodeConfig } from '#config';
 import { type Logger } from '#logging';
 import { type NodeAddresses } from '../../shared/src/lifecycle.js';
 import { NestJsonLogger } from '../../shared/src/nest-logger.js';
+import { boundPipelinedRequests } from './http/pipeline-gate.js';
 import { MerkleKvTcpServer } from './merklekv/tcp-server.js';
 
 /** A Nest application on Fastify that fronts {@link GatewayModule}: HTTP bodies stay raw bytes. */
@@ -18,6 +19,7 @@ export async function createFrontEnd(module: DynamicModule, config: NodeConfig, 
   const fastify = app.getHttpAdapter().getInstance();
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  boundPipelinedRequests(fastify);
   await app.init();
   return app;
 }
