@@ -112,6 +112,42 @@ describe('HTTP/JSON API', () => {
     expect((await fetch(`${base}/v1/kv/big`)).status).toBe(404);
   });
 
+  it('takes every key the text protocol takes, long ones included', async () => {
+    await using client = await RawClient.connect(node.ports.merklekv);
+    for (const key of ['k'.repeat(101), 'ключ'.repeat(2_000), `x${'é'.repeat(99_999)}`, 'y'.repeat(1_000_000)]) {
+      expect((await put(key, 'long')).status).toBe(204);
+      expect(await client.exchange(`GET ${key}\r\n`, 'VALUE long\r\n')).toBe('VALUE long\r\n');
+      await client.exchange(`SET ${key} text\r\n`, 'OK\r\n');
+      expect(await (await fetch(`${base}/v1/kv/${encodeURIComponent(key)}`)).text()).toBe('text');
+      expect((await fetch(`${base}/v1/kv/${encodeURIComponent(key)}`, { method: 'DELETE' })).status).toBe(204);
+    }
+  });
+
+  /** A raw request, so that the framework's own refusals (before any route runs) can be seen as sent. */
+  async function rawResponse(request: string): Promise<{ status: number; body: unknown }> {
+    await using client = await RawClient.connect(node.ports.http);
+    client.write(request);
+    await client.waitClosed(30_000).catch(() => undefined);
+    const text = await client.read(1_000_000, 30_000).catch((err: Error) => err.message);
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]);
+    const length = Number(/content-length: (\d+)/i.exec(text)?.[1]);
+    const start = text.indexOf('\r\n\r\n') + 4;
+    return { status, body: JSON.parse(text.slice(start, start + length)) };
+  }
+
+  it.each([
+    ['a path that is not percent-encoded UTF-8', 'GET /v1/kv/%ff%fe HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n', 400, 'BAD_REQUEST'],
+    ['a key over the limit', `GET /v1/kv/${'k'.repeat(1024 * 1024 + 1)} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`, 414, 'TOO_LARGE'],
+    ['a request line and headers over the limit', `GET /v1/kv/a HTTP/1.1\r\nHost: t\r\nX-Big: ${'h'.repeat(4 * 1024 * 1024)}\r\n\r\n`, 431, 'TOO_LARGE'],
+    ['a malformed request', 'NOT HTTP AT ALL\r\n\r\n', 400, 'BAD_REQUEST'],
+    ['an unknown route', 'GET /v2/nothing HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n', 404, 'NOT_FOUND'],
+    ['a body over the limit', `PUT /v1/kv/big HTTP/1.1\r\nHost: t\r\nContent-Length: ${2 * 1024 * 1024}\r\n\r\n`, 413, 'TOO_LARGE'],
+  ])('answers %s with the documented error body', async (_what, request, status, code) => {
+    const response = await rawResponse(request);
+    expect(response.status).toBe(status);
+    expect(response.body).toEqual({ error: { code, message: expect.any(String) } });
+  });
+
   it('reports health and readiness', async () => {
     expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok' });
     const ready = await fetch(`${base}/readyz`);
