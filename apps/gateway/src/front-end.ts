@@ -11,6 +11,7 @@ import { NestJsonLogger } from '../../shared/src/nest-logger.js';
 import { codeOfStatus, errorBody, refuseClientError } from './http/error-body.js';
 import { boundPipelinedRequests } from './http/pipeline-gate.js';
 import { MerkleKvTcpServer } from './merklekv/tcp-server.js';
+import { REQUEST_TIMEOUT_MS } from './request-timeout.js';
 
 /**
  * The longest key over HTTP, in characters once decoded: any key a text-protocol line can carry
@@ -25,8 +26,6 @@ const MAX_HEADER_BYTES = 3 * MAX_KEY_CHARS + 64 * 1024;
  * percent-encoded UTF-8, a key over the limit, and what Node's HTTP parser refuses.
  */
 const FRAMEWORK_ERRORS = {
-  maxParamLength: MAX_KEY_CHARS,
-  http: { maxHeaderSize: MAX_HEADER_BYTES },
   frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
     const status = error.statusCode ?? 500;
     const message =
@@ -47,7 +46,19 @@ const FRAMEWORK_ERRORS = {
 
 /** A Nest application on Fastify that fronts {@link GatewayModule}: HTTP bodies stay raw bytes. */
 export async function createFrontEnd(module: DynamicModule, config: NodeConfig, logger: Logger): Promise<NestFastifyApplication> {
-  const app = await NestFactory.create<NestFastifyApplication>(module, new FastifyAdapter({ bodyLimit: config.maxValueBytes + 4096, ...FRAMEWORK_ERRORS }), {
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.maxValueBytes + 4096,
+    maxParamLength: MAX_KEY_CHARS,
+    // A keep-alive connection idle between requests closes like an idle MerkleKV one (0: never);
+    // a request begun must complete in time, however its bytes trickle in.
+    keepAliveTimeout: config.clientIdleTimeoutSeconds * 1000,
+    // Also a connection that never sends a request (an event stream turns it off for its socket).
+    connectionTimeout: config.clientIdleTimeoutSeconds * 1000,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    http: { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: REQUEST_TIMEOUT_MS },
+    ...FRAMEWORK_ERRORS,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(module, adapter, {
     logger: new NestJsonLogger(logger),
     bodyParser: false,
     abortOnError: false,

@@ -14,9 +14,11 @@ export { MERKLEKV_SESSION_PROTOCOL } from './merklekv/session.js';
 export {
   DEFAULT_SESSION_LIMITS,
   ProtocolSession,
+  type SessionDecoder,
   type SessionDeps,
   type SessionInput,
   type SessionLimits,
   type SessionProtocol,
+  type SessionTimeouts,
   type SessionTransport,
 } from './session/session.js';

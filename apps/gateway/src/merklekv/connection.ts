@@ -1,7 +1,7 @@
 import { type Socket } from 'node:net';
 import { type ClientHandle, type CommandPort, type CommandStats } from '#commands';
 import { type Logger } from '#logging';
-import { MERKLEKV_SESSION_PROTOCOL, ProtocolSession, type SessionTransport } from '#protocol';
+import { MERKLEKV_SESSION_PROTOCOL, ProtocolSession, type SessionTimeouts, type SessionTransport } from '#protocol';
 
 /** A socket as a session's transport. */
 function socketTransport(socket: Socket): SessionTransport {
@@ -33,10 +33,10 @@ export class MerkleKvConnection {
 
   constructor(
     private readonly socket: Socket,
-    client: ClientHandle,
+    private readonly client: ClientHandle,
     executor: CommandPort,
     stats: CommandStats,
-    logger: Logger,
+    private readonly logger: Logger,
   ) {
     this.session = new ProtocolSession(socketTransport(socket), {
       executor,
@@ -59,6 +59,15 @@ export class MerkleKvConnection {
   /** Stops reading, lets every reply owed go out, then closes the connection. */
   drain(): Promise<void> {
     return this.session.drain();
+  }
+
+  /** Closes the connection if it is idle or its request is overdue. */
+  closeIfOverdue(timeouts: SessionTimeouts): void {
+    const overdue = this.session.overdue(timeouts);
+    if (overdue === undefined) return;
+    this.logger.debug('closed an overdue client connection', { client: this.client.id, reason: overdue });
+    // Nothing is owed to it that it is taking: an orderly close could wait for ever.
+    this.socket.destroy();
   }
 
   /** Last resort when a client does not let its connection close. */

@@ -88,9 +88,10 @@ class ScriptedCommands implements CommandPort {
 const MiB = 1024 * 1024;
 const limits: SessionLimits = { maxPendingReplies: 16, maxUnsentBytes: 4 * MiB };
 
-function open(commands: ScriptedCommands, transport = new PeerTransport()): { session: ProtocolSession; transport: PeerTransport } {
+function open(commands: ScriptedCommands, clock = (): number => Date.now()): { session: ProtocolSession; transport: PeerTransport } {
+  const transport = new PeerTransport();
   const logger = Logger.create({ level: 'error' });
-  const session = new ProtocolSession(transport, { executor: commands, stats: new CommandStats(), protocol: MERKLEKV_SESSION_PROTOCOL, logger, limits });
+  const session = new ProtocolSession(transport, { executor: commands, stats: new CommandStats(), protocol: MERKLEKV_SESSION_PROTOCOL, logger, limits, clock });
   return { session, transport };
 }
 
@@ -206,5 +207,55 @@ describe('ProtocolSession', () => {
     session.closed();
     await drained;
     expect(commands.count('GET')).toBe(0);
+  });
+
+  describe('overdue', () => {
+    const timeouts = { idleMs: 300_000, requestMs: 60_000 };
+    const at = { now: 0 };
+    const clock = (): number => at.now;
+    beforeEach(() => {
+      at.now = 1_000_000;
+    });
+
+    it('is idle once no request came and no reply was taken for idleMs', () => {
+      const { session, transport } = open(new ScriptedCommands(), clock);
+      session.receive(Buffer.from('PING\r\n'));
+      at.now += 200_000;
+      transport.take();
+      session.writable();
+      at.now += timeouts.idleMs - 1;
+      expect(session.overdue(timeouts)).toBeUndefined();
+      at.now += 1;
+      expect(session.overdue(timeouts)).toBe('idle');
+      expect(session.overdue({ ...timeouts, idleMs: 0 })).toBeUndefined();
+    });
+
+    it('bounds how long a request may take to complete, however its bytes trickle in, even with no idle limit', () => {
+      const { session } = open(new ScriptedCommands(), clock);
+      const noIdleLimit = { ...timeouts, idleMs: 0 };
+      for (const byte of 'PIN') {
+        session.receive(Buffer.from(byte));
+        at.now += timeouts.requestMs / 3;
+      }
+      expect(session.overdue(noIdleLimit)).toBe('incomplete request');
+      session.receive(Buffer.from('G\r\nPI'));
+      expect(session.overdue(noIdleLimit)).toBeUndefined();
+      at.now += timeouts.requestMs;
+      expect(session.overdue(noIdleLimit)).toBe('incomplete request');
+    });
+
+    it('is not idle while a watch runs or a command has not finished', () => {
+      const commands = new ScriptedCommands();
+      const { session } = open(commands, clock);
+      session.receive(Buffer.from('WATCH\r\n'));
+      at.now += 10 * timeouts.idleMs;
+      expect(session.overdue(timeouts)).toBeUndefined();
+      session.receive(Buffer.from('\r\n'));
+      commands.holdWrites = true;
+      session.receive(Buffer.from('SET k v\r\n'));
+      at.now += 10 * timeouts.idleMs;
+      expect(session.overdue(timeouts)).toBeUndefined();
+      commands.unfinished[0]!();
+    });
   });
 });

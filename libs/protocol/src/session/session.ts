@@ -51,13 +51,19 @@ export interface SessionTransport {
 /** A protocol as a session runs it: how requests are decoded and replies framed. */
 export interface SessionProtocol {
   /** A decoder for one connection that hands `accept` each request, in input order, from inside `push`. */
-  createDecoder(accept: (input: SessionInput) => void): { push(chunk: Uint8Array): void };
+  createDecoder(accept: (input: SessionInput) => void): SessionDecoder;
   /** The reply bytes; may throw when the result cannot be framed (the client then gets an error). */
   encodeReply(command: Command, result: unknown): Buffer;
   encodeError(message: string): Buffer;
   encodeWatchEvent(event: WatchEvent): Buffer;
   /** Sent when the client's next line ends a watch. */
   readonly watchEnd: Buffer;
+}
+
+export interface SessionDecoder {
+  push(chunk: Uint8Array): void;
+  /** Bytes of a request begun and not complete yet. */
+  readonly bufferedBytes: number;
 }
 
 /** One decoded request, as a protocol's decoder event maps to it. */
@@ -77,6 +83,14 @@ export interface SessionLimits {
 
 export const DEFAULT_SESSION_LIMITS: SessionLimits = { maxPendingReplies: 1024, maxUnsentBytes: 8 * 1024 * 1024 };
 
+/** How long a connection may go without progress before {@link ProtocolSession.overdue} says close it. */
+export interface SessionTimeouts {
+  /** Without a complete request or the client taking replies, in ms; 0: no limit. */
+  readonly idleMs: number;
+  /** For a request begun to complete, in ms: bytes trickling in do not extend it. */
+  readonly requestMs: number;
+}
+
 export interface SessionDeps {
   readonly executor: CommandPort;
   readonly stats: CommandStats;
@@ -84,6 +98,8 @@ export interface SessionDeps {
   /** Carries the client's id in its fields. */
   readonly logger: Logger;
   readonly limits?: SessionLimits;
+  /** Milliseconds, for the timeouts (default Date.now). */
+  readonly clock?: () => number;
 }
 
 interface Slot {
@@ -95,7 +111,14 @@ export class ProtocolSession {
   private readonly executor: CommandPort;
   private readonly stats: CommandStats;
   private readonly protocol: SessionProtocol;
-  private readonly decoder: { push(chunk: Uint8Array): void };
+  private readonly decoder: SessionDecoder;
+  private readonly clock: () => number;
+  /** When the client last made progress: a complete request, or replies taken. */
+  private lastProgressAt: number;
+  /** When the request now incomplete began arriving, if one is. */
+  private partialSince: number | undefined;
+  /** The chunk being decoded held a complete request. */
+  private acceptedAny = false;
   private readonly logger: Logger;
   private readonly limits: SessionLimits;
   private readonly slots: Slot[] = [];
@@ -128,19 +151,42 @@ export class ProtocolSession {
     this.decoder = deps.protocol.createDecoder((input) => this.accept(input));
     this.logger = deps.logger;
     this.limits = deps.limits ?? DEFAULT_SESSION_LIMITS;
+    this.clock = deps.clock ?? Date.now;
+    this.lastProgressAt = this.clock();
   }
 
   /** Bytes from the client: their requests run, or wait in the backlog while the budget is full. */
   receive(chunk: Uint8Array): void {
+    this.acceptedAny = false;
     this.transport.cork();
     this.decoder.push(chunk);
     this.transport.uncork();
+    const now = this.clock();
+    if (this.acceptedAny) {
+      this.lastProgressAt = now;
+      this.partialSince = undefined;
+    }
+    if (this.decoder.bufferedBytes > 0) this.partialSince ??= now;
     this.updateReading();
   }
 
   /** The transport took the bytes it held (a socket's 'drain'): admit what waits. */
   writable(): void {
+    this.lastProgressAt = this.clock();
     this.pump();
+  }
+
+  /**
+   * Why the connection should be closed now, if it should: idle (no complete request and no
+   * replies taken for `idleMs`), or a request begun `requestMs` ago and still incomplete, however
+   * many bytes of it trickle in. A running watch or command is not idle: it waits for events or a
+   * result, not for the client.
+   */
+  overdue(timeouts: SessionTimeouts): 'idle' | 'incomplete request' | undefined {
+    const now = this.clock();
+    if (this.partialSince !== undefined && now - this.partialSince >= timeouts.requestMs) return 'incomplete request';
+    if (timeouts.idleMs === 0 || this.watch !== undefined || this.watchPending || this.pendingResults > 0) return undefined;
+    return now - this.lastProgressAt >= timeouts.idleMs ? 'idle' : undefined;
   }
 
   /** The connection is gone. */
@@ -148,11 +194,6 @@ export class ProtocolSession {
     this.stopWatch();
     this.dropBacklog();
     this.drained?.();
-  }
-
-  /** True while no request waits and no reply is owed: what an idle timer may close. */
-  get idle(): boolean {
-    return this.slots.length === 0 && this.backlogHead === this.backlog.length && this.pendingResults === 0 && this.watch === undefined && !this.watchPending;
   }
 
   /** Stops taking requests, lets every reply owed go out, then closes; resolves once closed. */
@@ -183,6 +224,7 @@ export class ProtocolSession {
 
   /** One decoded request: runs at once when nothing waits and the budget has room, else joins the backlog. */
   private accept(input: SessionInput): void {
+    this.acceptedAny = true;
     if (this.closing) return;
     if (this.backlogHead === this.backlog.length && this.runnable(input)) {
       this.process(input);
