@@ -48,7 +48,7 @@ const FRAMEWORK_ERRORS = {
 export async function createFrontEnd(module: DynamicModule, config: NodeConfig, logger: Logger): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     bodyLimit: config.maxValueBytes + 4096,
-    maxParamLength: MAX_KEY_CHARS,
+    routerOptions: { maxParamLength: MAX_KEY_CHARS },
     // A keep-alive connection idle between requests closes like an idle MerkleKV one (0: never);
     // a request begun must complete in time, however its bytes trickle in.
     keepAliveTimeout: config.clientIdleTimeoutSeconds * 1000,
