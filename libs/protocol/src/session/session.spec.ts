@@ -174,6 +174,22 @@ describe('ProtocolSession', () => {
     expect(transport.paused).toBe(false);
   });
 
+  it('counts the values of unfinished writes in the budget', async () => {
+    const commands = new ScriptedCommands();
+    commands.holdWrites = true;
+    const { session, transport } = open(commands);
+    const valueBytes = 512 * 1024;
+    const requests = 40;
+    session.receive(Buffer.from(`SET big ${'v'.repeat(valueBytes)}\r\n`.repeat(requests)));
+    expect(commands.count('SET')).toBeLessThanOrEqual(limits.maxUnsentBytes / valueBytes + 1);
+    while (commands.unfinished.length > 0) {
+      commands.unfinished.shift()!();
+      await settle();
+    }
+    expect(commands.count('SET')).toBe(requests);
+    expect(transport.take()).toBe('OK\r\n'.repeat(requests));
+  });
+
   it('ends a watch with the next line, which is not executed', () => {
     const commands = new ScriptedCommands();
     const { session, transport } = open(commands);

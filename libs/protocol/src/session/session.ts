@@ -13,8 +13,9 @@
  * wait for each other (the store orders them), and everything after a waiting command waits too.
  *
  * Bounded work. Decoded requests are admitted one at a time, and only while the connection has
- * room: fewer than `maxPendingReplies` replies owed and fewer than `maxUnsentBytes` reply bytes
- * queued (in the transport and in slots waiting behind an earlier reply). A chunk of input can
+ * room: fewer than `maxPendingReplies` replies owed and fewer than `maxUnsentBytes` bytes held
+ * (replies in the transport and in slots waiting behind an earlier reply, values of writes not
+ * yet durable). A chunk of input can
  * hold thousands of pipelined requests; once the budget is full the rest of the chunk waits, as
  * decoded requests, in the backlog, and the transport stops reading. They run as replies drain
  * ({@link ProtocolSession.writable}) or as pending results settle, and reading resumes once the
@@ -127,8 +128,9 @@ export class ProtocolSession {
   /** Decoded requests not admitted yet, from `backlogHead` on. */
   private backlog: SessionInput[] = [];
   private backlogHead = 0;
-  /** Commands executed whose results have not settled. */
+  /** Commands executed whose results have not settled, and the bytes they carry (values being written). */
   private pendingResults = 0;
+  private pendingBytes = 0;
   private readingPaused = false;
   private pumping = false;
   private closing = false;
@@ -212,7 +214,7 @@ export class ProtocolSession {
   }
 
   private hasRoom(): boolean {
-    return this.slots.length < this.limits.maxPendingReplies && this.transport.unsentBytes + this.heldBytes < this.limits.maxUnsentBytes;
+    return this.slots.length < this.limits.maxPendingReplies && this.transport.unsentBytes + this.heldBytes + this.pendingBytes < this.limits.maxUnsentBytes;
   }
 
   private runnable(input: SessionInput): boolean {
@@ -322,15 +324,18 @@ export class ProtocolSession {
       );
       return;
     }
+    const carried = payloadBytes(command);
     this.pendingResults++;
+    this.pendingBytes += carried;
     result.then(
-      (value: unknown) => this.settle(slot, this.encode(command, value)),
-      (err: unknown) => this.settle(slot, this.errorReply(err)),
+      (value: unknown) => this.settle(slot, carried, this.encode(command, value)),
+      (err: unknown) => this.settle(slot, carried, this.errorReply(err)),
     );
   }
 
-  private settle(slot: Slot, bytes: Buffer): void {
+  private settle(slot: Slot, carried: number, bytes: Buffer): void {
     this.pendingResults--;
+    this.pendingBytes -= carried;
     this.fill(slot, bytes);
   }
 
@@ -452,5 +457,21 @@ export class ProtocolSession {
     if (isKvError(err)) return this.protocol.encodeError(err.message);
     this.logger.error('command failed unexpectedly', { error: err });
     return this.protocol.encodeError(`internal error: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** The bytes a command holds until its result settles: the values it writes. */
+function payloadBytes(command: Command): number {
+  switch (command.name) {
+    case 'SET':
+    case 'APPEND':
+    case 'PREPEND':
+      return command.value.length;
+    case 'MSET':
+      return command.pairs.reduce((sum, [, value]) => sum + value.length, 0);
+    case 'AE':
+      return command.message.length;
+    default:
+      return 0;
   }
 }
