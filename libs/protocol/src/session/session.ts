@@ -126,7 +126,7 @@ export class ProtocolSession {
   /** Bytes of filled slots still waiting behind an earlier reply. */
   private heldBytes = 0;
   /** Decoded requests not admitted yet, from `backlogHead` on. */
-  private backlog: SessionInput[] = [];
+  private readonly backlog: SessionInput[] = [];
   private backlogHead = 0;
   /** Commands executed whose results have not settled, and the bytes they carry (values being written). */
   private pendingResults = 0;
@@ -238,6 +238,10 @@ export class ProtocolSession {
   /** Admits waiting requests in order while they may run, then reads again if none is left. */
   private pump(): void {
     if (this.pumping) return;
+    if (this.backlogHead === this.backlog.length) {
+      this.updateReading();
+      return;
+    }
     this.pumping = true;
     this.transport.cork();
     try {
@@ -265,7 +269,7 @@ export class ProtocolSession {
   }
 
   private dropBacklog(): void {
-    this.backlog = [];
+    this.backlog.length = 0;
     this.backlogHead = 0;
   }
 
