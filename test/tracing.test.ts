@@ -46,9 +46,11 @@ describe('one write is one trace across every process it touched', () => {
     expect(command).toMatchObject({ service: 'merklekv-node', nodeId: 'a', parentSpanId: '' });
     expect(command.attributes).toMatchObject({ 'merklekv.protocol': 'merklekv', 'merklekv.command': 'SET' });
 
-    await eventually('merge spans of b and c in the same trace', () => {
-      const merges = otlp.trace(command.traceId).filter((s) => s.name === 'replication.merge');
-      return ['b', 'c'].every((id) => merges.some((s) => s.nodeId === id));
+    // The publish span ends when JetStream acknowledges, which may come after b and c merged.
+    await eventually('the publish span of a and merge spans of b and c in the same trace', () => {
+      const trace = otlp.trace(command.traceId);
+      const merges = trace.filter((s) => s.name === 'replication.merge');
+      return trace.some((s) => s.name === 'replication.publish' && s.nodeId === 'a') && ['b', 'c'].every((id) => merges.some((s) => s.nodeId === id));
     }, TRACE_DEADLINE_MS);
     const trace = otlp.trace(command.traceId);
     const apply = only(trace, 'shard.apply', 'a');
@@ -87,9 +89,10 @@ describe('one write is one trace across every process it touched', () => {
           s.name === 'merklekv SET' && s.nodeId === 'g' && s.attributes['merklekv.key.hash'] === keyHash('traced:split') && s.attributes['error.type'] === undefined,
       );
       expect(command.service).toBe('merklekv-gateway');
-      await eventually('merges of the split write on a, b and c', () => {
-        const merges = otlp.trace(command.traceId).filter((s) => s.name === 'replication.merge');
-        return ['a', 'b', 'c'].every((id) => merges.some((s) => s.nodeId === id));
+      await eventually('the publish span of s1 and merges of the split write on a, b and c', () => {
+        const trace = otlp.trace(command.traceId);
+        const merges = trace.filter((s) => s.name === 'replication.merge');
+        return trace.some((s) => s.name === 'replication.publish' && s.nodeId === 's1') && ['a', 'b', 'c'].every((id) => merges.some((s) => s.nodeId === id));
       }, TRACE_DEADLINE_MS);
       const trace = otlp.trace(command.traceId);
       const request = only(trace, 'shard.request', 'g');
