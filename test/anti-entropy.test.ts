@@ -226,6 +226,8 @@ describe('anti-entropy between real nodes over real NATS', () => {
     const before = `${await fingerprint(a)} ${await a.send('DBSIZE')}`;
     const subject = 'merklekv.merkle_kv.ae.a';
     const ask = async (bytes: Uint8Array): Promise<Reply> => decodeReply((await nc.request(subject, bytes, { timeout: 10_000 })).data);
+    // The node is ready before its session responder has subscribed over NATS (in the background).
+    await eventually('a to answer session messages over NATS', async () => (await ask(Buffer.from('hello?'))).kind === 'error');
     const stamp = { hlc: { wall: Date.now(), logical: 0 }, node: 'evil' };
     const wrongShard = shardOf('k1', 16) === 0 ? 1 : 0;
     const bogus = new Uint8Array(32).fill(0xee);

@@ -74,6 +74,20 @@ describe('HTTP/JSON API', () => {
     expect(await errorOf(nan)).toEqual({ code: 'NOT_A_NUMBER', message: "Value for key 'word' is not a valid number" });
   });
 
+  it('refuses an increment body that is not exactly {"amount": n} and leaves the counter alone', async () => {
+    const incr = (body: string, contentType = 'application/json'): Promise<Response> =>
+      fetch(`${base}/v1/kv/strict/incr`, { method: 'POST', body, headers: { 'content-type': contentType } });
+    expect(await (await incr('{}')).json()).toEqual({ key: 'strict', value: '1' });
+    for (const body of ['[]', '['.repeat(10_000) + ']'.repeat(10_000), '', 'null', '7', '{"amout": 5}']) {
+      const res = await incr(body);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('BAD_REQUEST');
+    }
+    const empty = await incr('', 'text/plain');
+    expect(empty.status).toBe(400);
+    expect(await (await fetch(`${base}/v1/kv/strict`)).text()).toBe('1');
+  });
+
   it('pages through a prefix scan in key order', async () => {
     for (let i = 0; i < 25; i++) await put(`page:${String(i).padStart(2, '0')}`, 'v');
     const seen: string[] = [];
@@ -101,6 +115,42 @@ describe('HTTP/JSON API', () => {
     client.write(`PUT /v1/kv/big HTTP/1.1\r\nHost: test\r\nContent-Length: ${2 * 1024 * 1024}\r\n\r\n${'a'.repeat(64 * 1024)}`);
     expect(await client.read('HTTP/1.1 413'.length)).toBe('HTTP/1.1 413');
     expect((await fetch(`${base}/v1/kv/big`)).status).toBe(404);
+  });
+
+  it('takes every key the text protocol takes, long ones included', async () => {
+    await using client = await RawClient.connect(node.ports.merklekv);
+    for (const key of ['k'.repeat(101), 'ключ'.repeat(2_000), `x${'é'.repeat(99_999)}`, 'y'.repeat(1_000_000)]) {
+      expect((await put(key, 'long')).status).toBe(204);
+      expect(await client.exchange(`GET ${key}\r\n`, 'VALUE long\r\n')).toBe('VALUE long\r\n');
+      await client.exchange(`SET ${key} text\r\n`, 'OK\r\n');
+      expect(await (await fetch(`${base}/v1/kv/${encodeURIComponent(key)}`)).text()).toBe('text');
+      expect((await fetch(`${base}/v1/kv/${encodeURIComponent(key)}`, { method: 'DELETE' })).status).toBe(204);
+    }
+  });
+
+  /** A raw request, so that the framework's own refusals (before any route runs) can be seen as sent. */
+  async function rawResponse(request: string): Promise<{ status: number; body: unknown }> {
+    await using client = await RawClient.connect(node.ports.http);
+    client.write(request);
+    await client.waitClosed(30_000).catch(() => undefined);
+    const text = await client.read(1_000_000, 30_000).catch((err: Error) => err.message);
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]);
+    const length = Number(/content-length: (\d+)/i.exec(text)?.[1]);
+    const start = text.indexOf('\r\n\r\n') + 4;
+    return { status, body: JSON.parse(text.slice(start, start + length)) };
+  }
+
+  it.each([
+    ['a path that is not percent-encoded UTF-8', 'GET /v1/kv/%ff%fe HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n', 400, 'BAD_REQUEST'],
+    ['a key over the limit', `GET /v1/kv/${'k'.repeat(1024 * 1024 + 1)} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`, 414, 'TOO_LARGE'],
+    ['a request line and headers over the limit', `GET /v1/kv/a HTTP/1.1\r\nHost: t\r\nX-Big: ${'h'.repeat(4 * 1024 * 1024)}\r\n\r\n`, 431, 'TOO_LARGE'],
+    ['a malformed request', 'NOT HTTP AT ALL\r\n\r\n', 400, 'BAD_REQUEST'],
+    ['an unknown route', 'GET /v2/nothing HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n', 404, 'NOT_FOUND'],
+    ['a body over the limit', `PUT /v1/kv/big HTTP/1.1\r\nHost: t\r\nContent-Length: ${2 * 1024 * 1024}\r\n\r\n`, 413, 'TOO_LARGE'],
+  ])('answers %s with the documented error body', async (_what, request, status, code) => {
+    const response = await rawResponse(request);
+    expect(response.status).toBe(status);
+    expect(response.body).toEqual({ error: { code, message: expect.any(String) } });
   });
 
   it('reports health and readiness', async () => {

@@ -141,4 +141,21 @@ describe('metrics and readiness', () => {
     expect(sum(await scrape(http(a)), 'merklekv_nats_reconnects_total')).toBeGreaterThanOrEqual(1);
     await eventually('the write made meanwhile to reach b', async () => (await b.send('GET while-nats-away')) === 'VALUE yes', REPLICATION_DEADLINE_MS);
   });
+
+  it('reports on /v1/cluster the connection state /readyz reports, also while NATS is frozen and the connection looks open', async () => {
+    const clusterNode = async (): Promise<{ connected: boolean; connectionProblem?: string }> =>
+      ((await (await fetch(`http://127.0.0.1:${http(a)}/v1/cluster`)).json()) as { node: { connected: boolean; connectionProblem?: string } }).node;
+    await eventually('a to be ready and connected', async () => (await readyz(http(a))).status === 200 && (await clusterNode()).connected, REPLICATION_DEADLINE_MS);
+    // A partition as a node sees it: the TCP connection stays open, nothing answers.
+    process.kill(nats.pid, 'SIGSTOP');
+    try {
+      await eventually('a to turn unready, and /v1/cluster to say the same', async () => {
+        const [ready, node] = await Promise.all([readyz(http(a)), clusterNode()]);
+        return ready.status === 503 && !node.connected && node.connectionProblem === ready.body.problems?.['replication'];
+      });
+    } finally {
+      process.kill(nats.pid, 'SIGCONT');
+    }
+    await eventually('a to be ready and connected again', async () => (await readyz(http(a))).status === 200 && (await clusterNode()).connected, REPLICATION_DEADLINE_MS);
+  });
 });

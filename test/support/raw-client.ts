@@ -55,10 +55,27 @@ export class RawClient implements AsyncDisposable {
     return out.toString('utf8');
   }
 
+  /** Everything up to and including the first `text` to arrive. */
+  async readUntil(text: string, timeoutMs = 5000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    let at: number;
+    while ((at = this.buffered.indexOf(text)) < 0) {
+      if (this.ended || Date.now() > deadline) throw new Error(`no ${JSON.stringify(text)} in ${JSON.stringify(this.buffered.toString('utf8'))}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    return this.read(at + Buffer.byteLength(text));
+  }
+
   /** Sends `request` and returns exactly as many reply bytes as `expected` has. */
-  async exchange(request: string | Uint8Array, expected: string): Promise<string> {
+  async exchange(request: string | Uint8Array, expected: string, timeoutMs?: number): Promise<string> {
     this.write(request);
-    return this.read(Buffer.byteLength(expected));
+    return this.read(Buffer.byteLength(expected), timeoutMs);
   }
 
   /** Resolves once the server closed the connection. */

@@ -1,15 +1,64 @@
+import { type Socket } from 'node:net';
 import { type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { type NodeConfig } from '#config';
 import { type Logger } from '#logging';
+import { MERKLEKV_MAX_LINE_BYTES } from '#protocol';
 import { type NodeAddresses } from '../../shared/src/lifecycle.js';
 import { NestJsonLogger } from '../../shared/src/nest-logger.js';
+import { codeOfStatus, errorBody, refuseClientError } from './http/error-body.js';
+import { boundPipelinedRequests } from './http/pipeline-gate.js';
 import { MerkleKvTcpServer } from './merklekv/tcp-server.js';
+import { REQUEST_TIMEOUT_MS } from './request-timeout.js';
+
+/**
+ * The longest key over HTTP, in characters once decoded: any key a text-protocol line can carry
+ * (a UTF-8 key of n bytes is at most n UTF-16 characters).
+ */
+const MAX_KEY_CHARS = MERKLEKV_MAX_LINE_BYTES;
+/** The request line and headers: a key of that length percent-encoded (3 bytes per byte at worst), and room for headers. */
+const MAX_HEADER_BYTES = 3 * MAX_KEY_CHARS + 64 * 1024;
+
+/**
+ * Fastify's own refusals (before any route runs) in the documented error body: a path that is not
+ * percent-encoded UTF-8, a key over the limit, and what Node's HTTP parser refuses.
+ */
+const FRAMEWORK_ERRORS = {
+  frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+    const status = error.statusCode ?? 500;
+    const message =
+      error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? `key too long (limit ${MAX_KEY_CHARS} characters)`
+        : error.code === 'FST_ERR_BAD_URL'
+          ? 'the URL is not valid percent-encoded UTF-8'
+          : error.message;
+    void reply.status(status).header('content-type', 'application/json').send(errorBody(codeOfStatus(status), message));
+  },
+  clientErrorHandler: (error: Error & { code?: string }, socket: Socket) => {
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    if (error.code === 'HPE_HEADER_OVERFLOW') refuseClientError(socket, 431, `request line and headers over ${MAX_HEADER_BYTES} bytes`);
+    else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') refuseClientError(socket, 408, 'request not received in time');
+    else refuseClientError(socket, 400, 'malformed HTTP request');
+  },
+};
 
 /** A Nest application on Fastify that fronts {@link GatewayModule}: HTTP bodies stay raw bytes. */
 export async function createFrontEnd(module: DynamicModule, config: NodeConfig, logger: Logger): Promise<NestFastifyApplication> {
-  const app = await NestFactory.create<NestFastifyApplication>(module, new FastifyAdapter({ bodyLimit: config.maxValueBytes + 4096 }), {
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.maxValueBytes + 4096,
+    routerOptions: { maxParamLength: MAX_KEY_CHARS },
+    // A keep-alive connection idle between requests closes like an idle MerkleKV one (0: never);
+    // a request begun must complete in time, however its bytes trickle in.
+    keepAliveTimeout: config.clientIdleTimeoutSeconds * 1000,
+    // Also a connection that never sends a request (an event stream turns it off for its socket).
+    connectionTimeout: config.clientIdleTimeoutSeconds * 1000,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    http: { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: REQUEST_TIMEOUT_MS },
+    ...FRAMEWORK_ERRORS,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(module, adapter, {
     logger: new NestJsonLogger(logger),
     bodyParser: false,
     abortOnError: false,
@@ -18,6 +67,7 @@ export async function createFrontEnd(module: DynamicModule, config: NodeConfig, 
   const fastify = app.getHttpAdapter().getInstance();
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  boundPipelinedRequests(fastify);
   await app.init();
   return app;
 }

@@ -56,7 +56,10 @@ export interface ClusterView {
   readonly cluster: string;
   readonly node: {
     readonly id: string;
+    /** Connected to NATS and JetStream answering: what /readyz asks of the link. */
     readonly connected: boolean;
+    /** Why not, when not connected (the reason /readyz gives). */
+    readonly connectionProblem?: string;
     readonly replicating: boolean;
     readonly outboxDepth: number;
     readonly applied: number;
@@ -161,12 +164,23 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
     readiness.add({ name: 'replication', problem: () => this.readinessProblem() });
   }
 
-  /** Why this node should not take traffic as a cluster member, if it should not. */
-  private readinessProblem(): string | undefined {
+  /**
+   * Why this node does not reach the cluster, if it does not: the NATS connection is down, or it
+   * looks up but JetStream does not answer (a partition can leave a dead connection open for
+   * minutes, until NATS's pings time out). /readyz and /v1/cluster both report this one answer.
+   */
+  private linkProblem(): string | undefined {
     if (!this.connected) return 'not connected to NATS';
     if (!this.jetStreamReady) {
       return `JetStream does not answer for stream ${replicationSubjects(this.nats.cluster).stream} and consumer ${consumerName(this.store.nodeId)}`;
     }
+    return undefined;
+  }
+
+  /** Why this node should not take traffic as a cluster member, if it should not. */
+  private readinessProblem(): string | undefined {
+    const link = this.linkProblem();
+    if (link !== undefined) return link;
     const depth = this.outbox.depth;
     if (depth > OUTBOX_READY_LIMIT) return `the outbox holds ${depth} unpublished changes (limit ${OUTBOX_READY_LIMIT})`;
     return undefined;
@@ -272,11 +286,13 @@ export class ReplicationService implements ClusterPort, OnApplicationBootstrap, 
   view(): ClusterView {
     const now = Date.now();
     const applied = this.subscriber?.stats;
+    const linkProblem = this.linkProblem();
     return {
       cluster: this.nats.cluster,
       node: {
         id: this.store.nodeId,
-        connected: this.connected,
+        connected: linkProblem === undefined,
+        ...(linkProblem === undefined ? {} : { connectionProblem: linkProblem }),
         replicating: this.enabled,
         outboxDepth: this.outbox.depth,
         applied: applied?.applied ?? 0,

@@ -52,6 +52,7 @@ describe('defaults', () => {
       syncWrites: false,
       cacheBytes: 128 * 1024 * 1024,
       maxValueBytes: DEFAULT_MAX_VALUE_BYTES,
+      clientIdleTimeoutSeconds: 300,
       log: { level: 'info' },
       replication: { enabled: true },
       antiEntropy: { enabled: true, intervalSeconds: 30, peers: [], tombstoneGraceSeconds: 86_400, sessionBudgetBytes: 256 * 1024 * 1024 },
@@ -96,6 +97,7 @@ const precedence: readonly PrecedenceCase[] = [
   { key: 'split.hosted_shards', file: '[split]\nhosted_shards = ["1", "3-4"]', env: ['MERKLEKV_HOSTED_SHARDS', '7,2,2'], flag: ['--hosted-shards', '0-1'], read: (c) => c.split.hostedShards, expected: [[1, 3, 4], [2, 7], [0, 1]] },
   { key: 'sync_writes', file: 'sync_writes = true', env: ['MERKLEKV_SYNC_WRITES', 'false'], flag: ['--sync-writes'], read: (c) => c.syncWrites, expected: [true, false, true] },
   { key: 'cache_bytes', file: 'cache_bytes = 2000000', env: ['MERKLEKV_CACHE_BYTES', '256MiB'], flag: ['--cache-bytes', '1.5GiB'], read: (c) => c.cacheBytes, expected: [2_000_000, 256 * 1024 * 1024, 1.5 * 1024 ** 3] },
+  { key: 'client_idle_timeout_seconds', file: 'client_idle_timeout_seconds = 0', env: ['MERKLEKV_CLIENT_IDLE_TIMEOUT', '60'], flag: ['--client-idle-timeout', '5'], read: (c) => c.clientIdleTimeoutSeconds, expected: [0, 60, 5] },
   { key: 'max_value_bytes', file: 'max_value_bytes = 1000', env: ['MERKLEKV_MAX_VALUE_BYTES', '2000'], flag: ['--max-value-bytes', '3000'], read: (c) => c.maxValueBytes, expected: [1000, 2000, 3000] },
   { key: 'log.level', file: '[log]\nlevel = "debug"', env: ['MERKLEKV_LOG_LEVEL', 'WARN'], flag: ['--log-level', 'error'], read: (c) => c.log.level, expected: ['debug', 'warn', 'error'] },
   { key: 'log.file', file: '[log]\nfile = "f.log"', env: ['MERKLEKV_LOG_FILE', 'e.log'], flag: ['--log-file', '-'], read: (c) => c.log.file, expected: ['/srv/kv/f.log', '/srv/kv/e.log', undefined] },
@@ -180,6 +182,7 @@ describe('our own TOML format', () => {
       syncWrites: true,
       cacheBytes: 64 * 1024 * 1024,
       maxValueBytes: 65536,
+      clientIdleTimeoutSeconds: 60,
       log: { level: 'debug', file: '/srv/kv/logs/kv-a.log' },
       nats: {
         servers: ['nats://n1:4222', 'tls://n2:4222'],

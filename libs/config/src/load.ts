@@ -115,6 +115,7 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
   const syncWrites = get(S.syncWrites);
   const cacheBytes = get(S.cacheBytes);
   const maxValueBytes = get(S.maxValueBytes);
+  const clientIdleTimeoutSeconds = get(S.clientIdleTimeout);
   const logLevel = get(S.logLevel);
   const logFile = get(S.logFile);
   const servers = get(S.natsServers);
@@ -237,6 +238,7 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
     syncWrites,
     cacheBytes,
     maxValueBytes,
+    clientIdleTimeoutSeconds,
     log: { level: logLevel, ...(logFile !== undefined && { file: logFile }) },
     ...(nats !== undefined && { nats }),
     replication: { enabled: replicationEnabled, ...(topicPrefix !== undefined && { topicPrefix }) },

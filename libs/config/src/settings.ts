@@ -227,6 +227,19 @@ export const S = {
     parse: v.integer(1, 64 * ONE_MIB),
     fallback: () => DEFAULT_MAX_VALUE_BYTES,
   }),
+  clientIdleTimeout: def<number>({
+    key: 'client_idle_timeout_seconds',
+    aliases: [],
+    env: 'MERKLEKV_CLIENT_IDLE_TIMEOUT',
+    flags: ['--client-idle-timeout'],
+    arity: 'value',
+    hint: '<seconds>',
+    defaultText: '300',
+    description:
+      'Close a client connection (MerkleKV text, HTTP) idle this long, 0-604800: no complete request and nothing taken of its replies. A WATCH, an event stream and a command still running are not idle. 0: never.',
+    parse: v.integer(0, 604_800),
+    fallback: () => 300,
+  }),
   logLevel: def<LogLevel>({
     key: 'log.level',
     aliases: ['logging.level'],

@@ -63,6 +63,8 @@ export interface NodeConfig {
   readonly cacheBytes: number;
   /** Largest value any protocol may store, in bytes. */
   readonly maxValueBytes: number;
+  /** Seconds a client connection may stay idle before it is closed; 0: no limit. */
+  readonly clientIdleTimeoutSeconds: number;
   /** JSON lines to stderr, or to `file` (absolute) when set. */
   readonly log: { readonly level: LogLevel; readonly file?: string };
   /** Undefined: standalone node, no replication. */

@@ -10,3 +10,15 @@ export {
 } from './merklekv/decoder.js';
 export { encodeMerkleKvError, encodeMerkleKvReply } from './merklekv/reply.js';
 export { encodeMerkleKvWatchEvent, WATCH_END } from './merklekv/watch.js';
+export { MERKLEKV_SESSION_PROTOCOL } from './merklekv/session.js';
+export {
+  DEFAULT_SESSION_LIMITS,
+  ProtocolSession,
+  type SessionDecoder,
+  type SessionDeps,
+  type SessionInput,
+  type SessionLimits,
+  type SessionProtocol,
+  type SessionTimeouts,
+  type SessionTransport,
+} from './session/session.js';

@@ -1,20 +1,8 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException } from '@nestjs/common';
 import { type FastifyReply } from 'fastify';
-import { KvError, type KvErrorCode } from '#commands';
+import { KvError } from '#commands';
 import { Logger } from '#logging';
-
-const STATUS: Record<KvErrorCode, number> = {
-  BAD_REQUEST: 400,
-  NOT_FOUND: 404,
-  NOT_A_NUMBER: 409,
-  OVERFLOW: 409,
-  TOO_LARGE: 413,
-  UNREPRESENTABLE: 422,
-  UNAVAILABLE: 503,
-  OVERLOADED: 503,
-  SHUTTING_DOWN: 503,
-  STORAGE: 500,
-};
+import { codeOfStatus, errorBody, type HttpErrorBody, STATUS_OF } from './error-body.js';
 
 /** Every HTTP error leaves as `{ "error": { "code", "message" } }` with a status from its code. */
 @Catch()
@@ -24,18 +12,18 @@ export class KvErrorFilter implements ExceptionFilter {
   catch(error: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     let status: number;
-    let body: { code: string; message: string };
+    let body: HttpErrorBody;
     if (error instanceof KvError) {
-      status = STATUS[error.code];
-      body = { code: error.code, message: error.message };
+      status = STATUS_OF[error.code];
+      body = errorBody(error.code, error.message);
     } else if (error instanceof HttpException) {
       status = error.getStatus();
-      body = { code: status === 404 ? 'NOT_FOUND' : status === 413 ? 'TOO_LARGE' : 'BAD_REQUEST', message: error.message };
+      body = errorBody(codeOfStatus(status), error.message);
     } else {
       this.logger.error('HTTP request failed unexpectedly', { error });
       status = 500;
-      body = { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) };
+      body = errorBody('INTERNAL', error instanceof Error ? error.message : String(error));
     }
-    void reply.status(status).header('content-type', 'application/json').send({ error: body });
+    void reply.status(status).header('content-type', 'application/json').send(body);
   }
 }

@@ -2,6 +2,7 @@ import { Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Req, Res } 
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { checkKey, type CommandPort, KvError } from '#commands';
 import { ProtocolCommands } from '../protocol-commands.js';
+import { parseIncrAmount } from './incr-body.js';
 
 const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
@@ -54,12 +55,12 @@ export class KvController {
     if (!(await this.commands.execute({ name: 'DEL', key }))) throw new KvError('NOT_FOUND', `key '${key}' not found`);
   }
 
-  /** Body `{"amount": n}` (a JSON integer, or a string for values beyond 2^53); no body means 1. 200, as documented (Nest answers a POST with 201 by default). */
+  /** Body `{"amount": n}` (see {@link parseIncrAmount}). 200, as documented (Nest answers a POST with 201 by default). */
   @Post(':key/incr')
   @HttpCode(200)
   async incr(@Param('key') key: string, @Req() request: FastifyRequest): Promise<{ key: string; value: string }> {
     checkKey(key);
-    const value = await this.commands.execute({ name: 'INCR', key, amount: parseAmount(bodyBytes(request)) });
+    const value = await this.commands.execute({ name: 'INCR', key, amount: parseIncrAmount(Buffer.isBuffer(request.body) ? request.body : undefined) });
     return { key, value: value.toString() };
   }
 }
@@ -82,26 +83,4 @@ const encodeCursor = (key: string): string => Buffer.from(key, 'utf8').toString(
 function decodeCursor(cursor: string): string {
   if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw new KvError('BAD_REQUEST', 'cursor is not one this server issued');
   return Buffer.from(cursor, 'base64url').toString('utf8');
-}
-
-const I64_MIN = -(2n ** 63n);
-const I64_MAX = 2n ** 63n - 1n;
-
-function parseAmount(body: Buffer): bigint {
-  if (body.length === 0) return 1n;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new KvError('BAD_REQUEST', 'body must be JSON like {"amount": 5}');
-  }
-  const amount = (parsed as { amount?: unknown } | null)?.amount;
-  if (amount === undefined) return 1n;
-  const text = typeof amount === 'number' && Number.isSafeInteger(amount) ? String(amount) : amount;
-  if (typeof text !== 'string' || !/^[+-]?\d{1,19}$/.test(text)) {
-    throw new KvError('BAD_REQUEST', 'amount must be a 64-bit integer (a JSON integer, or a decimal string)');
-  }
-  const value = BigInt(text);
-  if (value < I64_MIN || value > I64_MAX) throw new KvError('BAD_REQUEST', 'amount must be a 64-bit integer');
-  return value;
 }

@@ -25,6 +25,8 @@ export class WatchController {
     const feed = await this.commands.execute({ name: 'WATCH', prefix: prefix ?? '' });
     const out = reply.raw;
     reply.hijack();
+    // Waiting for events is not idleness: the idle timeout does not apply to this connection.
+    request.raw.socket.setTimeout(0);
     out.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     out.write(': watching\n\n');
     feed.start((event) => {

@@ -3,12 +3,16 @@ import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/comm
 import { ClientRegistry, type CommandPort, CommandStats } from '#commands';
 import { type NodeConfig } from '#config';
 import { Logger } from '#logging';
+import { type SessionTimeouts } from '#protocol';
 import { NODE_CONFIG } from '../../../shared/src/tokens.js';
 import { ProtocolCommands } from '../protocol-commands.js';
+import { REQUEST_TIMEOUT_MS } from '../request-timeout.js';
 import { MerkleKvConnection } from './connection.js';
 
 /** How long clients get to read their last replies and close, at shutdown. */
 const DRAIN_DEADLINE_MS = 2000;
+/** How often connections are checked for idleness and overdue requests. */
+const SWEEP_INTERVAL_MS = 1000;
 
 /** The MerkleKV text protocol on TCP (default port 7379). */
 @Injectable()
@@ -17,6 +21,8 @@ export class MerkleKvTcpServer implements BeforeApplicationShutdown {
   private readonly connections = new Set<MerkleKvConnection>();
   private readonly logger: Logger;
   private readonly executor: CommandPort;
+  private readonly timeouts: SessionTimeouts;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     @Inject(NODE_CONFIG) private readonly config: NodeConfig,
@@ -30,6 +36,7 @@ export class MerkleKvTcpServer implements BeforeApplicationShutdown {
     // Nagle stays on (noDelay off): some clients read one reply per recv().
     this.server = createServer({ noDelay: false }, (socket) => this.accept(socket));
     this.server.on('error', (err) => this.logger.error('listener error', { error: err }));
+    this.timeouts = { idleMs: config.clientIdleTimeoutSeconds * 1000, requestMs: REQUEST_TIMEOUT_MS };
   }
 
   /** Binds the port; resolves with the port actually bound (the configured one, or an ephemeral one for 0). */
@@ -38,6 +45,8 @@ export class MerkleKvTcpServer implements BeforeApplicationShutdown {
       this.server.once('error', reject);
       this.server.listen({ host: this.config.host, port: this.config.port, backlog: 1024 }, () => {
         this.server.off('error', reject);
+        this.sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+        this.sweeper.unref();
         const address = this.server.address();
         resolve(typeof address === 'object' && address ? address.port : this.config.port);
       });
@@ -46,6 +55,7 @@ export class MerkleKvTcpServer implements BeforeApplicationShutdown {
 
   /** Stops accepting, lets every connection finish the replies it owes, then closes them. */
   async beforeApplicationShutdown(): Promise<void> {
+    clearInterval(this.sweeper);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     const drained = Promise.all([...this.connections].map((c) => c.drain()));
     let timer: NodeJS.Timeout | undefined;
@@ -56,6 +66,10 @@ export class MerkleKvTcpServer implements BeforeApplicationShutdown {
     clearTimeout(timer);
     for (const connection of this.connections) connection.destroy();
     await closed;
+  }
+
+  private sweep(): void {
+    for (const connection of this.connections) connection.closeIfOverdue(this.timeouts);
   }
 
   private accept(socket: Socket): void {

@@ -27,6 +27,13 @@ describe('MGET', () => {
   it('replies a whole NOT_FOUND when no key is found', () => {
     expect(replyOf({ name: 'MGET', keys: ['a', 'b'] }, [undefined, undefined])).toBe('NOT_FOUND\r\n');
   });
+
+  it('refuses a reply above 64 MiB (a large value named many times) with TOO_LARGE instead of allocating it', () => {
+    const value = Buffer.alloc(1_000_000, 'v');
+    const keys = Array.from({ length: 68 }, () => 'a');
+    expect(() => replyOf({ name: 'MGET', keys }, keys.map(() => value))).toThrow(expect.objectContaining({ code: 'TOO_LARGE' }));
+    expect(replyOf({ name: 'MGET', keys: keys.slice(0, 60) }, keys.slice(0, 60).map(() => value)).length).toBeGreaterThan(60_000_000);
+  });
 });
 
 describe('MSET', () => {

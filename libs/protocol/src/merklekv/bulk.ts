@@ -4,7 +4,7 @@
  * MGET, MSET and EXISTS split their arguments on Unicode white space like the reference
  * (`split_whitespace`), so MSET values cannot hold spaces. SCAN takes one literal prefix, or none.
  */
-import { type CommandOf, type ResultOf } from '#commands';
+import { type CommandOf, KvError, type ResultOf } from '#commands';
 
 import { assertFramable, NOT_FOUND, OK, textLine, textLines } from './reply-bytes.js';
 import {
@@ -62,8 +62,15 @@ const CRLF_LENGTH = 2;
 const NOT_FOUND_TEXT = 'NOT_FOUND';
 
 /**
+ * The largest MGET reply. One request line may name a large value thousands of times: without a
+ * bound, a few kilobytes of input would make the node allocate gigabytes for a single reply.
+ */
+export const MAX_MGET_REPLY_BYTES = 64 * 1024 * 1024;
+
+/**
  * `VALUES <found>` then `k v` or `k NOT_FOUND` per requested key, in request order; a bare
- * `NOT_FOUND` when nothing was found. Sized first, then written into one allocation.
+ * `NOT_FOUND` when nothing was found. Sized first (an error beyond {@link MAX_MGET_REPLY_BYTES}),
+ * then written into one allocation.
  */
 function encodeMget(command: CommandOf<'MGET'>, values: ResultOf['MGET']): Buffer {
   const { keys } = command;
@@ -71,13 +78,14 @@ function encodeMget(command: CommandOf<'MGET'>, values: ResultOf['MGET']): Buffe
   let size = 0;
   for (let i = 0; i < keys.length; i++) {
     const value = values[i];
-    if (value !== undefined) {
-      assertFramable(value);
-      found++;
-    }
+    if (value !== undefined) found++;
     size += Buffer.byteLength(keys[i]!, 'utf8') + 1 + (value === undefined ? NOT_FOUND_TEXT.length : value.length) + CRLF_LENGTH;
   }
+  if (size > MAX_MGET_REPLY_BYTES) {
+    throw new KvError('TOO_LARGE', `MGET reply too large: ${size} bytes (limit ${MAX_MGET_REPLY_BYTES}); ask for fewer keys at a time`);
+  }
   if (found === 0) return NOT_FOUND;
+  for (const value of values) if (value !== undefined) assertFramable(value);
   const header = `VALUES ${found}\r\n`;
   const out = Buffer.allocUnsafe(header.length + size);
   let at = out.write(header, 0, 'latin1');
