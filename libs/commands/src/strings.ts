@@ -1,7 +1,7 @@
 import { assign, entryBytes, type Entry, isLive, remove } from '#crdt';
 import { checkValueSize } from './limits.js';
 import { type CommandDeps, type Handlers } from './handlers.js';
-import { guarded } from './store-errors.js';
+import { guarded, toKvError } from './store-errors.js';
 
 /** GET, SET, DEL, APPEND, PREPEND: last-writer-wins registers. */
 export function stringCommands({ store, limits }: CommandDeps): Handlers<'GET' | 'SET' | 'DEL' | 'APPEND' | 'PREPEND'> {
@@ -20,8 +20,8 @@ export function stringCommands({ store, limits }: CommandDeps): Handlers<'GET' |
 
   return {
     GET: ({ key }) => {
-      const entry = store.read(key);
-      return entry && entryBytes(entry);
+      const entry = store.readBatched(key);
+      return entry instanceof Promise ? entry.then(valueOf, (err: unknown) => Promise.reject(toKvError(err, key))) : valueOf(entry);
     },
     SET: ({ key, value }) => {
       checkValueSize(limits, value);
@@ -48,3 +48,5 @@ const EMPTY = new Uint8Array(0);
 function currentBytes(prev: Entry | undefined): Uint8Array {
   return (prev && entryBytes(prev)) ?? EMPTY;
 }
+
+const valueOf = (entry: Entry | undefined): Uint8Array | undefined => entry && entryBytes(entry);

@@ -58,8 +58,11 @@ class ScriptedCommands implements CommandPort {
 
   private result(command: Command): unknown {
     switch (command.name) {
-      case 'GET':
-        return this.values.get(command.key);
+      case 'GET': {
+        // A key outside the cache: answered later, with the turn's other misses.
+        if (!command.key.startsWith('slow:')) return this.values.get(command.key);
+        return new Promise<Buffer | undefined>((resolve) => this.unfinished.push(() => resolve(this.values.get(command.key))));
+      }
       case 'PING':
         return command.message;
       case 'SET': {
@@ -156,6 +159,28 @@ describe('ProtocolSession', () => {
     await settle();
     expect(transport.take()).toBe('OK\r\nOK\r\nVALUE 1\r\nPONG\r\n');
     expect(transport.paused).toBe(false);
+  });
+
+  it('runs reads while earlier reads are pending, but not past a pending write, and answers in request order', async () => {
+    const commands = new ScriptedCommands();
+    commands.values.set('slow:a', Buffer.from('1'));
+    commands.values.set('b', Buffer.from('2'));
+    const { session, transport } = open(commands);
+    commands.holdWrites = true;
+    session.receive(Buffer.from('GET slow:a\r\nGET b\r\nGET slow:a\r\nSET b 3\r\nGET b\r\n'));
+    // Three reads and the write ran; the read after the write waits for it.
+    expect(commands.count('GET')).toBe(3);
+    expect(commands.count('SET')).toBe(1);
+    expect(transport.take()).toBe('');
+    const [firstRead, secondRead, write] = commands.unfinished.splice(0);
+    secondRead!();
+    firstRead!();
+    await settle();
+    expect(transport.take()).toBe('VALUE 1\r\nVALUE 2\r\nVALUE 1\r\n');
+    expect(commands.count('GET')).toBe(3);
+    write!();
+    await settle();
+    expect(transport.take()).toBe('OK\r\nVALUE 3\r\n');
   });
 
   it('admits at most maxPendingReplies unfinished writes and reads again as they finish', async () => {

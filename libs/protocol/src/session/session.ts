@@ -8,9 +8,11 @@
  * when durable. Every reply takes its place in a queue of slots in request order and leaves only
  * when every reply before it has, whatever order the results arrive in.
  *
- * Read-your-writes. A command that is not a write waits until every earlier command whose result
+ * Read-your-writes. A command that is not a write waits until every earlier write whose result
  * is still pending has settled, so a client always reads its own pipelined writes; writes do not
- * wait for each other (the store orders them), and everything after a waiting command waits too.
+ * wait for each other (the store orders them) nor for reads (a read answered later still reads
+ * what was committed before the write), reads do not wait for reads (a GET that missed the
+ * cache answers with the turn's other misses), and everything after a waiting command waits too.
  *
  * Bounded work. Decoded requests are admitted one at a time, and only while the connection has
  * room: fewer than `maxPendingReplies` replies owed and fewer than `maxUnsentBytes` bytes held
@@ -131,6 +133,8 @@ export class ProtocolSession {
   /** Commands executed whose results have not settled, and the bytes they carry (values being written). */
   private pendingResults = 0;
   private pendingBytes = 0;
+  /** Of those, the writes: what a later read must wait for. */
+  private pendingWrites = 0;
   private readingPaused = false;
   private pumping = false;
   private closing = false;
@@ -221,7 +225,7 @@ export class ProtocolSession {
     if (!this.hasRoom()) return false;
     // A line that ends a watch runs at once; anything else that reads waits for the results before it.
     if (input.kind !== 'command' || this.watch !== undefined || this.watchPending) return true;
-    return this.pendingResults === 0 || WRITE_COMMANDS.has(input.command.name);
+    return this.pendingWrites === 0 || WRITE_COMMANDS.has(input.command.name);
   }
 
   /** One decoded request: runs at once when nothing waits and the budget has room, else joins the backlog. */
@@ -329,17 +333,20 @@ export class ProtocolSession {
       return;
     }
     const carried = payloadBytes(command);
+    const isWrite = WRITE_COMMANDS.has(command.name);
     this.pendingResults++;
     this.pendingBytes += carried;
+    if (isWrite) this.pendingWrites++;
     result.then(
-      (value: unknown) => this.settle(slot, carried, this.encode(command, value)),
-      (err: unknown) => this.settle(slot, carried, this.errorReply(err)),
+      (value: unknown) => this.settle(slot, carried, isWrite, this.encode(command, value)),
+      (err: unknown) => this.settle(slot, carried, isWrite, this.errorReply(err)),
     );
   }
 
-  private settle(slot: Slot, carried: number, bytes: Buffer): void {
+  private settle(slot: Slot, carried: number, isWrite: boolean, bytes: Buffer): void {
     this.pendingResults--;
     this.pendingBytes -= carried;
+    if (isWrite) this.pendingWrites--;
     this.fill(slot, bytes);
   }
 
