@@ -13,41 +13,26 @@
  */
 import { rmSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { startNode, TextClient, type NodeProcess } from '#testing';
 import { killQuietly, onInterrupt, positive, runBench } from '../lib/cli.js';
+import { benchCommandLine } from '../lib/flags.js';
 import { LatencyHistogram } from '../lib/histogram.js';
 import { processRssBytes } from '../lib/proc-status.js';
 
 const GOAL = { ping_max_ms: 100, rss_above_idle_mb: 300 } as const;
 
-const { values: flags } = parseArgs({
-  options: {
-    'value-bytes': { type: 'string', default: '1000000' },
-    keys: { type: 'string', default: '4' },
-    'flood-kib': { type: 'string', default: '64' },
-    seconds: { type: 'string', default: '5' },
-    'ping-interval-ms': { type: 'string', default: '10' },
-    help: { type: 'boolean', default: false },
+const flags = benchCommandLine({
+  bench: 'flood',
+  flags: {
+    'value-bytes': { hint: 'N', description: 'size of each stored value', default: '1000000' },
+    keys: { hint: 'N', description: 'values stored, requested in turn by the flood', default: '4' },
+    'flood-kib': { hint: 'N', description: 'KiB of GET requests the flooder writes at once', default: '64' },
+    seconds: { hint: 'S', description: 'PINGs measured idle, and with the flood unread (each)', default: '5' },
+    'ping-interval-ms': { hint: 'N', description: 'pause between one PONG and the next PING', default: '10' },
   },
-  strict: true,
+  notes: ['Starts its own node (temp data dir, ephemeral ports). Prints progress on stderr, one JSON line on stdout.'],
 });
-
-if (flags.help) {
-  process.stderr.write(
-    [
-      'usage: npm run bench:flood -- [flags]',
-      '  --value-bytes N       size of each stored value (1000000)',
-      '  --keys N              values stored, requested in turn by the flood (4)',
-      '  --flood-kib N         KiB of GET requests the flooder writes at once (64)',
-      '  --seconds S           PINGs measured idle, and with the flood unread (5 each)',
-      '  --ping-interval-ms N  pause between one PONG and the next PING (10)',
-      '',
-    ].join('\n'),
-  );
-  process.exit(0);
-}
 
 const settings = {
   valueBytes: Math.floor(positive('value-bytes', flags['value-bytes'])),
