@@ -13,7 +13,7 @@ export interface FuzzTarget {
   /** Inputs per target in `npm test`: enough to exercise every input kind in a few seconds. */
   readonly ciRuns: number;
   // A method, so that a property over any one input type fits the list of targets.
-  property(): fc.IRawProperty<[unknown]>;
+  property(): fc.IRawProperty<[unknown], false>;
 }
 
 /** Thrown by targets when a property does not hold (any other exception fails a run as well). */
