@@ -33,5 +33,7 @@ export default {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{libs,apps,bench,docker}/**/*.spec.ts'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/**/*.test.ts'] },
+    // The fuzz targets with a few hundred inputs each; `npm run fuzz` runs them by the million.
+    { ...common, displayName: 'fuzz', testMatch: ['<rootDir>/fuzz/**/*.spec.ts'] },
   ],
 };

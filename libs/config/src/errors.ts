@@ -32,8 +32,19 @@ export class ConfigError extends Error {
     readonly reason: string,
     options?: { cause?: unknown },
   ) {
-    super(`invalid config: ${key}: ${reason} (from ${origin})`, options);
+    super(oneLine(`invalid config: ${key}: ${reason} (from ${origin})`), options);
   }
+}
+
+/**
+ * The text with line breaks and other control characters escaped (`\n`, `\u001b`): keys and
+ * origins echo what was typed, and the message must stay one printable line.
+ */
+function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what it escapes
+  return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f\u0085\u2028\u2029]/g, (c) =>
+    c === '\n' ? '\\n' : c === '\r' ? '\\r' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 export const isConfigError = (err: unknown): err is ConfigError => err instanceof ConfigError;

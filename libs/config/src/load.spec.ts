@@ -434,6 +434,9 @@ const errors: readonly { name: string; given: Parameters<typeof load>[0]; key: s
   { name: 'a flag followed by another flag', given: { argv: ['--data-dir', '--port', '1'] }, key: 'data_dir', origin: '--data-dir', message: 'needs a value' },
   { name: 'an empty --flag=', given: { argv: ['--node-id='] }, key: 'node_id', origin: '--node-id', message: 'needs a value' },
   { name: 'a bare argument', given: { argv: ['serve'] }, key: 'serve', origin: 'command line', message: 'unexpected argument' },
+  // Found by the config-loader fuzz target: the message is printed as one line, whatever was typed.
+  { name: 'an unknown flag holding a line break', given: { argv: ['-h=\n'] }, key: '-h=\n', origin: 'command line', message: 'invalid config: -h=\\n: unknown flag' },
+  { name: 'a bare argument holding control characters', given: { argv: ['a\r\nb\u2028c\u001b'] }, key: 'a\r\nb\u2028c\u001b', origin: 'command line', message: 'a\\r\\nb\\u2028c\\u001b: unexpected argument' },
   { name: '--config without a path', given: { argv: ['--config'] }, key: 'config', origin: '--config', message: 'needs a value' },
   { name: 'a missing config file', given: { argv: ['--config', 'nope.toml'] }, key: 'config', origin: '--config', message: "cannot read /srv/kv/nope.toml: ENOENT: no such file or directory, open '/srv/kv/nope.toml'" },
   { name: 'a missing file named by MERKLEKV_CONFIG', given: { env: { MERKLEKV_CONFIG: '/etc/kv.toml' } }, key: 'config', origin: 'MERKLEKV_CONFIG', message: 'cannot read /etc/kv.toml' },

@@ -2,6 +2,8 @@
  * Helpers for this folder's specs: decode through the public decoder and look at the result.
  * Pure functions, no test framework: a failed expectation throws a plain Error.
  */
+import fc from 'fast-check';
+
 import { type Command, type ResultOf } from '#commands';
 
 import { MerkleKvDecoder, type MerkleKvEvent, type MerkleKvDecoderOptions } from './decoder.js';
@@ -59,3 +61,15 @@ export function replyOf<C extends Command>(command: C, result: ResultOf[C['name'
   if (!Buffer.from(text, 'utf8').equals(reply)) throw new Error('reply is not valid UTF-8');
   return text;
 }
+
+/** Byte strings made of command words, separators, white space and short random text. */
+export const protocolishBytes: fc.Arbitrary<Buffer> = fc
+  .array(
+    fc.oneof(
+      fc.constantFrom('GET', 'SET', 'DEL', 'INC', 'DEC', 'MGET', 'MSET', 'SCAN', 'HASH', 'SYNC', 'CLIENT', 'PING', 'REPLICATE'),
+      fc.constantFrom(' ', '  ', '\t', '\r', '\n', '\r\n', '\u00a0', '\u3000', 'é', '🔑', '-', '+', '*', '9', '--full'),
+      fc.string({ maxLength: 6 }),
+    ),
+    { maxLength: 40 },
+  )
+  .map((parts) => Buffer.from(parts.join(''), 'utf8'));

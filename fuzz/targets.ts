@@ -1,0 +1,8 @@
+/** Every fuzz target, in the order the runner runs them. */
+import { antiEntropyCodecTarget } from './anti-entropy-codec.fuzz.js';
+import { changeCodecTarget } from './change-codec.fuzz.js';
+import { configLoaderTarget } from './config-loader.fuzz.js';
+import { merkleKvDecoderTarget } from './merklekv-decoder.fuzz.js';
+import { type FuzzTarget } from './target.js';
+
+export const FUZZ_TARGETS: readonly FuzzTarget[] = [merkleKvDecoderTarget, changeCodecTarget, antiEntropyCodecTarget, configLoaderTarget];
