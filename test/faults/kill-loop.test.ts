@@ -1,6 +1,6 @@
 import { makeTempDir, removeDir, startNatsServer, TextClient } from '#testing';
-import { type ClusterNode, startClusterNode, stopClusterNode } from '../support/cluster.js';
-import { converge, FAST_ANTI_ENTROPY, moreAcked, report, waitForPeers, Writer } from './support.js';
+import { type ClusterNode, startClusterNode } from '../support/cluster.js';
+import { expectConverged, FAST_ANTI_ENTROPY, moreAcked, stopAll, waitForPeers, Writer } from './support.js';
 
 const KILLS = 5;
 
@@ -27,15 +27,9 @@ describe('kill -9 loop under load', () => {
         victim = await startClusterNode(nats.url, 'a', FAST_ANTI_ENTROPY, dataDir);
       }
       await moreAcked(acked, 100, 'after the last restart');
-      await Promise.all(writers.splice(0).map((w) => w.stop()));
-
-      const { ms, lost } = await converge([victim, steady], acked);
-      report('kill -9 loop', acked.size, lost.length, ms);
-      expect(lost).toEqual([]);
+      await expectConverged('kill -9 loop', [victim, steady], writers, acked);
     } finally {
-      await Promise.all(writers.map((w) => w.stop()));
-      await stopClusterNode(victim);
-      await stopClusterNode(steady);
+      await stopAll(writers, [victim, steady]);
       await removeDir(dataDir);
     }
   });

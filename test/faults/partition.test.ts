@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { startNatsServer, TextClient } from '#testing';
-import { type ClusterNode, startClusterNode, stopClusterNode } from '../support/cluster.js';
-import { converge, FAST_ANTI_ENTROPY, moreAcked, report, sleep, waitForPeers, Writer } from './support.js';
+import { type ClusterNode, startClusterNode } from '../support/cluster.js';
+import { expectConverged, FAST_ANTI_ENTROPY, moreAcked, sleep, stopAll, waitForPeers, Writer } from './support.js';
 
 const IP = '/usr/sbin/ip';
 const NAMESPACE = `merklekv-fault-${process.pid}`;
@@ -92,14 +92,9 @@ withNamespaces('a network partition', () => {
       expect(await inside.send('GET cut-off')).toBe('NOT_FOUND');
       ip('link', 'set', LINKS.nats.root, 'up');
       await moreAcked(acked, 200, 'after the link returned');
-      await Promise.all(writers.splice(0).map((w) => w.stop()));
-
-      const { ms, lost } = await converge(nodes, acked);
-      report('network partition', acked.size, lost.length, ms);
-      expect(lost).toEqual([]);
+      await expectConverged('network partition', nodes, writers, acked);
     } finally {
-      await Promise.all(writers.map((w) => w.stop()));
-      await Promise.all(nodes.map(stopClusterNode));
+      await stopAll(writers, nodes);
       removeNetwork();
     }
   });

@@ -1,5 +1,5 @@
-import { TextClient } from '#testing';
-import { type ClusterNode, startClusterNode } from '../support/cluster.js';
+import { type NatsServer, startNatsServer, TextClient } from '#testing';
+import { type ClusterNode, startClusterNode, stopClusterNode } from '../support/cluster.js';
 import { eventually } from '../support/poll.js';
 
 /** Every fault scenario's nodes repair by anti-entropy within seconds, not the default 30 s. */
@@ -104,7 +104,7 @@ export async function waitForPeers(nodes: readonly ClusterNode[]): Promise<void>
  * (equal hashes then mean all do), then checks each node: returns the milliseconds it took and
  * the acknowledged writes missing anywhere (the test expects none).
  */
-export async function converge(nodes: readonly ClusterNode[], acked: ReadonlyMap<string, string>): Promise<{ ms: number; lost: string[] }> {
+async function converge(nodes: readonly ClusterNode[], acked: ReadonlyMap<string, string>): Promise<{ ms: number; lost: string[] }> {
   const started = Date.now();
   let converged = true;
   try {
@@ -123,23 +123,45 @@ export async function converge(nodes: readonly ClusterNode[], acked: ReadonlyMap
   return { ms, lost: [...lost] };
 }
 
-/** The scenario's figures, one line on stdout (jest shows it as the suite runs). */
-export function report(scenario: string, acked: number, lost: number, convergeMs: number): void {
-  process.stdout.write(`fault ${scenario}: ${acked} writes acknowledged, ${lost} lost, converged in ${(convergeMs / 1000).toFixed(1)} s\n`);
+/**
+ * The end of every scenario: stops the writers, waits for the nodes to converge, prints the
+ * scenario's figures on one line (jest shows it as the suite runs) and expects nothing lost.
+ */
+export async function expectConverged(scenario: string, nodes: readonly ClusterNode[], writers: Writer[], acked: ReadonlyMap<string, string>): Promise<void> {
+  await Promise.all(writers.splice(0).map((w) => w.stop()));
+  const { ms, lost } = await converge(nodes, acked);
+  process.stdout.write(`fault ${scenario}: ${acked.size} writes acknowledged, ${lost.length} lost, converged in ${(ms / 1000).toFixed(1)} s\n`);
+  expect(lost).toEqual([]);
+}
+
+/** Cleanup whatever a scenario got to start, after success or failure. */
+export async function stopAll(writers: readonly Writer[], nodes: readonly (ClusterNode | undefined)[]): Promise<void> {
+  await Promise.all(writers.map((w) => w.stop()));
+  await Promise.all(nodes.map(stopClusterNode));
 }
 
 /**
- * Nodes `ids` on `natsUrl` with fast anti-entropy, once they see each other, and a writer into
- * `acked` on each of the first `writing` of them (default all).
+ * A scenario on one nats-server: nodes `ids` with fast anti-entropy, once they see each other,
+ * and a writer on each of the first `writing` of them (default all); `fault` does its harm while
+ * they write, then the nodes must converge with every acknowledged write.
  */
-export async function startLoadedCluster(
-  natsUrl: string,
+export async function faultUnderLoad(
+  scenario: string,
   ids: readonly string[],
-  acked: Map<string, string>,
+  fault: (cluster: { nats: NatsServer; nodes: readonly ClusterNode[]; acked: ReadonlyMap<string, string> }) => Promise<void>,
   writing = ids.length,
-): Promise<{ nodes: ClusterNode[]; writers: Writer[] }> {
-  const nodes = await Promise.all(ids.map((id) => startClusterNode(natsUrl, id, FAST_ANTI_ENTROPY)));
-  await waitForPeers(nodes);
-  const writers = nodes.slice(0, writing).map((node, i) => new Writer(ids[i]!, () => TextClient.connect(node.process.ports.merklekv), acked));
-  return { nodes, writers };
+): Promise<void> {
+  await using nats = await startNatsServer();
+  const acked = new Map<string, string>();
+  const nodes: ClusterNode[] = [];
+  const writers: Writer[] = [];
+  try {
+    nodes.push(...(await Promise.all(ids.map((id) => startClusterNode(nats.url, id, FAST_ANTI_ENTROPY)))));
+    await waitForPeers(nodes);
+    writers.push(...nodes.slice(0, writing).map((node, i) => new Writer(ids[i]!, () => TextClient.connect(node.process.ports.merklekv), acked)));
+    await fault({ nats, nodes, acked });
+    await expectConverged(scenario, nodes, writers, acked);
+  } finally {
+    await stopAll(writers, nodes);
+  }
 }
