@@ -16,7 +16,7 @@ const swc = [
   },
 ];
 
-const common = {
+export const common = {
   extensionsToTreatAsEsm: ['.ts'],
   transform: { '^.+\\.ts$': swc },
   moduleNameMapper: {
@@ -32,7 +32,8 @@ export default {
   testTimeout: 90_000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{libs,apps,bench,docker}/**/*.spec.ts'] },
-    { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/**/*.test.ts'] },
+    // The fault suite has a config of its own (jest.faults.config.js, `npm run test:faults`).
+    { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/**/*.test.ts'], testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/faults/'] },
     // The fuzz targets with a few hundred inputs each; `npm run fuzz` runs them by the million.
     { ...common, displayName: 'fuzz', testMatch: ['<rootDir>/fuzz/**/*.spec.ts'] },
   ],

@@ -10,19 +10,27 @@ export interface ClusterNode {
   info(): Promise<Map<string, string>>;
 }
 
+/**
+ * Starts a node on `natsUrl` with RocksDB; the client connects to the `--host` given in
+ * `extraArgs` (default 127.0.0.1), and `launcher` runs it, e.g., in a network namespace.
+ */
 export async function startClusterNode(
   natsUrl: string,
   nodeId: string,
   extraArgs: readonly string[] = [],
   dataDir?: string,
   env?: Readonly<Record<string, string>>,
+  launcher?: readonly string[],
 ): Promise<ClusterNode> {
   const process = await startNode({
     args: ['--nats', natsUrl, '--node-id', nodeId, '--engine', 'rocksdb', ...extraArgs],
     ...(dataDir ? { dataDir } : {}),
     ...(env ? { env } : {}),
+    ...(launcher ? { launcher } : {}),
   });
-  const client = await TextClient.connect(process.ports.merklekv);
+  const hostFlag = extraArgs.indexOf('--host');
+  const host = hostFlag === -1 ? undefined : extraArgs[hostFlag + 1];
+  const client = await TextClient.connect(process.ports.merklekv, host === undefined ? {} : { host });
   return {
     process,
     client,

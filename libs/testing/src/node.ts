@@ -33,6 +33,11 @@ export interface StartNodeOptions {
   /** Flags for the Node.js runtime itself, e.g. `--enable-source-maps`. */
   readonly nodeFlags?: readonly string[];
   /**
+   * A command to run Node.js under, e.g. `['ip', 'netns', 'exec', 'ns1']` to start it in a network
+   * namespace. It must exec Node.js in its own process, so that signals and the pid reach the node.
+   */
+  readonly launcher?: readonly string[];
+  /**
    * Add `--host 127.0.0.1 --port 0 --http-port 0 --memcached-port 0 --data-dir <dir>` for the
    * flags `args` does not set (default true). With false only `args` are passed, e.g. to start
    * from a config file; the temp dir is still created and exposed as `dataDir`.
@@ -190,8 +195,10 @@ async function launch<R extends { record: Record<string, unknown> }>(
     throw new HarnessError('SPAWN_FAILED', `node entry ${entry} does not exist (run \`npm run build\` first)`);
   }
 
-  const proc = ManagedProcess.spawn(process.execPath, {
-    args: [...(options.nodeFlags ?? []), entry, ...args],
+  const [command = process.execPath, ...launcherArgs] = options.launcher ?? [];
+  const nodeArgs = [...(options.nodeFlags ?? []), entry, ...args];
+  const proc = ManagedProcess.spawn(command, {
+    args: options.launcher === undefined ? nodeArgs : [...launcherArgs, process.execPath, ...nodeArgs],
     cwd: options.cwd,
     env: childEnv(options.env),
     logLines: options.logLines,
