@@ -42,6 +42,18 @@ describe('MemoryPressure', () => {
     expect(() => new MemoryPressure({ shed: () => undefined, enterRatio: 0.7, leaveRatio: 0.8 })).toThrow(RangeError);
   });
 
+  it('checks on its interval until stopped', async () => {
+    let checks = 0;
+    const p = new MemoryPressure({ sample: () => (checks++, { usedBytes: 0, limitBytes: limitBytes }), shed: () => undefined });
+    p.watch(5);
+    await new Promise((r) => setTimeout(r, 40));
+    expect(checks).toBeGreaterThan(0);
+    p.stop();
+    const stoppedAt = checks;
+    await new Promise((r) => setTimeout(r, 40));
+    expect(checks).toBe(stoppedAt);
+  });
+
   it('reads the real heap by default', () => {
     const p = new MemoryPressure({ shed: () => undefined });
     p.check();

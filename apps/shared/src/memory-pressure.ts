@@ -37,6 +37,7 @@ export class MemoryPressure {
   readonly #sample: () => HeapSample;
   readonly #options: MemoryPressureOptions;
   #refusal: string | undefined;
+  #timer: NodeJS.Timeout | undefined;
 
   constructor(options: MemoryPressureOptions) {
     this.#enterRatio = options.enterRatio ?? 0.85;
@@ -68,9 +69,14 @@ export class MemoryPressure {
     }
   }
 
-  /** Checks every `intervalMs` until the returned function is called. */
-  watch(intervalMs: number): () => void {
-    const timer = setInterval(() => this.check(), intervalMs).unref();
-    return () => clearInterval(timer);
+  /** Checks every `intervalMs` until {@link stop}. */
+  watch(intervalMs: number): void {
+    this.stop();
+    this.#timer = setInterval(() => this.check(), intervalMs).unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 }

@@ -96,10 +96,13 @@ function watchMemory(store: Store, logger: Logger, readiness: Readiness): Memory
 class StoreCloser implements OnApplicationShutdown {
   constructor(
     private readonly store: Store,
+    private readonly pressure: MemoryPressure,
     private readonly logger: Logger,
   ) {}
 
   async onApplicationShutdown(): Promise<void> {
+    // A shed after the close would schedule a checkpoint on a closed store.
+    this.pressure.stop();
     await this.store.close();
     this.logger.info('store closed');
   }
