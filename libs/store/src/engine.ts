@@ -25,6 +25,11 @@ export type PersistOp =
   | { readonly type: 'grave-put'; readonly shard: number; readonly seq: number; readonly value: Uint8Array }
   | { readonly type: 'grave-del'; readonly shard: number; readonly seq: number };
 
+export interface OutboxSpan {
+  readonly count: number;
+  readonly lastSeq: bigint | undefined;
+}
+
 export interface LoadedOutboxRecord {
   readonly seq: bigint;
   readonly value: Uint8Array;
@@ -52,8 +57,8 @@ export interface StorageEngine {
   scan(shard: number, range?: ShardRange): ShardScan;
   /** Outbox records with seq above `afterSeq` (all when undefined), ascending, at most `limit`. */
   outboxRecords(afterSeq: bigint | undefined, limit: number): LoadedOutboxRecord[];
-  /** How many outbox records are stored (a pass over them: they are few unless NATS was away). */
-  outboxCount(): number;
+  /** How many outbox records are stored, and the highest seq (a pass over them: they are few unless NATS was away). */
+  outboxSpan(): OutboxSpan;
   /** Applies all ops atomically; resolves once durable (to the OS, or to disk when `sync`). */
   write(ops: readonly PersistOp[], sync: boolean): Promise<void>;
   getMeta(name: string): Uint8Array | undefined;

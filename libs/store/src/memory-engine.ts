@@ -1,4 +1,4 @@
-import { type LoadedOutboxRecord, type PersistOp, type ShardRange, type ShardScan, type StorageEngine } from './engine.js';
+import { type LoadedOutboxRecord, type OutboxSpan, type PersistOp, type ShardRange, type ShardScan, type StorageEngine } from './engine.js';
 import { compareKeys } from './key-order.js';
 
 /**
@@ -38,8 +38,10 @@ export class MemoryEngine implements StorageEngine {
     return seqs.slice(0, Math.max(0, limit)).map((seq) => ({ seq, value: this.outbox.get(seq)! }));
   }
 
-  outboxCount(): number {
-    return this.outbox.size;
+  outboxSpan(): OutboxSpan {
+    let lastSeq: bigint | undefined;
+    for (const seq of this.outbox.keys()) if (lastSeq === undefined || seq > lastSeq) lastSeq = seq;
+    return { count: this.outbox.size, lastSeq };
   }
 
   async write(ops: readonly PersistOp[], _sync: boolean): Promise<void> {

@@ -11,7 +11,7 @@ const valueOf = (c: StoreChange): string => (c.kind === 'entry' && c.entry.type 
 
 /** An outbox over a memory engine, written as the store writes it: stage, one batch, commit. */
 function outboxOn(engine: MemoryEngine, nextSeq = 1n): { outbox: Outbox; commit(changes: StoreChange[]): Promise<void>; ack(seqs: bigint[]): Promise<void> } {
-  const outbox = new Outbox(nextSeq, { records: (after, limit) => engine.outboxRecords(after, limit), count: () => engine.outboxCount() }, WINDOW);
+  const outbox = new Outbox(nextSeq, { records: (after, limit) => engine.outboxRecords(after, limit), span: () => engine.outboxSpan() }, WINDOW);
   return {
     outbox,
     async commit(changes) {
@@ -34,7 +34,7 @@ describe('Outbox window', () => {
     outbox.onAppend(() => appended++);
     for (let i = 0; i < 10; i++) await commit([change(`k${i}`, `v${i}`)]);
     expect(outbox.depth).toBe(10);
-    expect(engine.outboxCount()).toBe(10);
+    expect(engine.outboxSpan().count).toBe(10);
 
     const sent: string[] = [];
     let after = 0n;
@@ -50,7 +50,7 @@ describe('Outbox window', () => {
     }
     expect(sent).toEqual(Array.from({ length: 10 }, (_, i) => `k${i}`));
     expect(outbox.depth).toBe(0);
-    expect(engine.outboxCount()).toBe(0);
+    expect(engine.outboxSpan().count).toBe(0);
   });
 
   it('reads one window at open and counts the rest', async () => {
@@ -65,6 +65,17 @@ describe('Outbox window', () => {
     expect(again.outbox.depth).toBe(8);
     // New records follow the stored ones: they do not jump the queue into the window.
     expect(again.outbox.read(0n, 100)).toHaveLength(WINDOW);
+  });
+
+  it('loads stored records beyond a lagging persisted sequence, and numbers new ones after them', async () => {
+    const engine = new MemoryEngine();
+    const first = outboxOn(engine);
+    for (let i = 0; i < 3; i++) await first.commit([change(`k${i}`, `v${i}`)]);
+    const again = outboxOn(engine, 1n);
+    again.outbox.restore();
+    expect(again.outbox.read(0n, 100).map((r) => r.seq)).toEqual([1n, 2n, 3n]);
+    await again.commit([change('next', 'x')]);
+    expect(again.outbox.read(3n, 100).map((r) => r.seq)).toEqual([4n]);
   });
 
   it('coalesces a key in memory, and sends a spilled change and a later one of its key both', async () => {

@@ -1,5 +1,5 @@
 import { decodeEntry, encodeEntry, type Entry, type Hlc, merge, type Stamp } from '#crdt';
-import { type LoadedOutboxRecord, type PersistOp } from './engine.js';
+import { type LoadedOutboxRecord, type OutboxSpan, type PersistOp } from './engine.js';
 import { decodeStamp, encodeStamp } from './stamp-codec.js';
 
 /** A local change to replicate: a key's CRDT change, or a shard's new truncation floor. */
@@ -24,7 +24,7 @@ export interface OutboxRecord {
 export interface OutboxStorage {
   /** Stored records with seq above `afterSeq` (all when undefined), ascending, at most `limit`. */
   records(afterSeq: bigint | undefined, limit: number): LoadedOutboxRecord[];
-  count(): number;
+  span(): OutboxSpan;
   /** A stored record that does not decode: it is skipped. */
   onCorrupt?(seq: bigint, error: unknown): void;
 }
@@ -83,9 +83,14 @@ export class Outbox {
     return this.records.size + this.spilled;
   }
 
-  /** Reads a window of the stored records at open, and counts the rest. */
+  /**
+   * Reads a window of the stored records at open, and counts the rest. Every stored record is
+   * committed, and new ones follow the highest stored seq even if the persisted sequence lags it.
+   */
   restore(): void {
-    this.spilled = this.storage.count();
+    const { count, lastSeq } = this.storage.span();
+    if (lastSeq !== undefined && lastSeq >= this.nextSeq) this.nextSeq = lastSeq + 1n;
+    this.spilled = count;
     this.spilledAfter = undefined;
     this.committedSeq = this.nextSeq - 1n;
     this.refill();
@@ -116,7 +121,6 @@ export class Outbox {
       const record = { seq, change };
       this.records.set(seq, record);
       this.order.push(seq);
-      if (seq >= this.nextSeq) this.nextSeq = seq + 1n;
       // Newer than every record in memory: the key's latest unsent state.
       if (change.kind === 'entry') this.latestByKey.set(keyId(change.shard, change.key), record);
       added++;

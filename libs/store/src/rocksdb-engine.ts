@@ -2,7 +2,7 @@ import { closeSync, openSync, readdirSync, statfsSync, statSync } from 'node:fs'
 import { join } from 'node:path';
 import { type RangeOptions, RocksLevel } from '@nxtedition/rocksdb';
 import { openFailure } from './errors.js';
-import { type LoadedOutboxRecord, type PersistOp, prefixEnd, type ShardRange, type ShardScan, type StorageEngine } from './engine.js';
+import { type LoadedOutboxRecord, type OutboxSpan, type PersistOp, prefixEnd, type ShardRange, type ShardScan, type StorageEngine } from './engine.js';
 
 /**
  * Key layout in the one RocksDB of a node (big-endian, so ranges are contiguous and ordered):
@@ -219,10 +219,14 @@ export class RocksDbEngine implements StorageEngine {
     return records;
   }
 
-  outboxCount(): number {
-    let n = 0;
-    for (const _ of this.rows({ gte: Buffer.from([OUTBOX]), lt: Buffer.from([OUTBOX + 1]) })) n++;
-    return n;
+  outboxSpan(): OutboxSpan {
+    let count = 0;
+    let lastSeq: bigint | undefined;
+    for (const [key] of this.rows({ gte: Buffer.from([OUTBOX]), lt: Buffer.from([OUTBOX + 1]) })) {
+      count++;
+      lastSeq = key.readBigUInt64BE(1);
+    }
+    return { count, lastSeq };
   }
 
   async write(ops: readonly PersistOp[], sync: boolean): Promise<void> {

@@ -178,7 +178,7 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
     this.changes = options.outbox
       ? new Outbox(metadata.outboxSeq, {
           records: (afterSeq, limit) => engine.outboxRecords(afterSeq, limit),
-          count: () => engine.outboxCount(),
+          span: () => engine.outboxSpan(),
           onCorrupt: (seq, error) => options.onCorruptRecord?.(-1, `outbox/${seq}`, error),
         })
       : undefined;
@@ -255,7 +255,7 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
     return this.shards[this.shardOf(key)]!.read(key);
   }
 
-  /** The committed entries of several keys, in their order: one storage call per shard for the cache's misses. */
+  /** The committed entries of several keys, in their order: one storage call for the cache's misses. */
   readMany(keys: readonly string[]): (Entry | undefined)[] {
     if (keys.length === 1) return [this.read(keys[0]!)];
     const owners = keys.map((key) => this.shards[this.shardOf(key)]!);
