@@ -91,12 +91,15 @@ asRoot('storage faults', () => {
       const whileFull = await ready();
       expect(whileFull.status).toBe(503);
       expect(JSON.parse(whileFull.body)).toMatchObject({ problems: { storage: expect.stringContaining('No space left on device') } });
+      const storage = async (): Promise<unknown> => ((await (await fetch(`http://127.0.0.1:${node.ports.http}/v1/cluster`)).json()) as { node: { storage: unknown } }).node.storage;
+      expect(await storage()).toMatchObject({ state: 'failed', error: expect.stringContaining('No space left on device'), restartRequired: false });
       const failedLines = (): number => node.logs().split('\n').filter((l) => l.includes('storage writes fail')).length;
       expect(failedLines()).toBe(1);
 
       rmSync(filler);
       await eventually('writes to resume once space is back', async () => (await client.request('SET resumed yes')) === 'OK', 20_000);
       expect((await ready()).status).toBe(200);
+      expect(await storage()).toEqual({ state: 'ok' });
       expect(node.logs()).toContain('storage writes resumed');
       expect(failedLines()).toBe(1);
 

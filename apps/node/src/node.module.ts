@@ -44,7 +44,10 @@ export class NodeModule {
           },
           clusterView: {
             useFactory: (store: Store, cluster?: ClusterPort): ClusterViewSource => ({
-              view: () => cluster?.view() ?? { mode: 'standalone', node: { id: store.nodeId, replicating: false }, peers: [] },
+              view: () => {
+                const view: { node?: object } = cluster?.view() ?? { mode: 'standalone', node: { id: store.nodeId, replicating: false }, peers: [] };
+                return { ...view, node: { ...view.node, storage: store.storageState } };
+              },
             }),
             inject: [Store, OPTIONAL_CLUSTER],
           },

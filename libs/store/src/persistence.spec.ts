@@ -224,6 +224,25 @@ describe('Store on disk', () => {
     expect(n).toBe(3000);
     await store.close();
   });
+
+  it('refuses synchronous reads while a recovery replaces its handle, and a scan paused across it, instead of touching the freed database', async () => {
+    const engine = new RocksDbEngine(dir);
+    await engine.open();
+    await engine.write(
+      Array.from({ length: 2000 }, (_, i) => ({ type: 'put', shard: 0, key: `k${String(i).padStart(5, '0')}`, value: Buffer.from('v') }) as const),
+      false,
+    );
+    const scan = engine.scan(0);
+    expect(scan.next().done).toBe(false);
+    const recovering = engine.recover();
+    expect(() => engine.getEntries([0], ['k00000'])).toThrow(expect.objectContaining({ code: 'STORAGE' }));
+    expect(() => engine.getMeta('x')).toThrow(expect.objectContaining({ code: 'STORAGE' }));
+    await recovering;
+    expect(() => [...scan]).toThrow(expect.objectContaining({ code: 'STORAGE', message: expect.stringContaining('reopened during a scan') }));
+    expect(engine.getEntries([0], ['k00000'])[0]).toEqual(Buffer.from('v'));
+    expect([...engine.scan(0)]).toHaveLength(2000);
+    await engine.close();
+  });
 });
 
 /** The same memory engine again, as a fresh open would find it. */

@@ -1,7 +1,7 @@
 import { closeSync, openSync, readdirSync, statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type RangeOptions, RocksLevel } from '@nxtedition/rocksdb';
-import { openFailure } from './errors.js';
+import { openFailure, StoreError } from './errors.js';
 import { type LoadedOutboxRecord, type OutboxSpan, type PersistOp, prefixEnd, type ShardRange, type ShardScan, type StorageEngine } from './engine.js';
 
 /**
@@ -98,6 +98,16 @@ export class RocksDbEngine implements StorageEngine {
     return new RocksLevel(this.location, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
   }
 
+  /**
+   * The handle, for the binding's synchronous calls, which skip the status checks of its
+   * asynchronous API: one on a handle that {@link recover} is closing or opening reaches a freed
+   * native database and kills the process (SIGSEGV), so it is refused here instead.
+   */
+  private openHandle(): RocksLevel {
+    if (this.db.status !== 'open') throw new StoreError('STORAGE', `the storage is ${this.db.status === 'opening' ? 'reopening after a failure' : 'closed'}`);
+    return this.db;
+  }
+
   async open(): Promise<void> {
     // Index and filter blocks live in the block cache too, so that the cache bounds them: a
     // table reader's memory otherwise grows with the data. Level compaction with a 64 MiB write
@@ -156,7 +166,7 @@ export class RocksDbEngine implements StorageEngine {
   }
 
   getEntries(shards: readonly number[], keys: readonly string[]): (Uint8Array | undefined)[] {
-    return this.db._getManySync(keys.map((key, i) => entryKey(shards[i]!, key)));
+    return this.openHandle()._getManySync(keys.map((key, i) => entryKey(shards[i]!, key)));
   }
 
   *scan(shard: number, range: ShardRange = {}): ShardScan {
@@ -189,15 +199,18 @@ export class RocksDbEngine implements StorageEngine {
   }
 
   getNode(shard: number, id: number): Uint8Array | undefined {
-    return this.db._getManySync([shardNumber(NODE, shard, id)])[0] ?? undefined;
+    return this.openHandle()._getManySync([shardNumber(NODE, shard, id)])[0] ?? undefined;
   }
 
   /** A range's rows in key order, read synchronously a chunk at a time from one iterator (a consistent view). */
   private *rows(bounds: RangeOptions): Generator<readonly [Buffer, Buffer], void, undefined> {
-    const it = this.db.iterator(bounds);
+    const db = this.openHandle();
+    const it = db.iterator(bounds);
     try {
       let chunk = FIRST_SCAN_CHUNK;
       for (;;) {
+        // A reader may pause between chunks while the handle is replaced: its iterator is gone then.
+        if (db !== this.openHandle()) throw new StoreError('STORAGE', 'the storage was reopened during a scan');
         const { rows, finished } = it._nextvSync(chunk, {});
         for (let i = 0; i < rows.length; i += 2) yield [rows[i]!, rows[i + 1]!] as const;
         if (finished || rows.length === 0) return;
@@ -230,7 +243,7 @@ export class RocksDbEngine implements StorageEngine {
   }
 
   async write(ops: readonly PersistOp[], sync: boolean): Promise<void> {
-    const batch = this.db.batch();
+    const batch = this.openHandle().batch();
     for (const op of ops) {
       switch (op.type) {
         case 'put':
@@ -281,7 +294,7 @@ export class RocksDbEngine implements StorageEngine {
   }
 
   getMeta(name: string): Uint8Array | undefined {
-    return this.db._getManySync([metaKey(name)])[0] ?? undefined;
+    return this.openHandle()._getManySync([metaKey(name)])[0] ?? undefined;
   }
 
   memoryBytes(): number {
