@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
-import { ConfigError, helpRequested, loadConfig, type NodeConfig, usage } from '#config';
+import { ConfigError, helpRequested, loadConfig, type NodeConfig, protectedModeRefusal, usage } from '#config';
 import { Logger } from '#logging';
 import { StoreError } from '#store';
 import { type ProcessKind, Telemetry, traceLogFields } from '#telemetry';
@@ -37,7 +37,7 @@ function readConfig(check: ServiceProcess<never>['check']): { config: NodeConfig
   }
   try {
     const loaded = loadConfig({ argv, env: process.env, cwd: process.cwd(), readFile: (path) => readFileSync(path, 'utf8') });
-    const refusal = check?.(loaded.config);
+    const refusal = check?.(loaded.config) ?? protectedModeRefusal(loaded);
     if (refusal) throw refusal;
     return loaded;
   } catch (err) {

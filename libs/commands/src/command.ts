@@ -36,7 +36,9 @@ export type Command =
   /** One anti-entropy session message from a peer: how `SYNC host port` reaches this node (internal). */
   | { readonly name: 'AE'; readonly message: Uint8Array }
   /** Streams the changes of keys with a literal prefix until the client stops it. */
-  | { readonly name: 'WATCH'; readonly prefix: string };
+  | { readonly name: 'WATCH'; readonly prefix: string }
+  /** Signs the connection in as a configured user (see access/access-control.ts). */
+  | { readonly name: 'AUTH'; readonly user: string; readonly password: string };
 
 export type CommandName = Command['name'];
 
@@ -93,6 +95,7 @@ export interface ResultOf {
   /** The encoded reply to the session message. */
   AE: Uint8Array;
   WATCH: WatchFeed;
+  AUTH: void;
 }
 
 export type CommandOf<N extends CommandName> = Extract<Command, { name: N }>;

@@ -1,3 +1,4 @@
+import { authWithoutUsers } from './access/no-users.js';
 import { bulkCommands } from './bulk.js';
 import { clusterCommands } from './cluster.js';
 import { type CommandName, type CommandOf } from './command.js';
@@ -32,6 +33,7 @@ export class CommandExecutor implements CommandPort {
       ...serverCommands(deps),
       ...clusterCommands(deps),
       ...watchCommands(deps),
+      AUTH: authWithoutUsers,
     };
   }
 

@@ -1,3 +1,4 @@
+export { AccessControl, AUTH_REQUIRED, BAD_CREDENTIALS, GuardedPort, type Principal } from './access/access-control.js';
 export { ClientHandle, ClientRegistry } from './clients.js';
 export {
   type ClientInfo,

@@ -30,6 +30,7 @@ const FAMILY: Record<CommandName, string> = {
   AE: 'cluster_commands',
   REPLICATE: 'cluster_commands',
   WATCH: 'watch_commands',
+  AUTH: 'management_commands',
 };
 
 const FAMILIES = [...new Set(Object.values(FAMILY))];

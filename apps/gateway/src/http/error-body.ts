@@ -21,6 +21,8 @@ export const STATUS_OF: Record<KvErrorCode, number> = {
   OVERLOADED: 503,
   SHUTTING_DOWN: 503,
   STORAGE: 500,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
 };
 
 /** The stable code of an error status the framework or Node's HTTP parser chose. */

@@ -1,7 +1,7 @@
 import { Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
-import { checkKey, type CommandPort, KvError } from '#commands';
-import { ProtocolCommands } from '../protocol-commands.js';
+import { checkKey, KvError } from '#commands';
+import { HttpCommands } from './http-access.js';
 import { parseIncrAmount } from './incr-body.js';
 
 const DEFAULT_PAGE = 100;
@@ -13,14 +13,11 @@ const MAX_PAGE = 1000;
  */
 @Controller('v1/kv')
 export class KvController {
-  private readonly commands: CommandPort;
-
-  constructor(commands: ProtocolCommands) {
-    this.commands = commands.for('http');
-  }
+  constructor(private readonly commands: HttpCommands) {}
 
   @Get()
   async scan(
+    @Req() request: FastifyRequest,
     @Query('prefix') prefix: string | undefined,
     @Query('limit') limitText: string | undefined,
     @Query('cursor') cursor: string | undefined,
@@ -28,15 +25,15 @@ export class KvController {
     const limit = parseLimit(limitText);
     const after = cursor ? decodeCursor(cursor) : undefined;
     // One more than asked tells whether another page exists.
-    const keys = await this.commands.execute({ name: 'SCAN', prefix: prefix ?? '', after, limit: limit + 1 });
+    const keys = await this.commands.of(request).execute({ name: 'SCAN', prefix: prefix ?? '', after, limit: limit + 1 });
     const page = keys.slice(0, limit);
     return { keys: page, cursor: keys.length > limit ? encodeCursor(page[page.length - 1]!) : null };
   }
 
   @Get(':key')
-  async get(@Param('key') key: string, @Res() reply: FastifyReply): Promise<void> {
+  async get(@Param('key') key: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     checkKey(key);
-    const value = await this.commands.execute({ name: 'GET', key });
+    const value = await this.commands.of(request).execute({ name: 'GET', key });
     if (value === undefined) throw new KvError('NOT_FOUND', `key '${key}' not found`);
     await reply.header('content-type', 'application/octet-stream').send(Buffer.from(value));
   }
@@ -45,14 +42,14 @@ export class KvController {
   @HttpCode(204)
   async put(@Param('key') key: string, @Req() request: FastifyRequest): Promise<void> {
     checkKey(key);
-    await this.commands.execute({ name: 'SET', key, value: bodyBytes(request) });
+    await this.commands.of(request).execute({ name: 'SET', key, value: bodyBytes(request) });
   }
 
   @Delete(':key')
   @HttpCode(204)
-  async remove(@Param('key') key: string): Promise<void> {
+  async remove(@Param('key') key: string, @Req() request: FastifyRequest): Promise<void> {
     checkKey(key);
-    if (!(await this.commands.execute({ name: 'DEL', key }))) throw new KvError('NOT_FOUND', `key '${key}' not found`);
+    if (!(await this.commands.of(request).execute({ name: 'DEL', key }))) throw new KvError('NOT_FOUND', `key '${key}' not found`);
   }
 
   /** Body `{"amount": n}` (see {@link parseIncrAmount}). 200, as documented (Nest answers a POST with 201 by default). */
@@ -60,7 +57,7 @@ export class KvController {
   @HttpCode(200)
   async incr(@Param('key') key: string, @Req() request: FastifyRequest): Promise<{ key: string; value: string }> {
     checkKey(key);
-    const value = await this.commands.execute({ name: 'INCR', key, amount: parseIncrAmount(Buffer.isBuffer(request.body) ? request.body : undefined) });
+    const value = await this.commands.of(request).execute({ name: 'INCR', key, amount: parseIncrAmount(Buffer.isBuffer(request.body) ? request.body : undefined) });
     return { key, value: value.toString() };
   }
 }

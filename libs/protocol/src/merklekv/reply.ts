@@ -4,6 +4,7 @@
  */
 import { type Command, type ResultOf } from '#commands';
 
+import { authEncoders } from './auth.js';
 import { bulkEncoders } from './bulk.js';
 import { clusterEncoders } from './cluster.js';
 import { numericEncoders } from './numeric.js';
@@ -20,6 +21,7 @@ const ENCODERS: ReplyEncoders<Command['name']> = {
   ...serverEncoders,
   ...clusterEncoders,
   ...watchEncoders,
+  ...authEncoders,
 };
 
 /**
