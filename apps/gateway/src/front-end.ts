@@ -93,7 +93,7 @@ function limitConnections(server: Server, limit: number, secure: boolean): void 
   let open = 0;
   server.on(secure ? 'secureConnection' : 'connection', (socket: Socket) => {
     if (open >= limit) {
-      refuseClientError(socket, 503, `max connections reached (${limit})`);
+      refuseClientError(socket, 503, `max connections reached (${limit})`, 'OVERLOADED');
       return;
     }
     open++;

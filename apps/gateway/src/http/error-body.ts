@@ -41,12 +41,12 @@ export function errorBody(code: HttpErrorCode, message: string): HttpErrorBody {
  * Answers on a raw socket whose request Node's HTTP parser refused (no request object exists: a
  * request line and headers over the limit, a malformed request, a request timeout), then closes it.
  */
-export function refuseClientError(socket: Socket, status: number, message: string): void {
+export function refuseClientError(socket: Socket, status: number, message: string, code: HttpErrorCode = codeOfStatus(status)): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const body = JSON.stringify(errorBody(codeOfStatus(status), message));
+  const body = JSON.stringify(errorBody(code, message));
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );

@@ -65,10 +65,12 @@ export class AccessControl {
   readonly #tokens: ReadonlyMap<string, Principal>;
   readonly #remembered = new Map<string, Principal>();
   readonly #hmacKey = randomBytes(32);
-  /** Checked for unknown users, so that they take as long as known ones. */
-  readonly #decoy: PasswordHash = { ...DEFAULT_SCRYPT, salt: randomBytes(16), hash: randomBytes(32) };
+  /** Checked for unknown users, at the cost of a real user's hash, so that they take as long as known ones. */
+  readonly #decoy: PasswordHash;
 
   constructor(users: readonly UserConfig[]) {
+    const cost = users.find((u) => u.password)?.password ?? DEFAULT_SCRYPT;
+    this.#decoy = { logN: cost.logN, r: cost.r, p: cost.p, salt: randomBytes(16), hash: randomBytes(32) };
     this.#users = new Map(users.map((u) => [u.name, u]));
     this.#tokens = new Map(users.flatMap((u) => u.tokens.map((digest) => [digest.toString('hex'), principalOf(u)] as const)));
   }
