@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { AccessControl, AUTH_REQUIRED, BAD_CREDENTIALS, type CommandPort, isKvError, KvError, type Principal } from '#commands';
+import { AccessControl, BAD_CREDENTIALS, type CommandPort, isKvError, KvError, type Need, type Principal } from '#commands';
 import { ProtocolCommands } from '../protocol-commands.js';
 import { errorBody } from './error-body.js';
 
@@ -8,6 +8,15 @@ import { errorBody } from './error-body.js';
 export const WWW_AUTHENTICATE = 'Basic realm="merklekv", charset="UTF-8", Bearer realm="merklekv"';
 
 const principals = new WeakMap<FastifyRequest['raw'], Principal>();
+
+/**
+ * HTTP routes that act outside the command layer, and what they need. Key routes are checked by
+ * the command layer itself; probes and metrics (which show no key, value or secret) are open.
+ */
+const ROUTE_NEEDS: ReadonlyMap<string, Need> = new Map<string, Need>([
+  ['GET /v1/cluster', { kind: 'signedIn' }],
+  ['POST /v1/cluster/anti-entropy', { kind: 'admin' }],
+]);
 
 /**
  * Signs each HTTP request in from its `Authorization` header (`Basic` user:password, or `Bearer`
@@ -18,12 +27,17 @@ export function installHttpAuthentication(fastify: FastifyInstance, access: Acce
   if (!access.enabled) return;
   fastify.addHook('onRequest', async (request, reply) => {
     const header = request.headers.authorization;
-    if (header === undefined) return;
+    const route = `${request.method} ${request.routeOptions.url ?? ''}`;
     try {
-      principals.set(request.raw, await signIn(access, header));
+      const principal = header === undefined ? undefined : await signIn(access, header);
+      if (principal) principals.set(request.raw, principal);
+      const need = ROUTE_NEEDS.get(route);
+      if (need) access.check(principal, route, need);
     } catch (err) {
       if (!isKvError(err)) throw err;
-      await reply.status(401).header('www-authenticate', WWW_AUTHENTICATE).header('content-type', 'application/json').send(errorBody(err.code, err.message));
+      const status = err.code === 'FORBIDDEN' ? 403 : 401;
+      if (status === 401) void reply.header('www-authenticate', WWW_AUTHENTICATE);
+      await reply.status(status).header('content-type', 'application/json').send(errorBody(err.code, err.message));
     }
   });
 }
@@ -55,10 +69,5 @@ export class HttpCommands {
 
   of(request: FastifyRequest): CommandPort {
     return this.access.guard(this.port, principals.get(request.raw));
-  }
-
-  /** For routes outside the command layer (the cluster view): any signed-in user. */
-  requireSignedIn(request: FastifyRequest): void {
-    if (this.access.enabled && !principals.has(request.raw)) throw new KvError('UNAUTHENTICATED', AUTH_REQUIRED);
   }
 }

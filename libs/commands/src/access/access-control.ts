@@ -35,8 +35,8 @@ export const AUTH_REQUIRED = 'authentication required';
 const holds = (p: Principal, access: keyof typeof RANK, covers: (prefix: string) => boolean): boolean =>
   p.permissions.some((g) => RANK[g.access] >= RANK[access] && covers(g.prefix));
 
-/** Throws FORBIDDEN unless `principal` may run a command that needs `need`. */
-export function authorize(principal: Principal, name: CommandName, need: Need): void {
+/** Throws FORBIDDEN unless `principal` may do `what` (a command's name, a route), which needs `need`. */
+export function authorize(principal: Principal, what: string, need: Need): void {
   switch (need.kind) {
     case 'open':
     case 'signedIn':
@@ -55,7 +55,7 @@ export function authorize(principal: Principal, name: CommandName, need: Need): 
       return;
     case 'admin':
       if (!holds(principal, 'admin', (prefix) => prefix === '')) {
-        throw new KvError('FORBIDDEN', `user '${principal.name}' may not run ${name.replace('_', ' ')}: it needs admin on every key (prefix "")`);
+        throw new KvError('FORBIDDEN', `user '${principal.name}' may not run ${what}: it needs admin on every key (prefix "")`);
       }
   }
 }
@@ -101,6 +101,13 @@ export class AccessControl {
     return principal;
   }
 
+  /** Throws unless `principal` (undefined: nobody signed in) may do `what`, which needs `need`. */
+  check(principal: Principal | undefined, what: string, need: Need): void {
+    if (!this.enabled || need.kind === 'open') return;
+    if (!principal) throw new KvError('UNAUTHENTICATED', AUTH_REQUIRED);
+    authorize(principal, what, need);
+  }
+
   /** A port for one connection (or one request, given who it acts as). */
   guard(port: CommandPort, principal?: Principal): GuardedPort {
     return new GuardedPort(this, port, principal);
@@ -135,11 +142,7 @@ export class GuardedPort implements CommandPort {
 
   private run<N extends CommandName>(command: CommandOf<N>): Reply<N> {
     if (command.name === 'AUTH') return this.auth(command as CommandOf<'AUTH'>) as Reply<N>;
-    const need = (NEEDS[command.name] as (c: CommandOf<N>) => Need)(command);
-    if (need.kind !== 'open') {
-      if (!this.principal) throw new KvError('UNAUTHENTICATED', AUTH_REQUIRED);
-      authorize(this.principal, command.name, need);
-    }
+    this.control.check(this.principal, command.name.replace('_', ' '), (NEEDS[command.name] as (c: CommandOf<N>) => Need)(command));
     return this.port.execute(command);
   }
 
