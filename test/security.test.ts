@@ -1,9 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { type ConnectionOptions, connect as connectTls } from 'node:tls';
-import { hashPassword, newToken } from '#config';
-import { makeTempDir, makeTestCa, type NodeProcess, pem, removeDir, startNode, type TestCa, TextClient } from '#testing';
+import { hashPassword, newToken, parsePasswordHash, tokenDigest, verifyPassword } from '#config';
+import { makeTempDir, makeTestCa, type NodeProcess, pem, removeDir, repoRoot, startNode, type TestCa, TextClient } from '#testing';
 import { RawClient } from './support/raw-client.js';
 
 /**
@@ -283,5 +284,26 @@ describe('TLS on the client listeners', () => {
     process.kill(node.pid, 'SIGHUP');
     await node.waitForLine((line) => (line.includes('TLS certificates not reloaded') ? true : undefined));
     expect(await servedFingerprint(node.ports.merklekv, pem(ca.cert), client)).toBe(after);
+  });
+});
+
+describe('the shipped secret command', () => {
+  const secret = (args: string[], input = ''): string => execFileSync(process.execPath, [join(repoRoot(), 'dist', 'apps', 'node', 'src', 'secret.js'), ...args], { input, encoding: 'utf8' });
+
+  it('makes a password hash that verifies the password read from stdin, and only it', async () => {
+    const line = secret(['password'], 'a pass phrase\n');
+    const text = /^password_hash = "(.+)"\n$/.exec(line)?.[1] ?? '';
+    const hash = parsePasswordHash(text);
+    if (typeof hash === 'string') throw new Error(hash);
+    expect(hash.logN).toBe(15);
+    expect(await verifyPassword('a pass phrase', hash)).toBe(true);
+    expect(await verifyPassword('a pass phrasf', hash)).toBe(false);
+  });
+
+  it('makes a token and the hash the config keeps of it', () => {
+    const [comment, line] = secret(['token']).trimEnd().split('\n');
+    const token = /Bearer (\S+)$/.exec(comment ?? '')?.[1] ?? '';
+    expect(token).toHaveLength(43);
+    expect(line).toBe(`token_hashes = ["sha256:${tokenDigest(token).toString('hex')}"]`);
   });
 });
