@@ -35,7 +35,7 @@ export const AUTH_REQUIRED = 'authentication required';
 const holds = (p: Principal, access: keyof typeof RANK, covers: (prefix: string) => boolean): boolean =>
   p.permissions.some((g) => RANK[g.access] >= RANK[access] && covers(g.prefix));
 
-/** Throws FORBIDDEN unless `principal` may do `what` (a command's name, a route), which needs `need`. */
+/** Throws FORBIDDEN unless `principal` may do `what` (a command's name, CLIENT_LIST shown as CLIENT LIST; a route), which needs `need`. */
 export function authorize(principal: Principal, what: string, need: Need): void {
   switch (need.kind) {
     case 'open':
@@ -55,7 +55,7 @@ export function authorize(principal: Principal, what: string, need: Need): void 
       return;
     case 'admin':
       if (!holds(principal, 'admin', (prefix) => prefix === '')) {
-        throw new KvError('FORBIDDEN', `user '${principal.name}' may not run ${what}: it needs admin on every key (prefix "")`);
+        throw new KvError('FORBIDDEN', `user '${principal.name}' may not run ${what.replace('_', ' ')}: it needs admin on every key (prefix "")`);
       }
   }
 }
@@ -142,7 +142,7 @@ export class GuardedPort implements CommandPort {
 
   private run<N extends CommandName>(command: CommandOf<N>): Reply<N> {
     if (command.name === 'AUTH') return this.auth(command as CommandOf<'AUTH'>) as Reply<N>;
-    this.control.check(this.principal, command.name.replace('_', ' '), (NEEDS[command.name] as (c: CommandOf<N>) => Need)(command));
+    this.control.check(this.principal, command.name, (NEEDS[command.name] as (c: CommandOf<N>) => Need)(command));
     return this.port.execute(command);
   }
 
