@@ -32,6 +32,8 @@ describe('the node process', () => {
     [['--engine', 'floppy'], 'engine'],
     [['--no-such-flag'], 'no-such-flag'],
     [['--config', 'missing.toml'], 'missing.toml'],
+    // Protected mode: beyond loopback without users, the line says how to go on.
+    [['--host', '0.0.0.0', '--port', '0', '--http-port', '0'], 'no users are configured: add a [[users]] entry to the config file (see README, Security) or pass --insecure'],
   ])('exits 2 with one line naming the problem for %j', async (args, named) => {
     const { code, stdout, stderr } = await run(args, cwd);
     expect(code).toBe(2);

@@ -13,11 +13,13 @@ export interface FlagSpec {
   readonly default?: string;
   /** Repeatable: the values add up. */
   readonly multiple?: boolean;
+  /** Takes no value: present or not (`--tls`). */
+  readonly switch?: boolean;
 }
 
 export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
 
-type FlagValue<S extends FlagSpec> = S extends { readonly multiple: true } ? string[] : S extends { readonly default: string } ? string : string | undefined;
+type FlagValue<S extends FlagSpec> = S extends { readonly switch: true } ? boolean : S extends { readonly multiple: true } ? string[] : S extends { readonly default: string } ? string : string | undefined;
 
 export type FlagValues<F extends FlagSpecs> = { readonly [K in keyof F]: FlagValue<F[K]> };
 
@@ -37,7 +39,7 @@ export type ParsedCommandLine<F extends FlagSpecs> =
 /** The `--help` text. */
 export function benchUsage<F extends FlagSpecs>({ bench, flags, notes = [] }: BenchCommandLine<F>): string {
   const rows = Object.entries(flags).map(([name, spec]): [string, string] => [
-    `--${name} ${spec.hint}`,
+    spec.switch === true ? `--${name}` : `--${name} ${spec.hint}`,
     `${spec.description}${spec.default === undefined ? '' : ` (default ${spec.default})`}${spec.multiple === true ? '; repeatable' : ''}`,
   ]);
   rows.push(['-h, --help', 'print this and exit']);
@@ -48,11 +50,11 @@ export function benchUsage<F extends FlagSpecs>({ bench, flags, notes = [] }: Be
 
 /** Parses `argv` (without the script) against the bench's flags; never exits. */
 export function parseBenchCommandLine<const F extends FlagSpecs>(commandLine: BenchCommandLine<F>, argv: readonly string[]): ParsedCommandLine<F> {
-  const options: Record<string, { type: 'string'; multiple?: boolean; default?: string | string[] } | { type: 'boolean'; short: string }> = {
+  const options: Record<string, { type: 'string'; multiple?: boolean; default?: string | string[] } | { type: 'boolean'; short?: string; default?: boolean }> = {
     help: { type: 'boolean', short: 'h' },
   };
   for (const [name, spec] of Object.entries(commandLine.flags)) {
-    options[name] =
+    options[name] = spec.switch === true ? { type: 'boolean', default: false } :
       spec.multiple === true ? { type: 'string', multiple: true, default: spec.default === undefined ? [] : [spec.default] } : { type: 'string', ...(spec.default === undefined ? {} : { default: spec.default }) };
   }
   let values: Record<string, unknown>;

@@ -14,6 +14,7 @@
  * how much CPU it used, and compare servers with the same generator and the same settings.
  */
 import { createConnection, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { LatencyHistogram, type HistogramSnapshot } from './histogram.js';
@@ -43,7 +44,13 @@ export interface LoadOptions {
   readonly seed?: number;
   /** Fail when no reply arrives for this long while requests are in flight (default 10 s). */
   readonly stallTimeoutMs?: number;
+  /** Connect over TLS, trusting this CA (PEM text). */
+  readonly tlsCa?: string;
+  /** Sign each connection in first (MerkleKV `AUTH user password`), before any timing. */
+  readonly auth?: { readonly user: string; readonly password: string };
 }
+
+type Connection = Pick<LoadOptions, 'port' | 'tlsCa' | 'auth'> & { readonly host: string };
 
 export interface LoadResult {
   readonly protocol: ProtocolName;
@@ -90,29 +97,49 @@ function requestEncoder(protocol: Protocol, options: LoadOptions): (index: numbe
 
 /**
  * Connects with a fixed receive buffer per socket (`onread`): no allocation per read. The
- * reply parsers copy what they keep, so handing them a view of a reused buffer is safe.
+ * reply parsers copy what they keep, so handing them a view of a reused buffer is safe. Over TLS
+ * (no `onread` there) chunks come as 'data' events. With `auth`, the connection signs in first.
  */
-function connect(port: number, host: string, onChunk: (chunk: Buffer) => void): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = createConnection({
-      port,
-      host,
-      onread: {
-        buffer: Buffer.allocUnsafe(64 * 1024),
-        callback: (bytes: number, buffer: Uint8Array) => {
-          onChunk(Buffer.from(buffer.buffer, buffer.byteOffset, bytes));
-          return true;
-        },
-      },
-    });
+async function connect(target: Connection, onChunk: (chunk: Buffer) => void): Promise<Socket> {
+  let deliver = onChunk;
+  const socket = await new Promise<Socket>((resolve, reject) => {
+    const { port, host } = target;
+    const socket =
+      target.tlsCa !== undefined
+        ? connectTls({ port, host, ca: target.tlsCa }).on('data', (chunk: Buffer) => deliver(chunk))
+        : createConnection({
+            port,
+            host,
+            onread: {
+              buffer: Buffer.allocUnsafe(64 * 1024),
+              callback: (bytes: number, buffer: Uint8Array) => {
+                deliver(Buffer.from(buffer.buffer, buffer.byteOffset, bytes));
+                return true;
+              },
+            },
+          });
     socket.once('error', reject);
-    socket.once('connect', () => {
+    socket.once(target.tlsCa !== undefined ? 'secureConnect' : 'connect', () => {
       socket.removeListener('error', reject);
       // The client side sends each request at once; the server keeps its own Nagle setting.
       socket.setNoDelay(true);
       resolve(socket);
     });
   });
+  const { auth } = target;
+  if (auth === undefined) return socket;
+  await new Promise<void>((resolve, reject) => {
+    let reply = '';
+    deliver = (chunk) => {
+      reply += chunk.toString('utf8');
+      if (!reply.includes('\n')) return;
+      deliver = onChunk;
+      if (reply === 'OK\r\n') resolve();
+      else reject(new Error(`AUTH ${auth.user} answered ${JSON.stringify(reply)}`));
+    };
+    socket.write(`AUTH ${auth.user} ${auth.password}\r\n`);
+  });
+  return socket;
 }
 
 const enum Phase {
@@ -133,7 +160,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   // Chunks go to the connection's handler, installed once the run is set up below.
   const onChunk: ((chunk: Buffer) => void)[] = [];
   const sockets = await Promise.all(
-    Array.from({ length: options.connections }, (_, c) => connect(options.port, host, (chunk) => onChunk[c]?.(chunk))),
+    Array.from({ length: options.connections }, (_, c) => connect({ ...options, host }, (chunk) => onChunk[c]?.(chunk))),
   );
 
   const histogram = new LatencyHistogram();

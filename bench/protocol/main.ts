@@ -13,10 +13,17 @@
  * figure measures the generator as much as the server, memcached's first.
  *
  *   npm run bench:protocol -- --connections 50 --seconds 5 --rounds 2 --keys 10000 --value-bytes 100
+ *
+ * With `--tls` and/or `--auth`, a second node runs with TLS on its listeners (certificates made
+ * for the run) and/or a configured user every connection signs in as, under the same load in
+ * the same rounds; `secured_get_ratio` and `secured_set_ratio` compare it with the plain node.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { rmSync } from 'node:fs';
+import { hashPassword } from '#config';
 import { availableParallelism, loadavg } from 'node:os';
-import { startMemcached, startNode, TextClient, type MemcachedServer, type NodeProcess } from '#testing';
+import { makeTempDir, makeTestCa, pem, removeDir, startMemcached, startNode, TextClient, type MemcachedServer, type NodeProcess } from '#testing';
 import { killQuietly, onInterrupt, positive, runBench } from '../lib/cli.js';
 import { benchCommandLine } from '../lib/flags.js';
 import { LatencyHistogram } from '../lib/histogram.js';
@@ -24,6 +31,9 @@ import { benchKey, benchValue, runLoad, runLoadInWorkers, summarize, type LoadOp
 import type { ProtocolName } from '../lib/protocols.js';
 
 const GOAL = { get_ratio: 0.5, set_ratio: 0.3 } as const;
+/** Secured (TLS, auth) over plain, same node build, same run. */
+const SECURED_GOAL = 0.8;
+const BENCH_USER = { user: 'bench', password: 'bench-password' };
 
 const flags = benchCommandLine({
   bench: 'protocol',
@@ -38,6 +48,8 @@ const flags = benchCommandLine({
     threads: { hint: 'N', description: 'load generator worker threads (0: this thread)', default: '1' },
     'memcached-threads': { hint: 'N', description: 'memcached -t', default: '2' },
     'node-arg': { hint: 'ARG', description: 'extra node flag (e.g. --node-arg=--shards --node-arg=4)', multiple: true },
+    tls: { hint: '', description: 'also measure a node with TLS on its listeners', switch: true },
+    auth: { hint: '', description: 'also measure a node with a user every connection signs in as', switch: true },
   },
 });
 
@@ -51,16 +63,28 @@ const settings = {
   valueBytes: Math.floor(positive('value-bytes', flags['value-bytes'])),
   threads: Math.floor(positive('threads', flags.threads, true)),
   memcachedThreads: Math.floor(positive('memcached-threads', flags['memcached-threads'])),
+  tls: flags.tls,
+  auth: flags.auth,
 };
 
 const progress = (message: string): void => {
   process.stderr.write(`[bench:protocol] ${message}\n`);
 };
 
+type Label = 'memcached' | 'merklekv' | 'secured';
+
 interface Target {
+  readonly label: Label;
   readonly name: ProtocolName;
   readonly port: number;
+  readonly tlsCa?: string;
+  readonly auth?: { readonly user: string; readonly password: string };
 }
+
+const access = (target: Target): Pick<Target, 'tlsCa' | 'auth'> => ({
+  ...(target.tlsCa !== undefined && { tlsCa: target.tlsCa }),
+  ...(target.auth !== undefined && { auth: target.auth }),
+});
 
 interface PhaseRun {
   readonly result: LoadResult;
@@ -72,6 +96,7 @@ async function preload(target: Target): Promise<void> {
   const started = performance.now();
   const result = await runLoad({
     port: target.port,
+    ...access(target),
     protocol: target.name,
     op: 'set',
     connections: Math.min(settings.connections, 16),
@@ -79,15 +104,16 @@ async function preload(target: Target): Promise<void> {
     valueBytes: settings.valueBytes,
     requests: settings.keys,
   });
-  if (result.errors > 0) throw new Error(`${target.name}: ${result.errors} errors while preloading`);
-  progress(`${target.name}: preloaded ${settings.keys} keys in ${Math.round(performance.now() - started)} ms`);
+  if (result.errors > 0) throw new Error(`${target.label}: ${result.errors} errors while preloading`);
+  progress(`${target.label}: preloaded ${settings.keys} keys in ${Math.round(performance.now() - started)} ms`);
 }
 
 /** One GET through a plain client, to check that the preload is readable before measuring. */
 async function checkValue(target: Target): Promise<void> {
   const key = benchKey('bench:', 0);
   const expected = benchValue(0, settings.valueBytes).toString();
-  await using client = await TextClient.connect(target.port);
+  await using client = await TextClient.connect(target.port, target.tlsCa !== undefined ? { tls: { ca: target.tlsCa } } : {});
+  if (target.auth !== undefined) await client.request(`AUTH ${target.auth.user} ${target.auth.password}`);
   if (target.name === 'merklekv') {
     const reply = await client.request(`GET ${key}`);
     if (reply !== `VALUE ${expected}`) throw new Error(`merklekv: GET ${key} answered ${JSON.stringify(reply.slice(0, 200))}`);
@@ -104,6 +130,7 @@ async function phase(target: Target, op: LoadOp, round: number): Promise<PhaseRu
   const result = await runLoadInWorkers(
     {
       port: target.port,
+      ...access(target),
       protocol: target.name,
       op,
       connections: settings.connections,
@@ -120,7 +147,7 @@ async function phase(target: Target, op: LoadOp, round: number): Promise<PhaseRu
   const cores = (cpu.user + cpu.system) / 1000 / (performance.now() - wallBefore);
   const s = summarize(result);
   progress(
-    `round ${round + 1} ${target.name} ${op}: ${s.ops_s} ops/s, p50 ${s.p50_ms} ms, p99 ${s.p99_ms} ms, ` +
+    `round ${round + 1} ${target.label} ${op}: ${s.ops_s} ops/s, p50 ${s.p50_ms} ms, p99 ${s.p99_ms} ms, ` +
       `errors ${s.errors}, misses ${s.misses}, loadgen ${cores.toFixed(2)} cores`,
   );
   return { result, cpu: cores };
@@ -159,10 +186,10 @@ function prefixed(op: LoadOp, figures: Record<string, number | number[]>): Recor
 
 async function main(): Promise<void> {
   progress(`settings ${JSON.stringify(settings)}`);
-  const live: { memcached?: MemcachedServer; node?: NodeProcess } = {};
+  const live: { memcached?: MemcachedServer; node?: NodeProcess; secured?: NodeProcess } = {};
   onInterrupt('protocol', () => {
-    for (const pid of [live.memcached?.pid, live.node?.pid]) if (pid !== undefined) killQuietly(pid);
-    if (live.node !== undefined) rmSync(live.node.dataDir, { recursive: true, force: true });
+    for (const pid of [live.memcached?.pid, live.node?.pid, live.secured?.pid]) if (pid !== undefined) killQuietly(pid);
+    for (const node of [live.node, live.secured]) if (node !== undefined) rmSync(node.dataDir, { recursive: true, force: true });
   });
 
   await using mc = await startMemcached({ threads: settings.memcachedThreads, memoryMb: 256 });
@@ -171,34 +198,44 @@ async function main(): Promise<void> {
   await using kv = await startNode({ args: ['--engine', 'rocksdb', ...flags['node-arg']], readyTimeoutMs: 30_000 });
   live.node = kv;
   progress(`node pid ${kv.pid} on port ${kv.ports.merklekv}, data dir ${kv.dataDir}`);
+  await using secured = settings.tls || settings.auth ? await startSecuredNode(live) : undefined;
 
-  const targets: Record<ProtocolName, Target> = {
-    memcached: { name: 'memcached', port: mc.port },
-    merklekv: { name: 'merklekv', port: kv.ports.merklekv },
-  };
-  for (const target of Object.values(targets)) {
+  const targets: Target[] = [
+    { label: 'memcached', name: 'memcached', port: mc.port },
+    { label: 'merklekv', name: 'merklekv', port: kv.ports.merklekv },
+    ...(secured ? [secured.target] : []),
+  ];
+  for (const target of targets) {
     await preload(target);
     await checkValue(target);
   }
 
-  const runs: Record<ProtocolName, Record<LoadOp, PhaseRun[]>> = {
-    memcached: { get: [], set: [] },
-    merklekv: { get: [], set: [] },
-  };
+  const runs = new Map<Label, Record<LoadOp, PhaseRun[]>>(targets.map((t) => [t.label, { get: [], set: [] }]));
   for (let round = 0; round < settings.rounds; round += 1) {
-    const order: ProtocolName[] = round % 2 === 0 ? ['memcached', 'merklekv'] : ['merklekv', 'memcached'];
+    // Each round starts with another server, so a drift of the machine favours none.
+    const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
     for (const op of ['get', 'set'] as const) {
-      for (const name of order) runs[name][op].push(await phase(targets[name], op, round));
+      for (const target of order) runs.get(target.label)![op].push(await phase(target, op, round));
     }
   }
 
-  const figures = {
-    merklekv: { get: combine(runs.merklekv.get), set: combine(runs.merklekv.set) },
-    memcached: { get: combine(runs.memcached.get), set: combine(runs.memcached.set) },
+  const figuresOf = (label: Label): Record<LoadOp, Record<string, number | number[]>> => {
+    const byOp = runs.get(label)!;
+    return { get: combine(byOp.get), set: combine(byOp.set) };
   };
-  const ratio = (op: LoadOp): number => Math.round(((figures.merklekv[op]['ops_s'] as number) / (figures.memcached[op]['ops_s'] as number)) * 1000) / 1000;
-  const getRatio = ratio('get');
-  const setRatio = ratio('set');
+  const figures: Partial<Record<Label, Record<LoadOp, Record<string, number | number[]>>>> = Object.fromEntries(targets.map((t) => [t.label, figuresOf(t.label)]));
+  const ratio = (of: Label, to: Label, op: LoadOp): number => Math.round(((figures[of]![op]['ops_s'] as number) / (figures[to]![op]['ops_s'] as number)) * 1000) / 1000;
+  const getRatio = ratio('merklekv', 'memcached', 'get');
+  const setRatio = ratio('merklekv', 'memcached', 'set');
+  const securedReport = secured
+    ? {
+        secured: { tls: settings.tls, auth: settings.auth, ...prefixed('get', figures.secured!.get), ...prefixed('set', figures.secured!.set) },
+        secured_get_ratio: ratio('secured', 'merklekv', 'get'),
+        secured_set_ratio: ratio('secured', 'merklekv', 'set'),
+        secured_goal: SECURED_GOAL,
+        secured_goal_met: ratio('secured', 'merklekv', 'get') >= SECURED_GOAL && ratio('secured', 'merklekv', 'set') >= SECURED_GOAL,
+      }
+    : {};
   const report = {
     bench: 'protocol',
     connections: settings.connections,
@@ -212,12 +249,13 @@ async function main(): Promise<void> {
     cpus: availableParallelism(),
     // Other work on the machine skews both servers; the load average at the end says how busy it was.
     loadavg_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100,
-    merklekv: { ...prefixed('get', figures.merklekv.get), ...prefixed('set', figures.merklekv.set) },
-    memcached: { ...prefixed('get', figures.memcached.get), ...prefixed('set', figures.memcached.set) },
+    merklekv: { ...prefixed('get', figures.merklekv!.get), ...prefixed('set', figures.merklekv!.set) },
+    memcached: { ...prefixed('get', figures.memcached!.get), ...prefixed('set', figures.memcached!.set) },
     get_ratio: getRatio,
     set_ratio: setRatio,
     goal: GOAL,
     goal_met: { get: getRatio >= GOAL.get_ratio, set: setRatio >= GOAL.set_ratio },
+    ...securedReport,
   };
 
   const bad = Object.entries(figures).flatMap(([name, byOp]) =>
@@ -231,6 +269,35 @@ async function main(): Promise<void> {
   }
   progress('stopping the servers');
   process.stdout.write(`${JSON.stringify(report)}\n`);
+}
+
+/** The second node: TLS with certificates made for this run, and/or a user to sign in as. */
+async function startSecuredNode(live: { secured?: NodeProcess }): Promise<{ target: Target } & AsyncDisposable> {
+  const dir = await makeTempDir('bench-secured');
+  const args = ['--engine', 'rocksdb', ...flags['node-arg']];
+  let tlsCa: string | undefined;
+  if (settings.tls) {
+    const ca = makeTestCa(dir, 'bench');
+    const server = ca.issue('server', { server: true });
+    args.push('--tls-cert', server.cert, '--tls-key', server.key);
+    tlsCa = pem(ca.cert);
+  }
+  if (settings.auth) {
+    const config = join(dir, 'users.toml');
+    const hash = await hashPassword(BENCH_USER.password);
+    writeFileSync(config, `[[users]]\nname = "${BENCH_USER.user}"\npassword_hash = "${hash}"\npermissions = [{ prefix = "", access = "write" }]\n`);
+    args.push('--config', config);
+  }
+  const node = await startNode({ args, readyTimeoutMs: 30_000 });
+  live.secured = node;
+  progress(`secured node (tls ${settings.tls}, auth ${settings.auth}) pid ${node.pid} on port ${node.ports.merklekv}`);
+  return {
+    target: { label: 'secured', name: 'merklekv', port: node.ports.merklekv, ...(tlsCa !== undefined && { tlsCa }), ...(settings.auth && { auth: BENCH_USER }) },
+    async [Symbol.asyncDispose]() {
+      await node[Symbol.asyncDispose]();
+      await removeDir(dir);
+    },
+  };
 }
 
 runBench('protocol', main);

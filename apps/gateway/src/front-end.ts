@@ -1,14 +1,19 @@
+import { type Server } from 'node:http';
 import { type Socket } from 'node:net';
+import { type Server as TlsServer } from 'node:tls';
 import { type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
+import { AccessControl } from '#commands';
 import { type NodeConfig } from '#config';
 import { type Logger } from '#logging';
 import { MERKLEKV_MAX_LINE_BYTES } from '#protocol';
 import { type NodeAddresses } from '../../shared/src/lifecycle.js';
 import { NestJsonLogger } from '../../shared/src/nest-logger.js';
+import { ClientTls } from './client-tls.js';
 import { codeOfStatus, errorBody, refuseClientError } from './http/error-body.js';
+import { installHttpAuthentication } from './http/http-access.js';
 import { boundPipelinedRequests } from './http/pipeline-gate.js';
 import { MerkleKvTcpServer } from './merklekv/tcp-server.js';
 import { REQUEST_TIMEOUT_MS } from './request-timeout.js';
@@ -46,7 +51,9 @@ const FRAMEWORK_ERRORS = {
 
 /** A Nest application on Fastify that fronts {@link GatewayModule}: HTTP bodies stay raw bytes. */
 export async function createFrontEnd(module: DynamicModule, config: NodeConfig, logger: Logger): Promise<NestFastifyApplication> {
+  const tls = ClientTls.of(config, logger);
   const adapter = new FastifyAdapter({
+    ...(tls && { https: tls.serverOptions }),
     bodyLimit: config.maxValueBytes + 4096,
     routerOptions: { maxParamLength: MAX_KEY_CHARS },
     // A keep-alive connection idle between requests closes like an idle MerkleKV one (0: never);
@@ -68,8 +75,30 @@ export async function createFrontEnd(module: DynamicModule, config: NodeConfig, 
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   boundPipelinedRequests(fastify);
+  installHttpAuthentication(fastify, app.get(AccessControl));
+  // With `https` set, Fastify's server is an https.Server (its type parameter does not say so).
+  if (tls) tls.track(fastify.server as unknown as TlsServer);
+  limitConnections(fastify.server, config.maxConnections, tls !== undefined);
   await app.init();
   return app;
+}
+
+/**
+ * Beyond `limit` open connections, a new one gets a 503 in the documented body and is closed
+ * (Node's own `maxConnections` would drop it without a word). Counted once TLS is up, so that the
+ * refusal can be read.
+ */
+function limitConnections(server: Server, limit: number, secure: boolean): void {
+  if (limit === 0) return;
+  let open = 0;
+  server.on(secure ? 'secureConnection' : 'connection', (socket: Socket) => {
+    if (open >= limit) {
+      refuseClientError(socket, 503, `max connections reached (${limit})`, 'OVERLOADED');
+      return;
+    }
+    open++;
+    socket.once('close', () => open--);
+  });
 }
 
 /** Binds the MerkleKV port and, unless disabled, the HTTP port. */

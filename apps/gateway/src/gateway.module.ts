@@ -1,9 +1,11 @@
 import { type DynamicModule, type FactoryProvider, type ModuleMetadata, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
-import { ClientRegistry, CommandStats } from '#commands';
-import { CLUSTER_VIEW, COMMANDS } from '../../shared/src/tokens.js';
+import { AccessControl, ClientRegistry, CommandStats } from '#commands';
+import { type NodeConfig } from '#config';
+import { CLUSTER_VIEW, COMMANDS, NODE_CONFIG } from '../../shared/src/tokens.js';
 import { ClusterController } from './http/cluster.controller.js';
 import { HealthController } from './http/health.controller.js';
+import { HttpCommands } from './http/http-access.js';
 import { KvController } from './http/kv.controller.js';
 import { KvErrorFilter } from './http/kv-error.filter.js';
 import { WatchController } from './http/watch.controller.js';
@@ -34,9 +36,11 @@ export class GatewayModule {
       providers: [
         { provide: CommandStats, useValue: new CommandStats() },
         { provide: ClientRegistry, useValue: new ClientRegistry() },
+        { provide: AccessControl, useFactory: (config: NodeConfig) => new AccessControl(config.users), inject: [NODE_CONFIG] },
         { provide: COMMANDS, ...backend.commands },
         { provide: CLUSTER_VIEW, ...backend.clusterView },
         ProtocolCommands,
+        HttpCommands,
         MerkleKvTcpServer,
         { provide: APP_FILTER, useClass: KvErrorFilter },
       ],

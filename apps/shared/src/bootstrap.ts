@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
-import { ConfigError, helpRequested, loadConfig, type NodeConfig, usage } from '#config';
+import { ConfigError, helpRequested, loadConfig, type NodeConfig, protectedModeRefusal, usage } from '#config';
 import { Logger } from '#logging';
 import { StoreError } from '#store';
 import { type ProcessKind, Telemetry, traceLogFields } from '#telemetry';
@@ -29,7 +29,7 @@ export interface ServiceProcess<App extends { close(): Promise<void> }> {
   listen(app: App, config: NodeConfig): Promise<{ addresses: NodeAddresses; details: Record<string, unknown> }>;
 }
 
-function readConfig(check: ServiceProcess<never>['check']): { config: NodeConfig; warnings: readonly string[] } | undefined {
+function readConfig(service: Pick<ServiceProcess<never>, 'kind' | 'check'>): { config: NodeConfig; warnings: readonly string[] } | undefined {
   const argv = process.argv.slice(2);
   if (helpRequested(argv)) {
     process.stdout.write(usage());
@@ -37,7 +37,8 @@ function readConfig(check: ServiceProcess<never>['check']): { config: NodeConfig
   }
   try {
     const loaded = loadConfig({ argv, env: process.env, cwd: process.cwd(), readFile: (path) => readFileSync(path, 'utf8') });
-    const refusal = check?.(loaded.config);
+    // A store-shard process serves no clients (only probes and metrics): protected mode is the client listeners'.
+    const refusal = service.check?.(loaded.config) ?? (service.kind === 'store-shard' ? undefined : protectedModeRefusal(loaded));
     if (refusal) throw refusal;
     return loaded;
   } catch (err) {
@@ -53,7 +54,7 @@ function readConfig(check: ServiceProcess<never>['check']): { config: NodeConfig
  * SHUTDOWN command, and a stop bounded by {@link SHUTDOWN_DEADLINE_MS}.
  */
 export async function runService<App extends { close(): Promise<void> }>(service: ServiceProcess<App>): Promise<void> {
-  const loaded = readConfig(service.check);
+  const loaded = readConfig(service);
   if (!loaded) return;
   const { config, warnings } = loaded;
   // The tracing SDK may warn before the logger exists (which needs to know whether tracing is on).

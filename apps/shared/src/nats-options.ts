@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { credsAuthenticator, type ConnectionOptions } from '@nats-io/transport-node';
+import { credsAuthenticator, type ConnectionOptions, nkeyAuthenticator } from '@nats-io/transport-node';
 import { type NatsConfig } from '#config';
 
 /** How every process of a node dials NATS: the configured servers and credentials, reconnecting for ever. */
 export function natsConnectionOptions(nats: NatsConfig, name: string): ConnectionOptions {
-  const { servers, credsFile, token, tls } = nats;
+  const { servers, credsFile, nkeyFile, token, user, tls } = nats;
   return {
     servers: [...servers],
     name,
@@ -15,7 +15,9 @@ export function natsConnectionOptions(nats: NatsConfig, name: string): Connectio
     noAsyncTraces: true,
     reconnectTimeWait: 500,
     ...(credsFile ? { authenticator: credsAuthenticator(new Uint8Array(readFileSync(credsFile))) } : {}),
+    ...(nkeyFile ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(nkeyFile, 'utf8').trim())) } : {}),
     ...(token ? { token } : {}),
+    ...(user ? { user: user.name, pass: user.password } : {}),
     ...(tls ? { tls: { ...tls } } : {}),
   };
 }

@@ -70,7 +70,9 @@ export type Command =
       readonly initial?: { readonly value: bigint; readonly expiresAt?: number };
     }
   /** Items of several keys (value, flags, CAS value, expiry), in request order. */
-  | { readonly name: 'LOOKUP'; readonly keys: readonly string[] };
+  | { readonly name: 'LOOKUP'; readonly keys: readonly string[] }
+  /** Signs the connection in as a configured user (see access/access-control.ts). */
+  | { readonly name: 'AUTH'; readonly user: string; readonly password: string };
 
 export type CommandName = Command['name'];
 
@@ -171,6 +173,7 @@ export interface ResultOf {
   ADJUST: AdjustResult;
   /** In request order; undefined where the key is absent or expired. */
   LOOKUP: readonly (Item | undefined)[];
+  AUTH: void;
 }
 
 export type CommandOf<N extends CommandName> = Extract<Command, { name: N }>;

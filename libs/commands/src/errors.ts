@@ -24,7 +24,11 @@ export type KvErrorCode =
   /** The storage engine failed; the write was not applied. */
   | 'STORAGE'
   /** The node refuses new work for now (memory pressure); nothing was applied; retry later. */
-  | 'OVERLOADED';
+  | 'OVERLOADED'
+  /** The client has not signed in (or AUTH failed): AUTH first, or HTTP credentials. */
+  | 'UNAUTHENTICATED'
+  /** The signed-in user may not do this (a key outside its prefixes, an admin command). */
+  | 'FORBIDDEN';
 
 export class KvError extends Error {
   override readonly name = 'KvError';

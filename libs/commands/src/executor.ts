@@ -1,3 +1,4 @@
+import { authWithoutUsers } from './access/no-users.js';
 import { bulkCommands } from './bulk.js';
 import { clusterCommands } from './cluster.js';
 import { type CommandName, type CommandOf } from './command.js';
@@ -34,6 +35,7 @@ export class CommandExecutor implements CommandPort {
       ...clusterCommands(deps),
       ...watchCommands(deps),
       ...itemCommands(deps),
+      AUTH: authWithoutUsers,
     };
   }
 

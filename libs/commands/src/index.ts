@@ -1,3 +1,5 @@
+export { AccessControl, AUTH_REQUIRED, BAD_CREDENTIALS, GuardedPort, type Principal } from './access/access-control.js';
+export { type Need } from './access/rules.js';
 export { ClientHandle, ClientRegistry } from './clients.js';
 export {
   type AdjustResult,

@@ -36,6 +36,7 @@ const FAMILY: Record<CommandName, string> = {
   TOUCH: 'set_commands',
   ADJUST: 'numeric_commands',
   LOOKUP: 'get_commands',
+  AUTH: 'management_commands',
 };
 
 const FAMILIES = [...new Set(Object.values(FAMILY))];

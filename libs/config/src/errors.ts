@@ -7,6 +7,7 @@
  * - `UNEXPECTED_ARGUMENT`: a bare word on the command line (the node takes no positional arguments).
  * - `UNREADABLE_FILE`: the config file named by `--config` / `MERKLEKV_CONFIG` could not be read.
  * - `SYNTAX`: the config file is not valid TOML.
+ * - `PROTECTED_MODE`: a non-loopback host with no users and without `insecure`.
  */
 export type ConfigErrorCode =
   | 'INVALID_VALUE'
@@ -14,7 +15,8 @@ export type ConfigErrorCode =
   | 'MISSING_VALUE'
   | 'UNEXPECTED_ARGUMENT'
   | 'UNREADABLE_FILE'
-  | 'SYNTAX';
+  | 'SYNTAX'
+  | 'PROTECTED_MODE';
 
 /**
  * Anything wrong with the configuration. `message` is one line, ready to print as is:

@@ -2,6 +2,8 @@ import { parse, TomlError } from 'smol-toml';
 import { ConfigError } from './errors.js';
 import { CLIENT_ID_KEY, MQTT_KEYS, MQTT_TABLES, S, SETTINGS, type Setting } from './settings.js';
 import { type Layer, parseInput } from './source.js';
+import { type UserConfig } from './types.js';
+import { parseUsers } from './users.js';
 import { isName, isTable } from './values.js';
 
 /**
@@ -38,7 +40,12 @@ const MQTT_HINT = 'MQTT is replaced by NATS (set nats.servers, MERKLEKV_NATS or 
 export interface FileLayer {
   readonly values: Layer;
   readonly warnings: string[];
+  /** The `[[users]]` entries, when the file has any (users come from the file only). */
+  readonly users?: UserConfig[];
 }
+
+/** Arrays of tables, read whole rather than as settings. */
+const USERS_KEY = 'users';
 
 /**
  * Parses the text of a config file. `file` is its absolute path (for messages); `cwd` resolves
@@ -62,6 +69,7 @@ export function parseConfigText(text: string, file: string, cwd: string): FileLa
   const ignoredMqtt: string[] = [];
   const unknown: string[] = [];
   let clientId: { input: unknown } | undefined;
+  let users: UserConfig[] | undefined;
 
   const visit = (key: string, input: unknown): void => {
     if (key === CLIENT_ID_KEY) {
@@ -83,7 +91,9 @@ export function parseConfigText(text: string, file: string, cwd: string): FileLa
   };
 
   for (const [key, input] of Object.entries(doc)) {
-    if (MQTT_TABLES.includes(key)) {
+    if (key === USERS_KEY) {
+      users = parseUsers(input, file);
+    } else if (MQTT_TABLES.includes(key)) {
       ignoredMqtt.push(`[${key}]`);
     } else if (isTable(input)) {
       if (TABLES.has(key)) for (const [sub, subInput] of Object.entries(input)) visit(`${key}.${sub}`, subInput);
@@ -113,7 +123,7 @@ export function parseConfigText(text: string, file: string, cwd: string): FileLa
 
   if (ignoredMqtt.length > 0) warnings.push(`${file}: ${ignoredMqtt.join(', ')} ignored: ${MQTT_HINT}`);
   for (const key of unknown) warnings.push(`${file}: unknown key ${key} ignored`);
-  return { values, warnings };
+  return { values, warnings, ...(users !== undefined && { users }) };
 }
 
 /**

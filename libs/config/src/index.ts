@@ -10,5 +10,7 @@ export { type ConfigErrorCode, ConfigError, isConfigError } from './errors.js';
 export { type FlagValue, helpRequested, type ParsedFlags, parseFlags } from './flags.js';
 export { DEFAULT_CLUSTER, type LoadConfigInput, loadConfig, type LoadedConfig } from './load.js';
 export { CONFIG_REFERENCE, type ConfigReferenceRow, configReferenceMarkdown, usage } from './reference.js';
+export { protectedModeRefusal } from './protected-mode.js';
+export { DEFAULT_SCRYPT, hashPassword, newToken, parsePasswordHash, type PasswordHash, tokenDigest, verifyPassword } from './secrets.js';
 export { DEFAULT_MAX_VALUE_BYTES } from './settings.js';
-export type { EngineKind, LogLevel, NatsConfig, NodeConfig, PeerAddress } from './types.js';
+export type { Access, EngineKind, ListenerTls, LogLevel, NatsConfig, NodeConfig, PeerAddress, Permission, UserConfig } from './types.js';

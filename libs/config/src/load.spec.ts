@@ -53,6 +53,9 @@ describe('defaults', () => {
       cacheBytes: 128 * 1024 * 1024,
       maxValueBytes: DEFAULT_MAX_VALUE_BYTES,
       clientIdleTimeoutSeconds: 300,
+      maxConnections: 10_000,
+      users: [],
+      insecure: false,
       log: { level: 'info' },
       replication: { enabled: true },
       antiEntropy: { enabled: true, intervalSeconds: 30, peers: [], tombstoneGraceSeconds: 86_400, sessionBudgetBytes: 256 * 1024 * 1024 },
@@ -99,6 +102,10 @@ const precedence: readonly PrecedenceCase[] = [
   { key: 'cache_bytes', file: 'cache_bytes = 2000000', env: ['MERKLEKV_CACHE_BYTES', '256MiB'], flag: ['--cache-bytes', '1.5GiB'], read: (c) => c.cacheBytes, expected: [2_000_000, 256 * 1024 * 1024, 1.5 * 1024 ** 3] },
   { key: 'client_idle_timeout_seconds', file: 'client_idle_timeout_seconds = 0', env: ['MERKLEKV_CLIENT_IDLE_TIMEOUT', '60'], flag: ['--client-idle-timeout', '5'], read: (c) => c.clientIdleTimeoutSeconds, expected: [0, 60, 5] },
   { key: 'max_value_bytes', file: 'max_value_bytes = 1000', env: ['MERKLEKV_MAX_VALUE_BYTES', '2000'], flag: ['--max-value-bytes', '3000'], read: (c) => c.maxValueBytes, expected: [1000, 2000, 3000] },
+  { key: 'max_connections', file: 'max_connections = 0', env: ['MERKLEKV_MAX_CONNECTIONS', '5'], flag: ['--max-connections', '6'], read: (c) => c.maxConnections, expected: [0, 5, 6] },
+  { key: 'insecure', file: 'insecure = true', env: ['MERKLEKV_INSECURE', 'false'], flag: ['--insecure'], read: (c) => c.insecure, expected: [true, false, true] },
+  { key: 'nats.user', file: '[nats]\nservers = ["nats://f:4222"]\nuser = "f"\npassword = "p"', env: ['MERKLEKV_NATS_USER', 'e'], flag: ['--nats-user', 'g'], read: (c) => c.nats?.user?.name, expected: ['f', 'e', 'g'] },
+  { key: 'nats.nkey_file', file: '[nats]\nservers = ["nats://f:4222"]\nnkey_file = "f.nk"', env: ['MERKLEKV_NATS_NKEY', 'e.nk'], flag: ['--nats-nkey', 'g.nk'], read: (c) => c.nats?.nkeyFile, expected: ['/srv/kv/f.nk', '/srv/kv/e.nk', '/srv/kv/g.nk'] },
   { key: 'log.level', file: '[log]\nlevel = "debug"', env: ['MERKLEKV_LOG_LEVEL', 'WARN'], flag: ['--log-level', 'error'], read: (c) => c.log.level, expected: ['debug', 'warn', 'error'] },
   { key: 'log.file', file: '[log]\nfile = "f.log"', env: ['MERKLEKV_LOG_FILE', 'e.log'], flag: ['--log-file', '-'], read: (c) => c.log.file, expected: ['/srv/kv/f.log', '/srv/kv/e.log', undefined] },
   { key: 'nats.servers', file: '[nats]\nservers = ["nats://f:4222"]', env: ['MERKLEKV_NATS', 'nats://e1:4222, nats://e2:4222'], flag: ['--nats', 'g1:4222', '--nats=g2:4222,g3:4222'], read: (c) => c.nats?.servers, expected: [['nats://f:4222'], ['nats://e1:4222', 'nats://e2:4222'], ['g1:4222', 'g2:4222', 'g3:4222']] },
@@ -130,7 +137,7 @@ describe('precedence: defaults < file < environment < flags', () => {
 
   it('covers every setting that has an environment variable', () => {
     const { sources } = load();
-    const withEnv = Object.keys(sources).filter((k) => !['nats.token', 'nats.tls_ca_file', 'nats.tls_cert_file', 'nats.tls_key_file', 'replication.topic_prefix'].includes(k));
+    const withEnv = Object.keys(sources).filter((k) => !['nats.token', 'nats.password', 'tls.cert_file', 'tls.key_file', 'tls.ca_file', 'nats.tls_ca_file', 'nats.tls_cert_file', 'nats.tls_key_file', 'replication.topic_prefix'].includes(k));
     expect(precedence.map((c) => c.key).sort()).toEqual(withEnv.sort());
   });
 
@@ -183,12 +190,20 @@ describe('our own TOML format', () => {
       cacheBytes: 64 * 1024 * 1024,
       maxValueBytes: 65536,
       clientIdleTimeoutSeconds: 60,
+      maxConnections: 50,
+      users: [
+        { name: 'app', tokens: [Buffer.from('1a7674eb4ee78df7e1ac439a93c3fa8e3c945784d4dec9fd8e3011738b2f1d62', 'hex')], permissions: [{ prefix: 'app:', access: 'write' }, { prefix: '', access: 'read' }] },
+      ],
+      tls: { certFile: '/srv/kv/tls/node.pem', keyFile: '/srv/kv/tls/node.key', caFile: '/srv/kv/tls/clients-ca.pem' },
+      insecure: true,
       log: { level: 'debug', file: '/srv/kv/logs/kv-a.log' },
       nats: {
         servers: ['nats://n1:4222', 'tls://n2:4222'],
         cluster: 'blue',
         credsFile: '/srv/kv/secrets/kv.creds',
         token: 't0ken',
+        user: { name: 'kv-a', password: 'nats-pw' },
+        nkeyFile: '/srv/kv/secrets/kv-a.nk',
         tls: { caFile: '/srv/kv/tls/ca.pem', certFile: '/srv/kv/tls/kv-a.pem', keyFile: '/srv/kv/tls/kv-a.key' },
       },
       replication: { enabled: true },

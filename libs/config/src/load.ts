@@ -5,7 +5,7 @@ import { parseConfigText } from './file.js';
 import { parseFlags } from './flags.js';
 import { CONFIG_ENV, CONFIG_FLAG, DEFAULT_MAX_VALUE_BYTES, HTTP_PORT_OFFSET, S, SETTINGS, type Setting } from './settings.js';
 import { type Layer, parseInput } from './source.js';
-import { type NatsConfig, type NodeConfig } from './types.js';
+import { type ListenerTls, type NatsConfig, type NodeConfig, type UserConfig } from './types.js';
 import { isName } from './values.js';
 
 export interface LoadConfigInput {
@@ -47,6 +47,7 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
 
   let fileValues: Layer = new Map();
   let configFile: string | undefined;
+  let users: readonly UserConfig[] = [];
   const fromEnv = configFromEnv(input.env);
   const named =
     flags.config !== undefined
@@ -67,6 +68,7 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
     }
     const file = parseConfigText(text, configFile, cwd);
     fileValues = file.values;
+    users = file.users ?? [];
     warnings.push(...file.warnings);
   }
 
@@ -116,12 +118,20 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
   const cacheBytes = get(S.cacheBytes);
   const maxValueBytes = get(S.maxValueBytes);
   const clientIdleTimeoutSeconds = get(S.clientIdleTimeout);
+  const maxConnections = get(S.maxConnections);
+  const listenerCert = get(S.tlsCert);
+  const listenerKey = get(S.tlsKey);
+  const listenerCa = get(S.tlsCa);
+  const insecure = get(S.insecure);
   const logLevel = get(S.logLevel);
   const logFile = get(S.logFile);
   const servers = get(S.natsServers);
   const clusterSetting = get(S.cluster);
   const credsFile = get(S.natsCreds);
   const token = get(S.natsToken);
+  const natsUser = get(S.natsUser);
+  const natsPassword = get(S.natsPassword);
+  const nkeyFile = get(S.natsNkey);
   const tlsCa = get(S.natsTlsCa);
   const tlsCert = get(S.natsTlsCert);
   const tlsKey = get(S.natsTlsKey);
@@ -164,13 +174,24 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
     throw new ConfigError('INVALID_VALUE', S.hostedShards.key, origin(S.hostedShards), `shard ${beyond} does not exist: shards are 0-${shards - 1}`);
   }
 
-  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
-    const [present, missing] = tlsCert !== undefined ? [S.natsTlsCert, S.natsTlsKey] : [S.natsTlsKey, S.natsTlsCert];
+  const requireBoth = (a: Setting<string | undefined>, b: Setting<string | undefined>): void => {
+    if (isSet(a) === isSet(b)) return;
+    const [present, missing] = isSet(a) ? [a, b] : [b, a];
     throw new ConfigError('INVALID_VALUE', missing.key, origin(present), `is required with ${present.key}`);
+  };
+  requireBoth(S.natsTlsCert, S.natsTlsKey);
+  requireBoth(S.natsUser, S.natsPassword);
+  requireBoth(S.tlsCert, S.tlsKey);
+  if (listenerCa !== undefined && listenerCert === undefined) {
+    throw new ConfigError('INVALID_VALUE', S.tlsCert.key, origin(S.tlsCa), `is required with ${S.tlsCa.key} (client certificates are checked over TLS)`);
   }
+  const tls: ListenerTls | undefined =
+    listenerCert !== undefined && listenerKey !== undefined
+      ? { certFile: listenerCert, keyFile: listenerKey, ...(listenerCa !== undefined && { caFile: listenerCa }) }
+      : undefined;
 
   // Before the cluster name may be derived from topic_prefix below, which sets its source.
-  const natsOnly = [S.cluster, S.natsCreds, S.natsToken, S.natsTlsCa, S.natsTlsCert, S.natsTlsKey].filter(isSet);
+  const natsOnly = [S.cluster, S.natsCreds, S.natsToken, S.natsUser, S.natsPassword, S.natsNkey, S.natsTlsCa, S.natsTlsCert, S.natsTlsKey].filter(isSet);
 
   let cluster = clusterSetting;
   if (cluster === undefined && topicPrefix !== undefined) {
@@ -186,7 +207,7 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
 
   let nats: NatsConfig | undefined;
   if (servers.length > 0) {
-    const tls =
+    const natsTls =
       tlsCa !== undefined || tlsCert !== undefined
         ? {
             ...(tlsCa !== undefined && { caFile: tlsCa }),
@@ -199,7 +220,9 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
       cluster: cluster ?? DEFAULT_CLUSTER,
       ...(credsFile !== undefined && { credsFile }),
       ...(token !== undefined && { token }),
-      ...(tls !== undefined && { tls }),
+      ...(natsUser !== undefined && natsPassword !== undefined && { user: { name: natsUser, password: natsPassword } }),
+      ...(nkeyFile !== undefined && { nkeyFile }),
+      ...(natsTls !== undefined && { tls: natsTls }),
     };
   } else {
     if (natsOnly.length > 0) {
@@ -239,6 +262,10 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
     cacheBytes,
     maxValueBytes,
     clientIdleTimeoutSeconds,
+    maxConnections,
+    users,
+    ...(tls !== undefined && { tls }),
+    insecure,
     log: { level: logLevel, ...(logFile !== undefined && { file: logFile }) },
     ...(nats !== undefined && { nats }),
     replication: { enabled: replicationEnabled, ...(topicPrefix !== undefined && { topicPrefix }) },

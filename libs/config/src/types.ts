@@ -1,3 +1,5 @@
+import { type PasswordHash } from './secrets.js';
+
 /** Where the store keeps its data. `memory` keeps nothing across restarts. */
 export type EngineKind = 'memory' | 'rocksdb';
 
@@ -22,8 +24,38 @@ export interface NatsConfig {
   readonly credsFile?: string;
   /** A NATS auth token. Secret: never log it. */
   readonly token?: string;
+  /** NATS user and password. The password is secret: never log it. */
+  readonly user?: { readonly name: string; readonly password: string };
+  /** A file holding an nkey seed, absolute. */
+  readonly nkeyFile?: string;
   /** TLS to the NATS servers; absolute paths. Present when any of the three is set. */
   readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
+}
+
+/** What a permission lets its user do with keys under its prefix; each level includes the ones before it. */
+export type Access = 'read' | 'write' | 'admin';
+
+/** Access to every key that starts with `prefix` (`""`: every key). */
+export interface Permission {
+  readonly prefix: string;
+  readonly access: Access;
+}
+
+/** One `[[users]]` entry. Holds hashes only, never a password or a token. */
+export interface UserConfig {
+  readonly name: string;
+  readonly password?: PasswordHash;
+  /** SHA-256 digests of the user's bearer tokens. */
+  readonly tokens: readonly Buffer[];
+  readonly permissions: readonly Permission[];
+}
+
+/** TLS on the client listeners; absolute paths. */
+export interface ListenerTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** Set: clients must present a certificate this CA signed. */
+  readonly caFile?: string;
 }
 
 /** The resolved configuration of one node: every value typed, validated and defaulted. */
@@ -65,6 +97,14 @@ export interface NodeConfig {
   readonly maxValueBytes: number;
   /** Seconds a client connection may stay idle before it is closed; 0: no limit. */
   readonly clientIdleTimeoutSeconds: number;
+  /** Client connections each listener holds at most; 0: no limit. */
+  readonly maxConnections: number;
+  /** Users allowed in; empty: no authentication (every client may do everything). */
+  readonly users: readonly UserConfig[];
+  /** Present: every client listener speaks TLS only. */
+  readonly tls?: ListenerTls;
+  /** Start on a non-loopback address without users (protected mode off). */
+  readonly insecure: boolean;
   /** JSON lines to stderr, or to `file` (absolute) when set. */
   readonly log: { readonly level: LogLevel; readonly file?: string };
   /** Undefined: standalone node, no replication. */

@@ -27,4 +27,5 @@ export {
   type StoreShardProcess,
 } from './node.js';
 export { isProcessAlive, ManagedProcess, type OutputStream, type ProcessExit, type SpawnOptions, type WaitForLineOptions } from './process.js';
+export { type CertFiles, makeTestCa, pem, type TestCa } from './pki.js';
 export { TextClient, type TextClientOptions } from './text-client.js';

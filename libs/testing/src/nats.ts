@@ -15,6 +15,13 @@ export interface StartNatsOptions {
   readonly jetstream?: boolean;
   /** Extra nats-server arguments. */
   readonly args?: readonly string[];
+  /**
+   * A configuration file's text (users, permissions, `include`s with absolute paths), passed with
+   * `-c`; the harness's own flags (address, port, JetStream store, name) still apply over it.
+   */
+  readonly config?: string;
+  /** Environment added to the parent's, e.g. for `$VARIABLE`s in the configuration. */
+  readonly env?: Readonly<Record<string, string>>;
   /** Server name (default a unique one). */
   readonly name?: string;
   /** The nats-server executable (default `nats-server` from PATH). */
@@ -95,6 +102,7 @@ class NatsServerProcess implements NatsServer {
   async start(): Promise<void> {
     const proc = ManagedProcess.spawn(this.options.binary ?? 'nats-server', {
       args: this.argsFor(this.#port),
+      ...(this.options.env && { env: { ...process.env, ...this.options.env } }),
       logLines: this.options.logLines,
       label: `nats-server ${this.name}`,
     });
@@ -155,7 +163,7 @@ class NatsServerProcess implements NatsServer {
 }
 
 /**
- * Starts `nats-server -a 127.0.0.1 -p -1 [-js -sd <tmp>] -n <name>`: the server picks a free
+ * Starts `nats-server [-c <config>] -a 127.0.0.1 -p -1 [-js -sd <tmp>] -n <name>`: the server picks a free
  * port itself and the harness reads it back from the log, so there is no port race.
  * `restart()` reuses that port and the store dir, for outage tests.
  */
@@ -163,7 +171,10 @@ export async function startNatsServer(options: StartNatsOptions = {}): Promise<N
   const name = options.name ?? uniqueName('nats');
   const dir = await makeTempDir('nats');
   const jetstream = options.jetstream ?? true;
+  const configFile = join(dir, 'nats-server.conf');
+  if (options.config !== undefined) await writeFile(configFile, options.config);
   const argsFor = (port: number): string[] => [
+    ...(options.config !== undefined ? ['-c', configFile] : []),
     '-a',
     HOST,
     '-p',

@@ -1,4 +1,5 @@
 import { createConnection, type Socket } from 'node:net';
+import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 import { HarnessError } from './errors.js';
 
 export interface TextClientOptions {
@@ -7,6 +8,8 @@ export interface TextClientOptions {
   readonly timeoutMs?: number;
   /** Disable Nagle on the client side (default true: tests want their bytes sent now). */
   readonly noDelay?: boolean;
+  /** Speak TLS with these options (CA, client certificate, servername...); resolves once the handshake is done. */
+  readonly tls?: ConnectionOptions;
 }
 
 interface Waiter {
@@ -60,7 +63,7 @@ export class TextClient implements AsyncDisposable {
     const host = options.host ?? '127.0.0.1';
     const timeoutMs = options.timeoutMs ?? 5_000;
     return new Promise<TextClient>((resolve, reject) => {
-      const socket = createConnection({ port, host });
+      const socket = options.tls ? connectTls({ ...options.tls, port, host }) : createConnection({ port, host });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new HarnessError('CONNECT_FAILED', `could not connect to ${host}:${port} within ${timeoutMs} ms`));
@@ -69,7 +72,7 @@ export class TextClient implements AsyncDisposable {
         clearTimeout(timer);
         reject(new HarnessError('CONNECT_FAILED', `could not connect to ${host}:${port}: ${err.message}`, { cause: err }));
       });
-      socket.once('connect', () => {
+      socket.once(options.tls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
         socket.setNoDelay(options.noDelay ?? true);

@@ -24,6 +24,8 @@ export const STATUS_OF: Record<KvErrorCode, number> = {
   OVERLOADED: 503,
   SHUTTING_DOWN: 503,
   STORAGE: 500,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
 };
 
 /** The stable code of an error status the framework or Node's HTTP parser chose. */
@@ -43,12 +45,12 @@ export function errorBody(code: HttpErrorCode, message: string): HttpErrorBody {
  * Answers on a raw socket whose request Node's HTTP parser refused (no request object exists: a
  * request line and headers over the limit, a malformed request, a request timeout), then closes it.
  */
-export function refuseClientError(socket: Socket, status: number, message: string): void {
+export function refuseClientError(socket: Socket, status: number, message: string, code: HttpErrorCode = codeOfStatus(status)): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const body = JSON.stringify(errorBody(codeOfStatus(status), message));
+  const body = JSON.stringify(errorBody(code, message));
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );

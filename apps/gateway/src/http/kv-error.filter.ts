@@ -3,6 +3,7 @@ import { type FastifyReply } from 'fastify';
 import { KvError } from '#commands';
 import { Logger } from '#logging';
 import { codeOfStatus, errorBody, type HttpErrorBody, STATUS_OF } from './error-body.js';
+import { WWW_AUTHENTICATE } from './http-access.js';
 
 /** Every HTTP error leaves as `{ "error": { "code", "message" } }` with a status from its code. */
 @Catch()
@@ -16,6 +17,7 @@ export class KvErrorFilter implements ExceptionFilter {
     if (error instanceof KvError) {
       status = STATUS_OF[error.code];
       body = errorBody(error.code, error.message);
+      if (status === 401) void reply.header('www-authenticate', WWW_AUTHENTICATE);
     } else if (error instanceof HttpException) {
       status = error.getStatus();
       body = errorBody(codeOfStatus(status), error.message);

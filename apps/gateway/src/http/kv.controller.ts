@@ -1,7 +1,7 @@
 import { Controller, Delete, Get, HttpCode, HttpException, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { checkKey, type CommandPort, expiryAfterSeconds, KvError, remainingSeconds } from '#commands';
-import { ProtocolCommands } from '../protocol-commands.js';
+import { HttpCommands } from './http-access.js';
 import { parseIncrAmount } from './incr-body.js';
 import { etagOf, parseIfMatch, type Precondition } from './preconditions.js';
 
@@ -17,31 +17,28 @@ const MAX_PAGE = 1000;
  */
 @Controller('v1/kv')
 export class KvController {
-  private readonly commands: CommandPort;
-
-  constructor(commands: ProtocolCommands) {
-    this.commands = commands.for('http');
-  }
+  constructor(private readonly commands: HttpCommands) {}
 
   @Get()
   async scan(
     @Query('prefix') prefix: string | undefined,
     @Query('limit') limitText: string | undefined,
     @Query('cursor') cursor: string | undefined,
+    @Req() request: FastifyRequest,
   ): Promise<{ keys: readonly string[]; cursor: string | null }> {
     const limit = parseLimit(limitText);
     const after = cursor ? decodeCursor(cursor) : undefined;
     // One more than asked tells whether another page exists.
-    const keys = await this.commands.execute({ name: 'SCAN', prefix: prefix ?? '', after, limit: limit + 1 });
+    const keys = await this.commands.of(request).execute({ name: 'SCAN', prefix: prefix ?? '', after, limit: limit + 1 });
     const page = keys.slice(0, limit);
     return { keys: page, cursor: keys.length > limit ? encodeCursor(page[page.length - 1]!) : null };
   }
 
   /** The value, its ETag (the key's CAS value) and, when it expires, the seconds left. */
   @Get(':key')
-  async get(@Param('key') key: string, @Res() reply: FastifyReply): Promise<void> {
+  async get(@Param('key') key: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     checkKey(key);
-    const [item] = await this.commands.execute({ name: 'LOOKUP', keys: [key] });
+    const [item] = await this.commands.of(request).execute({ name: 'LOOKUP', keys: [key] });
     if (item === undefined) throw new KvError('NOT_FOUND', `key '${key}' not found`);
     void reply.header('content-type', 'application/octet-stream').header('etag', etagOf(item.cas));
     if (item.expiresAt !== undefined) void reply.header(TTL_HEADER, String(remainingSeconds(item.expiresAt, Date.now())));
@@ -56,12 +53,13 @@ export class KvController {
   @Put(':key')
   async put(@Param('key') key: string, @Query('ttl') ttl: string | undefined, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     checkKey(key);
+    const port = this.commands.of(request);
     const value = bodyBytes(request);
     const expiresAt = ttl === undefined ? undefined : expiryAfterSeconds(parseTtl(ttl), Date.now());
     const precondition = preconditionOf(request);
-    const cas = precondition.kind === 'match' ? await this.currentMatch(key, precondition.etags) : undefined;
+    const cas = precondition.kind === 'match' ? await this.currentMatch(port, key, precondition.etags) : undefined;
     const mode = precondition.kind === 'absent' ? 'add' : precondition.kind === 'exists' ? 'replace' : 'set';
-    const result = await this.commands.execute({ name: 'STORE', key, value, mode, ...(cas === undefined ? {} : { cas }), ...(expiresAt === undefined ? {} : { expiresAt }) });
+    const result = await port.execute({ name: 'STORE', key, value, mode, ...(cas === undefined ? {} : { cas }), ...(expiresAt === undefined ? {} : { expiresAt }) });
     if (result.outcome !== 'STORED') throw preconditionFailed(key, precondition);
     await reply.status(204).header('etag', etagOf(result.cas)).send();
   }
@@ -71,14 +69,15 @@ export class KvController {
   @HttpCode(204)
   async remove(@Param('key') key: string, @Req() request: FastifyRequest): Promise<void> {
     checkKey(key);
+    const port = this.commands.of(request);
     const precondition = preconditionOf(request);
     if (precondition.kind === 'absent') throw new KvError('BAD_REQUEST', 'If-None-Match is not supported on DELETE');
     if (precondition.kind === 'none') {
-      if (!(await this.commands.execute({ name: 'DEL', key }))) throw new KvError('NOT_FOUND', `key '${key}' not found`);
+      if (!(await port.execute({ name: 'DEL', key }))) throw new KvError('NOT_FOUND', `key '${key}' not found`);
       return;
     }
-    const cas = precondition.kind === 'match' ? await this.currentMatch(key, precondition.etags) : undefined;
-    const result = await this.commands.execute({ name: 'REMOVE', key, ...(cas === undefined ? {} : { cas }) });
+    const cas = precondition.kind === 'match' ? await this.currentMatch(port, key, precondition.etags) : undefined;
+    const result = await port.execute({ name: 'REMOVE', key, ...(cas === undefined ? {} : { cas }) });
     if (result.outcome !== 'DELETED') throw preconditionFailed(key, precondition);
   }
 
@@ -87,9 +86,9 @@ export class KvController {
    * ETags named (the write then stores only if nothing changed it meanwhile), else one that
    * cannot match. One ETag, the usual case, needs no read first.
    */
-  private async currentMatch(key: string, etags: readonly bigint[]): Promise<bigint> {
+  private async currentMatch(port: CommandPort, key: string, etags: readonly bigint[]): Promise<bigint> {
     if (etags.length === 1) return etags[0]!;
-    const [item] = await this.commands.execute({ name: 'LOOKUP', keys: [key] });
+    const [item] = await port.execute({ name: 'LOOKUP', keys: [key] });
     return item !== undefined && etags.includes(item.cas) ? item.cas : 0n;
   }
 
@@ -98,7 +97,7 @@ export class KvController {
   @HttpCode(200)
   async incr(@Param('key') key: string, @Req() request: FastifyRequest): Promise<{ key: string; value: string }> {
     checkKey(key);
-    const value = await this.commands.execute({ name: 'INCR', key, amount: parseIncrAmount(Buffer.isBuffer(request.body) ? request.body : undefined) });
+    const value = await this.commands.of(request).execute({ name: 'INCR', key, amount: parseIncrAmount(Buffer.isBuffer(request.body) ? request.body : undefined) });
     return { key, value: value.toString() };
   }
 }

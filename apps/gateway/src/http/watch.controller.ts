@@ -1,8 +1,8 @@
 import { isUtf8 } from 'node:buffer';
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
-import { type CommandPort, type WatchEvent } from '#commands';
-import { ProtocolCommands } from '../protocol-commands.js';
+import { type WatchEvent } from '#commands';
+import { HttpCommands } from './http-access.js';
 
 /** Unsent bytes beyond which a slow SSE client is disconnected rather than buffered. */
 const MAX_UNSENT_BYTES = 8 * 1024 * 1024;
@@ -14,15 +14,11 @@ const MAX_UNSENT_BYTES = 8 * 1024 * 1024;
  */
 @Controller('v1/watch')
 export class WatchController {
-  private readonly commands: CommandPort;
-
-  constructor(commands: ProtocolCommands) {
-    this.commands = commands.for('http');
-  }
+  constructor(private readonly commands: HttpCommands) {}
 
   @Get()
   async watch(@Query('prefix') prefix: string | undefined, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    const feed = await this.commands.execute({ name: 'WATCH', prefix: prefix ?? '' });
+    const feed = await this.commands.of(request).execute({ name: 'WATCH', prefix: prefix ?? '' });
     const out = reply.raw;
     reply.hijack();
     // Waiting for events is not idleness: the idle timeout does not apply to this connection.

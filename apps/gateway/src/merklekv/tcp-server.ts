@@ -1,10 +1,11 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
-import { ClientRegistry, type CommandPort, CommandStats } from '#commands';
+import { AccessControl, ClientRegistry, type CommandPort, CommandStats } from '#commands';
 import { type NodeConfig } from '#config';
 import { Logger } from '#logging';
 import { type SessionTimeouts } from '#protocol';
 import { NODE_CONFIG } from '../../../shared/src/tokens.js';
+import { ClientTls } from '../client-tls.js';
 import { ProtocolCommands } from '../protocol-commands.js';
 import { REQUEST_TIMEOUT_MS } from '../request-timeout.js';
 import { MerkleKvConnection } from './connection.js';
@@ -29,12 +30,14 @@ export class MerkleKvTcpServer implements BeforeApplicationShutdown {
     commands: ProtocolCommands,
     private readonly clients: ClientRegistry,
     private readonly stats: CommandStats,
+    private readonly access: AccessControl,
     logger: Logger,
   ) {
     this.executor = commands.for('merklekv');
     this.logger = logger.child({ component: 'merklekv-tcp' });
     // Nagle stays on (noDelay off): some clients read one reply per recv().
-    this.server = createServer({ noDelay: false }, (socket) => this.accept(socket));
+    const tls = ClientTls.of(config, logger);
+    this.server = tls ? tls.createServer((socket) => this.accept(socket), { noDelay: false }) : createServer({ noDelay: false }, (socket) => this.accept(socket));
     this.server.on('error', (err) => this.logger.error('listener error', { error: err }));
     this.timeouts = { idleMs: config.clientIdleTimeoutSeconds * 1000, requestMs: REQUEST_TIMEOUT_MS };
   }
@@ -73,9 +76,15 @@ export class MerkleKvTcpServer implements BeforeApplicationShutdown {
   }
 
   private accept(socket: Socket): void {
+    const limit = this.config.maxConnections;
+    if (limit > 0 && this.connections.size >= limit) {
+      this.logger.warn('refused a client connection: max_connections reached', { limit });
+      socket.end(`ERROR max connections reached (${limit})\r\n`);
+      return;
+    }
     const addr = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     const client = this.clients.register(addr, 'merklekv');
-    const connection = new MerkleKvConnection(socket, client, this.executor, this.stats, this.logger);
+    const connection = new MerkleKvConnection(socket, client, this.access.guard(this.executor), this.stats, this.logger);
     this.connections.add(connection);
     socket.once('close', () => this.connections.delete(connection));
     this.logger.debug('client connected', { client: client.id, addr });

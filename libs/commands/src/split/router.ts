@@ -20,6 +20,7 @@
  *   gateway's own; their keyspace figures come from every shard.
  */
 import { compareKeys, shardOf } from '#store';
+import { authWithoutUsers } from '../access/no-users.js';
 import { type CommandName, type CommandOf, type Item, type WatchEvent, type WatchFeed } from '../command.js';
 import { KvError } from '../errors.js';
 import { type CommandPort } from '../executor.js';
@@ -121,6 +122,7 @@ export class ShardRouter implements CommandPort {
         throw new KvError('UNAVAILABLE', 'anti-entropy sessions are served by full replicas (all-in-one nodes), not by a gateway of a split deployment');
       },
       WATCH: ({ prefix }) => this.#watch(prefix),
+      AUTH: authWithoutUsers,
     };
   }
 

@@ -4,6 +4,7 @@
  * reject a tab inside it, match it case-insensitively (Rust `to_uppercase`), and let the command's
  * family parse the rest.
  */
+import { authParsers } from './auth.js';
 import { bulkParsers } from './bulk.js';
 import { clusterParsers } from './cluster.js';
 import { expiryParsers } from './expiry.js';
@@ -15,7 +16,7 @@ import { hasTab, type ParseResult, TAB_IN_COMMAND, textOf, unknownCommand, type 
 import { indexOfByte, trimEndIndex, trimStartIndex } from './text.js';
 
 const PARSERS: ReadonlyMap<string, WordParser> = new Map(
-  Object.entries({ ...stringParsers, ...numericParsers, ...bulkParsers, ...serverParsers, ...clusterParsers, ...watchParsers, ...expiryParsers }),
+  Object.entries({ ...stringParsers, ...numericParsers, ...bulkParsers, ...serverParsers, ...clusterParsers, ...watchParsers, ...expiryParsers, ...authParsers }),
 );
 
 const SPACE = 0x20;

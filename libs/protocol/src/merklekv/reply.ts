@@ -4,6 +4,7 @@
  */
 import { type Command, type ResultOf } from '#commands';
 
+import { authEncoders } from './auth.js';
 import { bulkEncoders } from './bulk.js';
 import { clusterEncoders } from './cluster.js';
 import { expiryEncoders } from './expiry.js';
@@ -22,6 +23,7 @@ const ENCODERS: ReplyEncoders<Command['name']> = {
   ...clusterEncoders,
   ...watchEncoders,
   ...expiryEncoders,
+  ...authEncoders,
 };
 
 /**
