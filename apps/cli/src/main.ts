@@ -5,10 +5,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { usage } from '#config';
 import { backupNode, fetchStatus, formatStatus, restoreBackup, runCli, TextConnection, verifyDataDir } from '#operator';
-import { runService } from '../../shared/src/bootstrap.js';
 import { NODE_VERSION } from '../../shared/src/version.js';
-import { NODE_SERVICE } from '../../node/src/node-service.js';
-import { benchNode } from './bench.js';
 
 const DEFAULT_HOST = '127.0.0.1';
 const DEFAULT_PORT = 7379;
@@ -55,7 +52,11 @@ program
   .allowUnknownOption()
   .passThroughOptions()
   .addHelpText('after', () => `\n${usage()}`)
-  .action((flags: string[]) => runService(NODE_SERVICE, flags));
+  // Loaded on demand: the node (Nest, NATS, telemetry) costs the other commands a second to import.
+  .action(async (flags: string[]) => {
+    const [{ runService }, { NODE_SERVICE }] = await Promise.all([import('../../shared/src/bootstrap.js'), import('../../node/src/node-service.js')]);
+    await runService(NODE_SERVICE, flags);
+  });
 
 program
   .command('cli')
@@ -163,6 +164,7 @@ program
   .option('--value-bytes <n>', 'value size', integer(1, 1 << 20), 100)
   .action(
     act(async (options: { host: string; port: number; op: 'set' | 'get'; connections: number; depth: number; seconds: number; keys: number; valueBytes: number }) => {
+      const { benchNode } = await import('./bench.js');
       process.stdout.write(`${await benchNode(options, progressSink)}\n`);
     }),
   );

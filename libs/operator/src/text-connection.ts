@@ -19,7 +19,11 @@ const untilEnd: Framing = (lines) => lines.length >= 1 && (lines[0]!.startsWith(
 /** The framing of the reply to a request line. */
 export function replyFraming(requestLine: string): Framing {
   const [name = '', second = ''] = requestLine.trim().split(/\s+/, 2).map((word) => word.toUpperCase());
-  if (name === 'MGET') return counted('VALUES');
+  // `VALUES <found>`, then a line per key asked, found or not; or `NOT_FOUND` alone.
+  if (name === 'MGET') {
+    const asked = requestLine.trim().split(/\s+/).length - 1;
+    return (lines) => lines.length >= 1 && (!lines[0]!.startsWith('VALUES ') || lines.length >= 1 + asked);
+  }
   if (name === 'SCAN') return counted('KEYS');
   if ((name === 'CLIENT' && second === 'LIST') || name === 'WATCH') return untilEnd;
   if (name === 'STATS' || name === 'INFO') return (lines) => lines.length >= 1 && (lines[0]!.startsWith('ERROR') || lines[lines.length - 1] === `PONG ${SENTINEL}`);
