@@ -10,3 +10,4 @@ export { type CliOptions, runCli } from './repl.js';
 export { type ClusterStatus, fetchStatus, formatStatus, lagByPeer, type StatusRow, statusRows } from './status.js';
 export { replyFraming, TextConnection } from './text-connection.js';
 export { describeVerdict, verifyDataDir } from './verify.js';
+export { type MetricsReading, type NodeSample, readMetrics, sampleBetween } from './node-sample.js';
