@@ -66,7 +66,7 @@ function members() {
   const view = self.cluster;
   const own = {
     id: self.nodeId,
-    state: view.mode === 'standalone' ? 'standalone' : view.node.connected === false ? 'suspect' : 'alive',
+    state: view.mode === 'standalone' ? 'standalone' : view.node.connected === false ? 'disconnected' : 'alive',
     http: location.host,
     outbox: self.outboxDepth,
     self: true,

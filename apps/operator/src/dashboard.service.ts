@@ -10,7 +10,10 @@ import { CLUSTER_PORT } from '../../shared/src/tokens.js';
 /** What a node tells its dashboards every second. */
 export interface DashboardTick extends NodeSample {
   readonly nodeId: string;
-  /** A digest of all shard roots (equal on two nodes: they hold the same data), and each root's first 8 hex digits. */
+  /**
+   * A digest of all shard roots (equal on two nodes: they hold the same data), and each root's
+   * first 8 hex digits; empty in ticks taken while no dashboard was open.
+   */
   readonly rootsDigest: string;
   readonly roots: readonly string[];
   /** The node's view of its cluster (as `GET /v1/cluster`), or a standalone node's. */
@@ -68,7 +71,8 @@ export class DashboardService implements OnModuleInit, OnApplicationShutdown {
       const previous = this.previous;
       this.previous = reading;
       if (!previous) return;
-      const roots = Array.from({ length: this.store.shardCount }, (_, shard) => toHex(this.store.shardRoot(shard)));
+      // Roots only while a dashboard watches: asking for one brings the shard's tree up to date.
+      const roots = this.listeners.size === 0 ? [] : Array.from({ length: this.store.shardCount }, (_, shard) => toHex(this.store.shardRoot(shard)));
       const tick: DashboardTick = {
         ...sampleBetween(previous, reading),
         nodeId: this.store.nodeId,
