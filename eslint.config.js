@@ -24,4 +24,12 @@ export default tseslint.config(
     files: ['**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },
+  {
+    // The dashboard's script runs in the browser, as it is (no build step).
+    files: ['apps/operator/dashboard/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { document: 'readonly', location: 'readonly', EventSource: 'readonly', fetch: 'readonly', setInterval: 'readonly', TextDecoder: 'readonly', uPlot: 'readonly' },
+    },
+  },
 );

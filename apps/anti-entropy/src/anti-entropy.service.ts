@@ -1,10 +1,9 @@
 import { type BeforeApplicationShutdown, Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { type Subscription } from '@nats-io/transport-node';
-import { AntiEntropyError, encodeReply, Responder, TombstoneCollector, type Transport } from '#anti-entropy';
+import { AntiEntropyCoordinator, AntiEntropyError, encodeReply, Responder, TombstoneCollector, type Transport } from '#anti-entropy';
 import { KvError } from '#commands';
 import { type NodeConfig } from '#config';
 import { Logger } from '#logging';
-import { type PeerInfo } from '#replication';
 import { Store } from '#store';
 import { Telemetry } from '#telemetry';
 import { type ClusterExtension, type ClusterRuntime, ReplicationService } from '../../replicator/src/replication.service.js';
@@ -13,8 +12,6 @@ import { PeerSessions, REQUEST_TIMEOUT_MS, type SessionRecord } from './peer-ses
 
 /** Requests the responder answers at once; beyond, peers are told to come back later. */
 const MAX_RESPONDING = 16;
-/** The first round follows start-up soon, so that a new or wiped node fills up without waiting an interval. */
-const FIRST_ROUND_MS = 2_000;
 
 /** The NATS subject a node serves anti-entropy sessions on, under its cluster's namespace. */
 export const sessionSubject = (cluster: string, nodeId: string): string => `merklekv.${cluster}.ae.${nodeId}`;
@@ -35,9 +32,8 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private responding = 0;
-  private rounds = 0;
-  /** When each peer (node id, or host:port of a static peer) was last picked for a round. */
-  private readonly roundAt = new Map<string, number>();
+  /** When rounds run and with whom (the policy; this service runs the timers and the transports). */
+  private readonly coordinator: AntiEntropyCoordinator;
 
   constructor(
     @Inject(NODE_CONFIG) private readonly config: NodeConfig,
@@ -55,6 +51,10 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
       limits: { maxValueBytes: config.maxValueBytes },
     });
     this.collector = new TombstoneCollector({ store, graceMs: config.antiEntropy.tombstoneGraceSeconds * 1000 });
+    this.coordinator = new AntiEntropyCoordinator({
+      intervalMs: config.antiEntropy.intervalSeconds * 1000,
+      staticPeers: config.antiEntropy.peers.map((p) => `${p.host}:${p.port}`),
+    });
     replication.attach(this);
   }
 
@@ -79,7 +79,7 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
     runtime.membership.onChange(({ peer }) => {
       if (peer.state === 'dead') this.sessions.running.get(peer.id)?.abort();
     });
-    if (this.config.antiEntropy.enabled) this.schedule(Math.min(FIRST_ROUND_MS, this.config.antiEntropy.intervalSeconds * 1000));
+    if (this.config.antiEntropy.enabled) this.schedule(this.coordinator.firstDelayMs());
     this.logger.info('anti-entropy serving', { subject: sessionSubject(cluster, this.store.nodeId), rounds: this.config.antiEntropy.enabled });
   }
 
@@ -89,7 +89,7 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
     return this.responder.handle(message).finally(() => this.responding--);
   }
 
-  /** The next round after about `ms` (±20% jitter, so that nodes started together drift apart). */
+  /** The next round after `ms`. */
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(
@@ -99,9 +99,9 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
           .catch((err: unknown) => {
             if (!this.stopped) this.logger.warn('anti-entropy round failed', { error: err });
           })
-          .finally(() => this.schedule(this.config.antiEntropy.intervalSeconds * 1000));
+          .finally(() => this.schedule(this.coordinator.nextDelayMs()));
       },
-      ms * (0.8 + Math.random() * 0.4),
+      ms,
     );
   }
 
@@ -123,19 +123,22 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
     if (!this.replication.replicating) throw new KvError('UNAVAILABLE', 'replication is disabled on this node: REPLICATE enable first');
     const view = runtime.membership.view();
     this.collector.observe(view.map((p) => p.id));
-    // A store-shard process of a split deployment holds some shards only (and serves no sessions):
-    // a full replica syncs with full replicas.
-    const fullReplica = (p: PeerInfo): boolean => Object.keys(p.roots).length === this.store.shardCount;
-    const members = view.filter((p) => p.state === 'alive' && fullReplica(p) && !this.sessions.running.has(p.id)).map((p) => p.id);
-    if (peerId !== undefined && !members.includes(peerId)) throw new KvError('NOT_FOUND', `no live peer ${peerId} that is not syncing already`);
-    const statics = peerId === undefined ? this.config.antiEntropy.peers.map((p) => `${p.host}:${p.port}`).filter((a) => !this.sessions.running.has(a)) : [];
-    const choices = peerId === undefined ? [...members, ...statics] : [peerId];
-    const chosen = choices.sort((x, y) => (this.roundAt.get(x) ?? 0) - (this.roundAt.get(y) ?? 0) || Math.random() - 0.5)[0];
-    if (chosen === undefined) return undefined;
-    this.rounds++;
-    this.roundAt.set(chosen, Date.now());
-    const address = this.config.antiEntropy.peers.find((p) => `${p.host}:${p.port}` === chosen);
-    if (address !== undefined && !members.includes(chosen)) return this.sync(address.host, address.port);
+    const candidates = view.map((p) => ({
+      id: p.id,
+      alive: p.state === 'alive',
+      // A store-shard process of a split deployment announces the roots of the shards it hosts only.
+      fullReplica: Object.keys(p.roots).length === this.store.shardCount,
+    }));
+    const target = this.coordinator.choose(candidates, (peer) => this.sessions.running.has(peer), peerId);
+    if (target === undefined) {
+      if (peerId !== undefined) throw new KvError('NOT_FOUND', `no live peer ${peerId} that is not syncing already`);
+      return undefined;
+    }
+    if (target.kind === 'static') {
+      const address = this.config.antiEntropy.peers.find((p) => `${p.host}:${p.port}` === target.address)!;
+      return this.sync(address.host, address.port);
+    }
+    const chosen = target.id;
     const subject = sessionSubject(this.config.nats!.cluster, chosen);
     const transport: Transport = async (request, signal) => (await abortable(runtime.nc.request(subject, request, { timeout: REQUEST_TIMEOUT_MS }), signal)).data;
     const selfClean = await this.replication.settled();
@@ -161,7 +164,7 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
     return [
       ['anti_entropy', this.config.antiEntropy.enabled ? 'enabled' : 'on demand'],
       ['anti_entropy_interval_seconds', String(this.config.antiEntropy.intervalSeconds)],
-      ['anti_entropy_rounds', String(this.rounds)],
+      ['anti_entropy_rounds', String(this.coordinator.rounds)],
       ['anti_entropy_merged_from_peers', String(this.responder.stats.merged)],
       ['anti_entropy_tombstones_collected', String(this.collector.collected)],
       ['anti_entropy_sync', progress === undefined ? 'idle' : `streaming streamed=${progress.streamed},shards_left=${progress.streamingShards}`],
@@ -177,7 +180,7 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
     return {
       enabled: this.config.antiEntropy.enabled,
       intervalSeconds: this.config.antiEntropy.intervalSeconds,
-      rounds: this.rounds,
+      rounds: this.coordinator.rounds,
       tombstonesCollected: this.collector.collected,
       responder: this.responder.stats,
       syncing: this.sessions.progress ?? null,

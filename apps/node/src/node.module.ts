@@ -14,6 +14,7 @@ import { localCommands } from '../../store-shard/src/local-commands.js';
 import { StoreShardModule } from '../../store-shard/src/store-shard.module.js';
 import { AntiEntropyModule } from '../../anti-entropy/src/anti-entropy.module.js';
 import { StandaloneSyncModule } from '../../anti-entropy/src/standalone-sync.module.js';
+import { OperatorModule } from '../../operator/src/operator.module.js';
 
 const OPTIONAL_CLUSTER = { token: CLUSTER_PORT, optional: true } as const;
 const OPTIONAL_PEER_SYNC = { token: PEER_SYNC, optional: true } as const;
@@ -53,6 +54,7 @@ export class NodeModule {
           },
         }),
         ...(config.nats ? [ReplicatorModule, AntiEntropyModule] : [StandaloneSyncModule]),
+        OperatorModule,
       ],
     };
   }

@@ -29,8 +29,7 @@ export interface ServiceProcess<App extends { close(): Promise<void> }> {
   listen(app: App, config: NodeConfig): Promise<{ addresses: NodeAddresses; details: Record<string, unknown> }>;
 }
 
-function readConfig(service: Pick<ServiceProcess<never>, 'kind' | 'check'>): { config: NodeConfig; warnings: readonly string[] } | undefined {
-  const argv = process.argv.slice(2);
+function readConfig(argv: readonly string[], service: Pick<ServiceProcess<never>, 'kind' | 'check'>): { config: NodeConfig; warnings: readonly string[] } | undefined {
   if (helpRequested(argv)) {
     process.stdout.write(usage());
     process.exit(0);
@@ -51,10 +50,11 @@ function readConfig(service: Pick<ServiceProcess<never>, 'kind' | 'check'>): { c
 
 /**
  * Runs a process to its end: configuration (exit 2 when invalid), start, signals and the
- * SHUTDOWN command, and a stop bounded by {@link SHUTDOWN_DEADLINE_MS}.
+ * SHUTDOWN command, and a stop bounded by {@link SHUTDOWN_DEADLINE_MS}. `argv` is the node's
+ * flags (`merklekv start` passes what follows `start`).
  */
-export async function runService<App extends { close(): Promise<void> }>(service: ServiceProcess<App>): Promise<void> {
-  const loaded = readConfig(service);
+export async function runService<App extends { close(): Promise<void> }>(service: ServiceProcess<App>, argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+  const loaded = readConfig(argv, service);
   if (!loaded) return;
   const { config, warnings } = loaded;
   // The tracing SDK may warn before the logger exists (which needs to know whether tracing is on).

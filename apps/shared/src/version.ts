@@ -11,7 +11,10 @@ function findManifest(from: string): string {
   }
 }
 
+const MANIFEST = findManifest(dirname(fileURLToPath(import.meta.url)));
+
 /** The node's version, from the package manifest (VERSION, INFO). */
-export const NODE_VERSION: string = (
-  JSON.parse(readFileSync(findManifest(dirname(fileURLToPath(import.meta.url))), 'utf8')) as { version: string }
-).version;
+export const NODE_VERSION: string = (JSON.parse(readFileSync(MANIFEST, 'utf8')) as { version: string }).version;
+
+/** The repository (or installed package) root: where files served as they are (the dashboard) live. */
+export const PACKAGE_ROOT: string = dirname(MANIFEST);

@@ -8,6 +8,7 @@
  * - codec.ts: the versioned wire format
  * - tombstones.ts: when a tombstone may be collected, and why that never resurrects a value
  * - reference.ts: SYNC's SCAN/GET fallback for servers without anti-entropy
+ * - coordinator.ts: the round policy: when the next round runs, and with which peer
  */
 export {
   type BatchReply,
@@ -27,6 +28,7 @@ export {
   encodeReply,
   encodeRequest,
 } from './codec.js';
+export { AntiEntropyCoordinator, type AntiEntropyCoordinatorOptions, type RoundCandidate, type RoundTarget } from './coordinator.js';
 export { ANTI_ENTROPY_ERROR_CODES, AntiEntropyError, type AntiEntropyErrorCode, isAntiEntropyError } from './errors.js';
 export { RESPONDER_DEFAULTS, Responder, type ResponderLimits, type ResponderOptions, type ResponderStats } from './responder.js';
 export {

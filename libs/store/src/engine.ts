@@ -56,6 +56,11 @@ export interface ShardRange {
  */
 export type ShardScan = Generator<readonly [key: string, value: Uint8Array], void, undefined>;
 
+/** A record of {@link StorageEngine.snapshot}: a shard's stored entry, or a metadata record. */
+export type SnapshotRecord =
+  | { readonly kind: 'entry'; readonly shard: number; readonly key: string; readonly value: Uint8Array }
+  | { readonly kind: 'meta'; readonly name: string; readonly value: Uint8Array };
+
 export interface StorageEngine {
   /** Human name for INFO and logs. */
   readonly kind: 'rocksdb' | 'memory';
@@ -64,6 +69,12 @@ export interface StorageEngine {
   getEntries(shards: readonly number[], keys: readonly string[]): (Uint8Array | undefined)[];
   /** A consistent, lazily read view of a shard's records in key byte order. */
   scan(shard: number, range?: ShardRange): ShardScan;
+  /**
+   * Every shard's entry records (shard by shard, each in key byte order), then every metadata
+   * record, from one consistent view of the whole engine: one point in time across all shards,
+   * which an online backup copies while writes go on. Read lazily, like {@link scan}.
+   */
+  snapshot(): Generator<SnapshotRecord, void, undefined>;
   /** Outbox records with seq above `afterSeq` (all when undefined), ascending, at most `limit`. */
   outboxRecords(afterSeq: bigint | undefined, limit: number): LoadedOutboxRecord[];
   /** How many outbox records are stored, and the highest seq (a pass over them: they are few unless NATS was away). */

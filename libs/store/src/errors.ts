@@ -5,7 +5,11 @@ export type StoreErrorCode =
   | 'SHARD_COUNT'
   | 'FORMAT'
   /** The data directory could not be opened; the message names the cause and what to do. */
-  | 'OPEN';
+  | 'OPEN'
+  /** A backup stream or file that is malformed or incomplete. */
+  | 'BACKUP'
+  /** A directory that holds no store (verify, restore). */
+  | 'NOT_A_STORE';
 
 export class StoreError extends Error {
   override readonly name = 'StoreError';

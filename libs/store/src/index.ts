@@ -1,4 +1,5 @@
-export { type ExpiringKey, type LoadedOutboxRecord, type PersistOp, type ShardRange, type ShardScan, type StorageEngine } from './engine.js';
+export { BackupDecoder, type BackupFrame, BackupRoots, type BackupHeader } from './backup.js';
+export { type ExpiringKey, type LoadedOutboxRecord, type PersistOp, type ShardRange, type ShardScan, type SnapshotRecord, type StorageEngine } from './engine.js';
 export { compareKeys, shardOf } from './key-order.js';
 export { type CommitEvent, type Keyspace, type Update } from './keyspace.js';
 export { type ReplicaStore, type ShardedKeyspace, type ShardHost } from './ports.js';
@@ -9,3 +10,4 @@ export { type OutboxRecord, type StoreChange } from './outbox.js';
 export { RocksDbEngine, type RocksDbEngineOptions } from './rocksdb-engine.js';
 export { type StorageFaultEvent, type StorageState } from './storage-health.js';
 export { Store, type StoreOptions, type StoreOutbox } from './store.js';
+export { type ShardVerdict, type VerifyReport, verifyStore } from './verify.js';

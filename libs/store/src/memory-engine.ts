@@ -1,4 +1,4 @@
-import { type ExpiringKey, type LoadedOutboxRecord, type OutboxSpan, type PersistOp, type ShardRange, type ShardScan, type StorageEngine } from './engine.js';
+import { type ExpiringKey, type LoadedOutboxRecord, type OutboxSpan, type PersistOp, type ShardRange, type ShardScan, type SnapshotRecord, type StorageEngine } from './engine.js';
 import { compareKeys } from './key-order.js';
 
 /**
@@ -33,6 +33,16 @@ export class MemoryEngine implements StorageEngine {
     // The values as of now: a later write replaces a map value, never the bytes of this one.
     const view = keys.map((key) => [key, records.get(key)!] as const);
     yield* view;
+  }
+
+  *snapshot(): Generator<SnapshotRecord, void, undefined> {
+    // Copied at the first step, so that later writes do not show.
+    const records: SnapshotRecord[] = [];
+    for (const shard of [...this.shards.keys()].sort((a, b) => a - b)) {
+      for (const [key, value] of this.scan(shard)) records.push({ kind: 'entry', shard, key, value });
+    }
+    for (const [name, value] of [...this.meta].sort(([a], [b]) => compareKeys(a, b))) records.push({ kind: 'meta', name, value });
+    yield* records;
   }
 
   outboxRecords(afterSeq: bigint | undefined, limit: number): LoadedOutboxRecord[] {

@@ -103,6 +103,14 @@ export async function readMetadata(engine: StorageEngine, shards: number, config
   };
 }
 
+/** What a data directory says of itself, read without writing; undefined when it holds no store. */
+export function storedIdentity(engine: StorageEngine): { readonly nodeId: NodeId; readonly shards: number; readonly format: number } | undefined {
+  const nodeId = text(engine.getMeta(META_NODE_ID));
+  const shards = Number(text(engine.getMeta(META_SHARDS)));
+  if (nodeId === undefined || !Number.isInteger(shards) || shards < 1) return undefined;
+  return { nodeId, shards, format: Number(text(engine.getMeta(META_FORMAT)) ?? 1) };
+}
+
 /** A shard's stored tree root: `id:u64 size:u64 hash`; an empty tree has no record. */
 export function treeRootOp(shard: number, root: PersistedRoot | null): PersistOp {
   if (root === null) return { type: 'meta-del', name: metaTreeRoot(shard) };
@@ -113,7 +121,7 @@ export function treeRootOp(shard: number, root: PersistedRoot | null): PersistOp
   return { type: 'meta-put', name: metaTreeRoot(shard), value: out };
 }
 
-function decodeTreeRoot(bytes: Uint8Array): PersistedRoot {
+export function decodeTreeRoot(bytes: Uint8Array): PersistedRoot {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.length !== 16 + HASH_BYTES) throw new StoreError('FORMAT', `a tree root needs ${16 + HASH_BYTES} bytes, found ${buf.length}`);
   return { id: Number(buf.readBigUInt64BE(0)), size: Number(buf.readBigUInt64BE(8)), hash: Uint8Array.from(buf.subarray(16)) };

@@ -2,7 +2,17 @@ import { closeSync, openSync, readdirSync, statfsSync, statSync } from 'node:fs'
 import { join } from 'node:path';
 import { type RangeOptions, RocksLevel } from '@nxtedition/rocksdb';
 import { openFailure, StoreError } from './errors.js';
-import { type ExpiringKey, type LoadedOutboxRecord, type OutboxSpan, type PersistOp, prefixEnd, type ShardRange, type ShardScan, type StorageEngine } from './engine.js';
+import {
+  type ExpiringKey,
+  type LoadedOutboxRecord,
+  type OutboxSpan,
+  type PersistOp,
+  prefixEnd,
+  type ShardRange,
+  type ShardScan,
+  type SnapshotRecord,
+  type StorageEngine,
+} from './engine.js';
 
 /**
  * Key layout in the one RocksDB of a node (big-endian, so ranges are contiguous and ordered):
@@ -193,6 +203,14 @@ export class RocksDbEngine implements StorageEngine {
     const after = range.after === undefined ? undefined : entryKey(shard, range.after);
     const bounds = after !== undefined && Buffer.compare(after, lower) >= 0 ? { gt: after, lt: upper } : { gte: lower, lt: upper };
     for (const [key, value] of this.rows(bounds)) yield [key.toString('utf8', 3), value] as const;
+  }
+
+  *snapshot(): Generator<SnapshotRecord, void, undefined> {
+    // Entries ('e'), graveyard ('g') and metadata ('m') sort together: one iterator, one view.
+    for (const [key, value] of this.rows({ gte: Buffer.from([ENTRY]), lt: Buffer.from([META + 1]) })) {
+      if (key[0] === ENTRY) yield { kind: 'entry', shard: key.readUInt16BE(1), key: key.toString('utf8', 3), value };
+      else if (key[0] === META) yield { kind: 'meta', name: key.toString('utf8', 1), value };
+    }
   }
 
   pendingKeys(shard: number): Generator<string, void, undefined> {

@@ -17,6 +17,7 @@ import { clockOp, floorOp, FORMAT, META_CLOCK, outboxSeqOp, readMetadata, type S
 import { Outbox, type OutboxRecord, type StoreChange } from './outbox.js';
 import { type ReplicaStore, type ShardHost } from './ports.js';
 import { type StorageFaultEvent, StorageHealth, type StorageState } from './storage-health.js';
+import { backupFrames } from './backup.js';
 import { type CheckpointContext, type CorruptRecordHandler, type PreparedCheckpoint, readStored, Shard, type ShardStorage } from './shard.js';
 
 export interface StoreOptions {
@@ -349,6 +350,14 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
   /** A frozen copy-on-write view of a shard's Merkle Search Tree, for anti-entropy sessions. */
   shardSnapshot(shard: number): MerkleSearchTree {
     return this.shards[shard]!.snapshot();
+  }
+
+  /**
+   * An online backup: its frames ({@link backupFrames}) from one consistent view of the whole
+   * engine, taken when the first is read, while writes go on. Iterate to the end or return.
+   */
+  backup(): Generator<Buffer, void, undefined> {
+    return backupFrames(this.engine, { nodeId: this.nodeId, shards: this.shards.length, takenAt: Date.now(), liveKeys: this.liveKeys });
   }
 
   /** A shard's truncation floor (ZERO_STAMP when it was never truncated). */

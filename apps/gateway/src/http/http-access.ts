@@ -16,6 +16,9 @@ const principals = new WeakMap<FastifyRequest['raw'], Principal>();
 const ROUTE_NEEDS: ReadonlyMap<string, Need> = new Map<string, Need>([
   ['GET /v1/cluster', { kind: 'signedIn' }],
   ['POST /v1/cluster/anti-entropy', { kind: 'admin' }],
+  // A backup holds every key and value of the node.
+  ['GET /v1/admin/backup', { kind: 'admin' }],
+  ['GET /v1/dashboard/events', { kind: 'signedIn' }],
 ]);
 
 /**
