@@ -10,6 +10,7 @@ import { type NodeAddresses } from '../../shared/src/lifecycle.js';
 import { NestJsonLogger } from '../../shared/src/nest-logger.js';
 import { codeOfStatus, errorBody, refuseClientError } from './http/error-body.js';
 import { boundPipelinedRequests } from './http/pipeline-gate.js';
+import { MemcachedTcpServer } from './memcached/tcp-server.js';
 import { MerkleKvTcpServer } from './merklekv/tcp-server.js';
 import { REQUEST_TIMEOUT_MS } from './request-timeout.js';
 
@@ -72,9 +73,13 @@ export async function createFrontEnd(module: DynamicModule, config: NodeConfig, 
   return app;
 }
 
-/** Binds the MerkleKV port and, unless disabled, the HTTP port. */
-export async function listenFrontEnd(app: NestFastifyApplication, config: NodeConfig): Promise<{ addresses: NodeAddresses; ports: { merklekv: number; http: number | undefined } }> {
+/** Binds the MerkleKV port and, unless disabled, the memcached and HTTP ports. */
+export async function listenFrontEnd(
+  app: NestFastifyApplication,
+  config: NodeConfig,
+): Promise<{ addresses: NodeAddresses; ports: { merklekv: number; http: number | undefined; memcached: number | undefined } }> {
   const merklekv = await app.get(MerkleKvTcpServer).listen();
+  const memcached = await app.get(MemcachedTcpServer).listen();
   let http: number | undefined;
   if (config.httpPort !== null) {
     await app.listen({ port: config.httpPort, host: config.host });
@@ -83,6 +88,6 @@ export async function listenFrontEnd(app: NestFastifyApplication, config: NodeCo
   }
   return {
     addresses: { merklekv: `${config.host}:${merklekv}`, http: http === undefined ? '' : `${config.host}:${http}` },
-    ports: { merklekv, http },
+    ports: { merklekv, http, memcached },
   };
 }

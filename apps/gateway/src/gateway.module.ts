@@ -7,6 +7,7 @@ import { HealthController } from './http/health.controller.js';
 import { KvController } from './http/kv.controller.js';
 import { KvErrorFilter } from './http/kv-error.filter.js';
 import { WatchController } from './http/watch.controller.js';
+import { MemcachedTcpServer } from './memcached/tcp-server.js';
 import { MerkleKvTcpServer } from './merklekv/tcp-server.js';
 import { ProtocolCommands } from './protocol-commands.js';
 
@@ -20,7 +21,7 @@ export interface GatewayBackend {
 }
 
 /**
- * The protocol front ends: MerkleKV text on TCP and HTTP/JSON, over one command port. The same
+ * The protocol front ends: MerkleKV text and memcached on TCP and HTTP/JSON, over one command port. The same
  * module fronts a local store (apps/node) and the store-shard processes of a split deployment
  * (apps/gateway's own process), so that every protocol behaves the same in both.
  */
@@ -38,6 +39,7 @@ export class GatewayModule {
         { provide: CLUSTER_VIEW, ...backend.clusterView },
         ProtocolCommands,
         MerkleKvTcpServer,
+        MemcachedTcpServer,
         { provide: APP_FILTER, useClass: KvErrorFilter },
       ],
     };

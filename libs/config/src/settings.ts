@@ -122,7 +122,7 @@ export const S = {
     arity: 'value',
     hint: '<port>',
     defaultText: '11211',
-    description: 'Reserved for the memcached text protocol (not served yet); 0 picks a free port; -1 or off: none.',
+    description: 'memcached protocol (text, meta and binary commands, on the same data as the other protocols); 0 picks a free port; -1 or off: no memcached listener.',
     parse: v.optionalPort,
     fallback: () => 11211,
   }),
