@@ -3,6 +3,7 @@ import { clusterCommands } from './cluster.js';
 import { type CommandName, type CommandOf } from './command.js';
 import { KvError } from './errors.js';
 import { type CommandDeps, type Handlers, type Reply } from './handlers.js';
+import { itemCommands } from './items.js';
 import { numericCommands } from './numeric.js';
 import { serverCommands } from './server.js';
 import { stringCommands } from './strings.js';
@@ -32,6 +33,7 @@ export class CommandExecutor implements CommandPort {
       ...serverCommands(deps),
       ...clusterCommands(deps),
       ...watchCommands(deps),
+      ...itemCommands(deps),
     };
   }
 

@@ -1,10 +1,16 @@
 export { ClientHandle, ClientRegistry } from './clients.js';
 export {
+  type AdjustResult,
   type ClientInfo,
   type Command,
   type CommandName,
   type CommandOf,
+  type Item,
+  type RemoveResult,
   type ResultOf,
+  type StoreMode,
+  type StoreResult,
+  type TouchResult,
   type WatchEvent,
   type WatchFeed,
   WRITE_COMMANDS,
@@ -17,6 +23,7 @@ export { ENTRY_OVERHEAD_BYTES, humanUptime } from './server.js';
 export { CommandStats } from './stats.js';
 export { checkKey, checkValueSize } from './limits.js';
 export { toKvError } from './store-errors.js';
+export { EXPIRED, MEMCACHED_RELATIVE_LIMIT_SECONDS, expiryAfterSeconds, hasExpired, memcachedExpiry, remainingSeconds } from './expiry.js';
 export { mstRootsDigest } from './mst-roots-digest.js';
 export { type ShardChannel, type ShardInbox, ShardRouter, type ShardRouterDeps } from './split/router.js';
 export { ShardService } from './split/shard-service.js';

@@ -30,6 +30,12 @@ const FAMILY: Record<CommandName, string> = {
   AE: 'cluster_commands',
   REPLICATE: 'cluster_commands',
   WATCH: 'watch_commands',
+  // The item commands count in the families of the plain commands they extend.
+  STORE: 'set_commands',
+  REMOVE: 'delete_commands',
+  TOUCH: 'set_commands',
+  ADJUST: 'numeric_commands',
+  LOOKUP: 'get_commands',
 };
 
 const FAMILIES = [...new Set(Object.values(FAMILY))];

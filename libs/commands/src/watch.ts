@@ -1,4 +1,4 @@
-import { type Entry, entryBytes, isLive } from '#crdt';
+import { type Entry, entryBytes, isLiveAt } from '#crdt';
 import { type WatchEvent, type WatchFeed } from './command.js';
 import { type CommandDeps, type Handlers } from './handlers.js';
 
@@ -35,5 +35,5 @@ export function watchCommands({ store }: CommandDeps): Handlers<'WATCH'> {
 
 function toWatchEvent(key: string, entry: Entry, prefix: string): WatchEvent | undefined {
   if (!key.startsWith(prefix)) return undefined;
-  return isLive(entry) ? { kind: 'change', key, value: entryBytes(entry)! } : { kind: 'deleted', key };
+  return isLiveAt(entry, Date.now()) ? { kind: 'change', key, value: entryBytes(entry)! } : { kind: 'deleted', key };
 }

@@ -91,7 +91,8 @@ describe('encodeEntry', () => {
 
   it('refuses states outside the invariants', () => {
     const c = GOLDEN[2]!.entry as CounterEntry;
-    expect(() => encodeEntry({ ...c, base: 2n ** 63n })).toThrow(RangeError);
+    expect(() => encodeEntry({ ...c, base: 2n ** 64n })).toThrow(RangeError);
+    expect(() => encodeEntry({ ...c, base: -(2n ** 63n) - 1n })).toThrow(RangeError);
     expect(() => encodeEntry({ ...c, inc: new Map([['a', 0n]]) })).toThrow(RangeError);
     expect(() => encodeEntry({ ...c, dec: new Map([['a', 2n ** 128n]]) })).toThrow(RangeError);
     expect(() => encodeEntry({ type: 'tombstone', stamp: { hlc: { wall: -1, logical: 0 }, node: 'a' } })).toThrow(RangeError);
@@ -165,7 +166,7 @@ describe('decodeEntry', () => {
     ['varint too long', '0101018bcfe5687b0002 ffffffffffffffff01'],
     ['invalid UTF-8 node id', '0101018bcfe5687b0002 02c328'],
     ['value length beyond input', '0100018bcfe5687b0002026e31ff0168'],
-    ['counter base beyond int64 (zigzag 2^64)', '0102018bcfe568000000026e31 80808080808080808002 00 00'],
+    ['counter base beyond uint64 (zigzag 2^65)', '0102018bcfe568000000026e31 80808080808080808004 00 00'],
     ['counter total zero', '0102018bcfe568000000026e3109 01 0161 00 00'],
     ['counter total 2^128', '0102018bcfe568000000026e3109 01 0161 ' + '80'.repeat(18) + '04 00'],
     ['counter total varint too long', '0102018bcfe568000000026e3109 01 0161 ' + '80'.repeat(19) + '01 00'],

@@ -3,12 +3,18 @@
  *
  * Canonical means one state has exactly one encoding (maps and tag lists sorted, no zero totals,
  * minimal varints, no trailing bytes), so the SHA-256 of the encoding is a digest of the state,
- * and decodeEntry refuses any other spelling. Layout, format version 1 (all varints are
- * unsigned LEB128, minimal length; "str" is a varint byte length then UTF-8):
+ * and decodeEntry refuses any other spelling. Layout (all varints are unsigned LEB128, minimal
+ * length; "str" is a varint byte length then UTF-8):
  *
- *   u8 version = 1
+ *   u8 version: 1 (an entry without attributes) or 2 (a live entry with attributes)
  *   u8 kind: 0 register, 1 tombstone, 2 counter, 3 set
  *   stamp: 8-byte HLC (see hlc.ts) + str node       (for counters and sets: the epoch)
+ *   version 2 only, the attributes:
+ *     u8 present: bit 0 flags, bit 1 expiry, bit 2 the expiry's stamp differs from the entry's
+ *                 (never 0: an entry without attributes is written as version 1; other bits 0)
+ *     bit 0: varint flags, 1..2^32-1
+ *     bit 1: varint expiry time (ms since the Unix epoch, 0 = never, < 2^48)
+ *     bit 2: stamp of the expiry
  *   register:  varint length + value bytes
  *   tombstone: nothing
  *   counter:   zigzag varint base (int64)
@@ -20,22 +26,38 @@
  *              varint r, r x tag                         removed tags, ascending, none of them live
  *              tag = 8-byte HLC + varint index into the node table
  *
+ * Version 2 is written only for entries that carry attributes (an expiry, client flags): every
+ * other entry keeps its version 1 bytes, so data directories and replication messages of nodes
+ * that predate attributes read unchanged, and so do the digests in their Merkle Search Trees.
+ * A node that predates version 2 cannot read an entry with attributes (it counts it as garbage):
+ * use expiry and flags once every node of the cluster runs a release that has them.
+ *
  * Decoding copies what it returns (register values, elements): the result never aliases the
  * input, so a caller may reuse its buffer. Any malformed input throws CrdtError('CORRUPT'); the
  * decoder consumes at least one byte per loop iteration, so it cannot hang.
  */
 import { CrdtError } from './errors.js';
-import { type CounterEntry, type Entry, type SetEntry } from './entry.js';
-import { INT64_MAX, INT64_MIN, MAX_COMPONENT } from './counter.js';
+import { type CounterEntry, type Entry, type EntryAttributes, type Expiry, type LiveEntry, type SetEntry } from './entry.js';
+import { BASE_MAX, BASE_MIN, MAX_COMPONENT } from './counter.js';
 import { type Hlc, readHlc, writeHlc } from './hlc.js';
 import { findTag } from './orset.js';
 import { type NodeId, type Stamp, compareNodeIds, compareStamps } from './stamp.js';
 
+/** The format of entries without attributes (the first format, unchanged). */
 export const FORMAT_VERSION = 1;
+/** The format of entries with attributes (expiry, client flags). */
+export const ATTRIBUTES_FORMAT_VERSION = 2;
+
+const ATTR_FLAGS = 1;
+const ATTR_EXPIRY = 2;
+const ATTR_EXPIRY_STAMP = 4;
+const MAX_FLAGS = 0xffffffff;
+const MAX_EXPIRY = 2 ** 48 - 1;
 
 const KIND = { register: 0, tombstone: 1, counter: 2, set: 3 } as const;
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
-const TWO_POW_64 = 1n << 64n;
+/** The zigzag form of the largest base (2^64-1, a memcached counter's). */
+const MAX_ZIGZAG_BASE = BASE_MAX << 1n;
 
 // ---------------------------------------------------------------------------------------------
 // Writing
@@ -155,7 +177,7 @@ function writeComponents(w: Writer, m: ReadonlyMap<NodeId, bigint>): void {
 }
 
 function writeCounter(w: Writer, e: CounterEntry): void {
-  if (e.base < INT64_MIN || e.base > INT64_MAX) throw new RangeError(`counter base ${e.base} outside int64`);
+  if (e.base < BASE_MIN || e.base > BASE_MAX) throw new RangeError(`counter base ${e.base} outside int64 and uint64`);
   w.bigUvarint(e.base >= 0n ? e.base << 1n : ((-e.base) << 1n) - 1n);
   writeComponents(w, e.inc);
   writeComponents(w, e.dec);
@@ -196,14 +218,36 @@ function writeSet(w: Writer, e: SetEntry): void {
   for (const t of e.removed) tag(t);
 }
 
+function hasAttributes(e: Entry): boolean {
+  return e.type !== 'tombstone' && (e.expiry !== undefined || (e.flags ?? 0) !== 0);
+}
+
+function writeAttributes(w: Writer, e: LiveEntry): void {
+  const { expiry } = e;
+  const flags = e.flags ?? 0;
+  if (!Number.isInteger(flags) || flags < 0 || flags > MAX_FLAGS) throw new RangeError(`flags ${flags} outside 0..2^32-1`);
+  if (expiry !== undefined && (!Number.isInteger(expiry.at) || expiry.at < 0 || expiry.at > MAX_EXPIRY)) {
+    throw new RangeError(`expiry ${expiry.at} outside 0..2^48-1`);
+  }
+  const ownStamp = expiry !== undefined && compareStamps(expiry.stamp, e.stamp) !== 0;
+  w.u8((flags !== 0 ? ATTR_FLAGS : 0) | (expiry ? ATTR_EXPIRY : 0) | (ownStamp ? ATTR_EXPIRY_STAMP : 0));
+  if (flags !== 0) w.uvarint(flags);
+  if (expiry) {
+    w.uvarint(expiry.at);
+    if (ownStamp) w.stamp(expiry.stamp);
+  }
+}
+
 /** Encodes into the shared writer; returns the length. The bytes are valid until the next call. */
 function encodeShared(e: Entry): number {
   const w = writer;
   if (w.buf.length > 1 << 16) w.buf = Buffer.allocUnsafe(4096); // do not keep a huge buffer around
   w.pos = 0;
-  w.u8(FORMAT_VERSION);
+  const attributes = hasAttributes(e);
+  w.u8(attributes ? ATTRIBUTES_FORMAT_VERSION : FORMAT_VERSION);
   w.u8(KIND[e.type]);
   w.stamp(e.stamp);
+  if (attributes) writeAttributes(w, e as LiveEntry);
   switch (e.type) {
     case 'register':
       w.bytes(e.value);
@@ -228,7 +272,7 @@ export function encodeEntryShared(e: Entry): Buffer {
 
 /** Compact, versioned (first byte = format version), canonical (maps sorted) binary. */
 export function encodeEntry(e: Entry): Uint8Array {
-  if (e.type === 'register') {
+  if (e.type === 'register' && !hasAttributes(e)) {
     // Hot path: exact size, written straight into the result.
     const node = nodeBytes(e.stamp.node);
     const v = e.value;
@@ -386,7 +430,7 @@ function readComponents(r: Reader): ReadonlyMap<NodeId, bigint> {
 
 function readCounter(r: Reader, stamp: Stamp): CounterEntry {
   const zz = r.bigUvarint(10);
-  if (zz >= TWO_POW_64) corrupt('counter base outside int64');
+  if (zz > MAX_ZIGZAG_BASE) corrupt('counter base outside int64 and uint64');
   const base = (zz & 1n) === 0n ? zz >> 1n : -((zz + 1n) >> 1n);
   const inc = readComponents(r);
   const dec = readComponents(r);
@@ -438,26 +482,54 @@ function readSet(r: Reader, stamp: Stamp): SetEntry {
   return { type: 'set', stamp, elements, removed };
 }
 
+function readAttributes(r: Reader, stamp: Stamp): EntryAttributes {
+  const present = r.u8();
+  if (present === 0 || present > 7) corrupt(`attribute bits ${present}`);
+  if ((present & ATTR_EXPIRY_STAMP) !== 0 && (present & ATTR_EXPIRY) === 0) corrupt('an expiry stamp without an expiry');
+  let flags: number | undefined;
+  if ((present & ATTR_FLAGS) !== 0) {
+    flags = r.uvarint();
+    if (flags === 0 || flags > MAX_FLAGS) corrupt('flags out of range');
+  }
+  let expiry: Expiry | undefined;
+  if ((present & ATTR_EXPIRY) !== 0) {
+    const at = r.uvarint();
+    if (at > MAX_EXPIRY) corrupt('expiry out of range');
+    let expiryStamp = stamp;
+    if ((present & ATTR_EXPIRY_STAMP) !== 0) {
+      expiryStamp = r.stamp();
+      if (compareStamps(expiryStamp, stamp) === 0) corrupt('an expiry stamp equal to the entry stamp');
+    }
+    expiry = { at, stamp: expiryStamp };
+  }
+  return { ...(expiry === undefined ? {} : { expiry }), ...(flags === undefined ? {} : { flags }) };
+}
+
 function decode(bytes: Uint8Array): Entry {
   if (!(bytes instanceof Uint8Array)) corrupt('not a byte array');
   const r = new Reader(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   const version = r.u8();
-  if (version !== FORMAT_VERSION) corrupt(`unknown format version ${version}`);
+  if (version !== FORMAT_VERSION && version !== ATTRIBUTES_FORMAT_VERSION) corrupt(`unknown format version ${version}`);
   const kind = r.u8();
   const stamp = r.stamp();
+  let attributes: EntryAttributes | undefined;
+  if (version === ATTRIBUTES_FORMAT_VERSION) {
+    if (kind === KIND.tombstone) corrupt('a tombstone has no attributes');
+    attributes = readAttributes(r, stamp);
+  }
   let e: Entry;
   switch (kind) {
     case KIND.register:
-      e = { type: 'register', stamp, value: r.bytes() };
+      e = { type: 'register', stamp, value: r.bytes(), ...attributes };
       break;
     case KIND.tombstone:
       e = { type: 'tombstone', stamp };
       break;
     case KIND.counter:
-      e = readCounter(r, stamp);
+      e = { ...readCounter(r, stamp), ...attributes };
       break;
     case KIND.set:
-      e = readSet(r, stamp);
+      e = { ...readSet(r, stamp), ...attributes };
       break;
     default:
       return corrupt(`unknown entry kind ${kind}`);

@@ -13,6 +13,19 @@ import { type NodeId, compareNodeIds } from './stamp.js';
 
 export const INT64_MIN = -(1n << 63n);
 export const INT64_MAX = (1n << 63n) - 1n;
+export const UINT64_MAX = (1n << 64n) - 1n;
+
+/**
+ * The range a counter operation keeps its result in: MerkleKV's INC/DEC a signed 64-bit one,
+ * memcached's incr/decr an unsigned one (the caller computes the wrap and the floor at 0).
+ */
+export type CounterRange = 'int64' | 'uint64';
+
+const RANGE: Readonly<Record<CounterRange, readonly [bigint, bigint]>> = { int64: [INT64_MIN, INT64_MAX], uint64: [0n, UINT64_MAX] };
+
+/** A counter's base lies in either range: [INT64_MIN, UINT64_MAX]. */
+export const BASE_MIN = INT64_MIN;
+export const BASE_MAX = UINT64_MAX;
 /** Largest per-node total: keeps encodings bounded (a 19-byte varint at most). */
 export const MAX_COMPONENT = (1n << 128n) - 1n;
 
@@ -24,6 +37,22 @@ export function counterValue(e: CounterEntry): bigint {
   for (const x of e.inc.values()) v += x;
   for (const x of e.dec.values()) v -= x;
   return v;
+}
+
+/**
+ * Parses a register's bytes as memcached does for incr/decr: ASCII digits only, up to 2^64-1.
+ * Undefined otherwise.
+ */
+export function parseUint64(bytes: Uint8Array): bigint | undefined {
+  if (bytes.length === 0 || bytes.length > 20) return undefined;
+  for (const b of bytes) if (b < 0x30 || b > 0x39) return undefined;
+  const v = BigInt(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1'));
+  return v <= UINT64_MAX ? v : undefined;
+}
+
+/** A register's bytes as the base of a counter in `range`. */
+export function parseBase(bytes: Uint8Array, range: CounterRange): bigint | undefined {
+  return range === 'int64' ? parseInt64(bytes) : parseUint64(bytes);
 }
 
 /**
@@ -122,11 +151,12 @@ function own(node: NodeId, total: bigint | undefined): ReadonlyMap<NodeId, bigin
 /**
  * Adds `amount` to `node`'s own total in `c` (inc for amount > 0, dec for amount < 0).
  * Returns the new counter and the change carrying only `node`'s totals.
- * Throws OVERFLOW when the value would leave the int64 range, or a total would pass MAX_COMPONENT.
+ * Throws OVERFLOW when the value would leave `range`, or a total would pass MAX_COMPONENT.
  */
-export function addToCounter(c: CounterEntry, amount: bigint, node: NodeId): { entry: CounterEntry; ownOnly: CounterEntry } {
+export function addToCounter(c: CounterEntry, amount: bigint, node: NodeId, range: CounterRange = 'int64'): { entry: CounterEntry; ownOnly: CounterEntry } {
   const value = counterValue(c) + amount;
-  if (value < INT64_MIN || value > INT64_MAX) {
+  const [min, max] = RANGE[range];
+  if (value < min || value > max) {
     throw new CrdtError('OVERFLOW', `increment or decrement would overflow: ${counterValue(c)} + ${amount}`);
   }
   let inc = c.inc;

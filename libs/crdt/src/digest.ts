@@ -13,3 +13,24 @@ import { type Entry } from './entry.js';
 export function entryDigest(e: Entry): Uint8Array {
   return hash('sha256', encodeEntryShared(e), 'buffer');
 }
+
+/**
+ * memcached's CAS value (and HTTP's ETag) of a live entry: the first 8 bytes of the digest of its
+ * state without the expiry, as an unsigned 64-bit integer, never 0 (memcached's "no CAS").
+ *
+ * Derived, not counted: a separate per-key counter would have to be stored and replicated with
+ * the entry, while the state already changes with every write of the value (a new stamp, a
+ * counter's new totals, a set's new tags), identically on every replica and across restarts.
+ * The expiry is left out because memcached's touch keeps the CAS value. Two different states
+ * share a value with probability 2^-64 per comparison.
+ */
+export function entryCas(e: Entry): bigint {
+  const state = e.type !== 'tombstone' && e.expiry !== undefined ? withoutExpiry(e) : e;
+  const cas = hash('sha256', encodeEntryShared(state), 'buffer').readBigUInt64BE(0);
+  return cas === 0n ? 1n : cas;
+}
+
+function withoutExpiry(e: Entry): Entry {
+  const { expiry: _expiry, ...rest } = e as Entry & { expiry?: unknown };
+  return rest as Entry;
+}

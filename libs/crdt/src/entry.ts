@@ -61,16 +61,36 @@
  * already is the join), so `merge(a, b) === a` detects a no-op without comparing contents.
  */
 import { CrdtError } from './errors.js';
-import { addToCounter, counterValue, mergeCounters, newCounter, parseInt64 } from './counter.js';
+import { addToCounter, counterValue, type CounterRange, mergeCounters, newCounter, parseBase } from './counter.js';
 import { addTag, mergeSets, newSet, removeElement } from './orset.js';
-import { type Hlc } from './hlc.js';
+import { type Hlc, MAX_LOGICAL, compareHlc } from './hlc.js';
 import { type NodeId, type Stamp, ZERO_STAMP, compareStamps } from './stamp.js';
 
 export type Entry = RegisterEntry | CounterEntry | SetEntry | TombstoneEntry;
 export type EntryType = Entry['type'];
+/** The entries that hold a value: everything but a tombstone. */
+export type LiveEntry = RegisterEntry | CounterEntry | SetEntry;
+
+/**
+ * When a key expires, and which write said so: a last-writer-wins field of its own inside the
+ * entry (so a touch changes it without making a new version of the value).
+ */
+export interface Expiry {
+  /** ms since the Unix epoch; 0: never (a PERSIST, or a touch that took the expiry away). */
+  readonly at: number;
+  /** The write that set it: the value's own write, or a later touch. */
+  readonly stamp: Stamp;
+}
+
+/** What a live entry carries besides its value. Absent fields are the bottom: no expiry, flags 0. */
+export interface EntryAttributes {
+  readonly expiry?: Expiry;
+  /** memcached's 32-bit client flags, 1..2^32-1 (absent when 0). */
+  readonly flags?: number;
+}
 
 /** LWW register. */
-export interface RegisterEntry {
+export interface RegisterEntry extends EntryAttributes {
   readonly type: 'register';
   /** The write that made it. */
   readonly stamp: Stamp;
@@ -78,7 +98,7 @@ export interface RegisterEntry {
 }
 
 /** PN-counter. `stamp` is its EPOCH: the stamp of the entry it replaced (ZERO_STAMP if the key was absent). */
-export interface CounterEntry {
+export interface CounterEntry extends EntryAttributes {
   readonly type: 'counter';
   readonly stamp: Stamp;
   /** The value the counter started from (a parsed register, or 0); in int64 range. */
@@ -90,7 +110,7 @@ export interface CounterEntry {
 }
 
 /** OR-set, add-wins (see orset.ts). `stamp` is its EPOCH, as for counters. */
-export interface SetEntry {
+export interface SetEntry extends EntryAttributes {
   readonly type: 'set';
   readonly stamp: Stamp;
   /**
@@ -120,6 +140,7 @@ const RANK: Readonly<Record<EntryType, number>> = { register: 0, tombstone: 1, c
  */
 export function latestStamp(e: Entry): Stamp {
   let max = e.stamp;
+  if (e.type !== 'tombstone' && e.expiry !== undefined && compareStamps(e.expiry.stamp, max) > 0) max = e.expiry.stamp;
   if (e.type === 'set') {
     for (const tags of e.elements.values()) {
       const t = tags[tags.length - 1];
@@ -153,14 +174,86 @@ export function merge(local: Entry | undefined, remote: Entry): Entry {
   // Same version, hence same type.
   switch (local.type) {
     case 'register':
-      return Buffer.compare(local.value, (remote as RegisterEntry).value) >= 0 ? local : remote;
+      {
+      const other = remote as RegisterEntry;
+      return joinAttributes(Buffer.compare(local.value, other.value) >= 0 ? local : other, local, other);
+    }
     case 'tombstone':
       return local;
     case 'counter':
-      return mergeCounters(local, remote as CounterEntry);
+      return joinAttributes(mergeCounters(local, remote as CounterEntry), local, remote as LiveEntry);
     case 'set':
-      return mergeSets(local, remote as SetEntry);
+      return joinAttributes(mergeSets(local, remote as SetEntry), local, remote as LiveEntry);
   }
+}
+
+/**
+ * The attributes of two entries of one version, joined field by field: the expiry written last
+ * (by stamp, then the later time), the greater flags (equal by construction: flags change only
+ * with a new version). `joined` is the join of their values; it is returned itself when its
+ * attributes already are the join, so merge keeps answering `local` for a no-op.
+ */
+function joinAttributes<E extends LiveEntry>(joined: E, a: LiveEntry, b: LiveEntry): E {
+  const expiry = compareExpiries(a.expiry, b.expiry) >= 0 ? a.expiry : b.expiry;
+  const flags = Math.max(a.flags ?? 0, b.flags ?? 0);
+  if (joined.expiry === expiry && (joined.flags ?? 0) === flags) return joined;
+  return withAttributes(joined, { expiry, flags });
+}
+
+function compareExpiries(a: Expiry | undefined, b: Expiry | undefined): number {
+  if (a === b) return 0;
+  if (a === undefined) return -1;
+  if (b === undefined) return 1;
+  return compareStamps(a.stamp, b.stamp) || a.at - b.at;
+}
+
+/** `e` with these attributes (in their canonical form: no field for flags 0 or no expiry). */
+function withAttributes<E extends LiveEntry>(e: E, { expiry, flags }: EntryAttributes): E {
+  const { expiry: _expiry, flags: _flags, ...rest } = e;
+  return { ...rest, ...(expiry === undefined ? {} : { expiry }), ...(flags ? { flags } : {}) } as E;
+}
+
+/** `e` carrying the attributes of `from` (what a counter or set operation's result keeps). */
+function keepAttributes<E extends LiveEntry>(e: E, from: EntryAttributes): E {
+  return e.expiry === from.expiry && e.flags === from.flags ? e : withAttributes(e, from);
+}
+
+/** When a live entry expires (ms since the Unix epoch), or undefined: never. */
+export function expiresAt(e: Entry): number | undefined {
+  return e.type !== 'tombstone' && e.expiry !== undefined && e.expiry.at > 0 ? e.expiry.at : undefined;
+}
+
+/** Whether `e` holds a value at `now` (ms since the Unix epoch): not a tombstone, not expired. */
+export function isLiveAt(e: Entry | undefined, now: number): e is LiveEntry {
+  if (e === undefined || e.type === 'tombstone') return false;
+  const at = expiresAt(e);
+  return at === undefined || at > now;
+}
+
+/**
+ * What an entry becomes once it has expired: a tombstone every replica derives alike from the
+ * entry alone (so the replicas that expire it need not tell each other), stamped at the expiry
+ * time, or just past everything the entry holds when that is later (an expiry set shorter than
+ * the clock's lead over the wall time). Node '' sorts first, so any write stamped from the
+ * expiry time on outranks it.
+ */
+export function expiredForm(e: LiveEntry): TombstoneEntry {
+  const at = expiresAt(e) ?? 0;
+  const latest = latestStamp(e).hlc;
+  const next: Hlc = latest.logical < MAX_LOGICAL ? { wall: latest.wall, logical: latest.logical + 1 } : { wall: latest.wall + 1, logical: 0 };
+  const hlc = compareHlc({ wall: at, logical: 0 }, next) > 0 ? { wall: at, logical: 0 } : next;
+  return { type: 'tombstone', stamp: { hlc, node: '' } };
+}
+
+/**
+ * The entry a local operation at `now` starts from: `e` itself, or its expired form once it has
+ * expired, so that writing to an expired key behaves as writing to a deleted one (an INCR starts
+ * from 0, an APPEND finds nothing).
+ */
+export function asOf(e: Entry | undefined, now: number): Entry | undefined {
+  if (e === undefined || e.type === 'tombstone') return e;
+  const at = expiresAt(e);
+  return at !== undefined && at <= now ? expiredForm(e) : e;
 }
 
 /** false for tombstone / undefined. */
@@ -215,10 +308,29 @@ function assertFresh(prev: Entry | undefined, stamp: Stamp, op: string): void {
   }
 }
 
-/** SET: a register stamped `stamp` replacing whatever was there. */
-export function assign(prev: Entry | undefined, value: Uint8Array, stamp: Stamp): Mutation {
+/**
+ * SET: a register stamped `stamp` replacing whatever was there. Attributes: a plain SET has none
+ * (it clears an expiry and flags); a write with an expiry gives it the write's own stamp
+ * (`{ at, stamp }`); APPEND passes the predecessor's attributes on unchanged.
+ */
+export function assign(prev: Entry | undefined, value: Uint8Array, stamp: Stamp, attributes?: EntryAttributes): Mutation {
   assertFresh(prev, stamp, 'assign');
-  const entry: RegisterEntry = { type: 'register', stamp, value };
+  const plain: RegisterEntry = { type: 'register', stamp, value };
+  const entry = attributes && (attributes.expiry || attributes.flags) ? withAttributes(plain, attributes) : plain;
+  return { entry, change: entry };
+}
+
+/**
+ * TOUCH/EXPIRE/PERSIST: a live entry's expiry set to `at` (0: never) by the write `stamp`,
+ * value, flags and version unchanged (so concurrent writes to the value and the expiry both
+ * count). Taking away an expiry the entry does not have changes nothing. The change is the whole
+ * entry. Only a live entry has an expiry to set: the caller checks (RangeError otherwise).
+ */
+export function touch(prev: Entry | undefined, at: number, stamp: Stamp): Mutation {
+  if (prev === undefined || prev.type === 'tombstone') throw new RangeError('touch: the key holds no live entry');
+  if (at === 0 && expiresAt(prev) === undefined) return { entry: prev, change: prev };
+  assertFresh(prev, stamp, 'touch');
+  const entry = withAttributes(prev, { expiry: { at, stamp }, flags: prev.flags });
   return { entry, change: entry };
 }
 
@@ -229,8 +341,11 @@ export function remove(prev: Entry | undefined, stamp: Stamp): Mutation {
   return { entry, change: entry };
 }
 
-/** INC/DEC (amount may be negative); node = stamp.node. See the rules above. */
-export function increment(prev: Entry | undefined, amount: bigint, stamp: Stamp): Mutation {
+/**
+ * INC/DEC (amount may be negative); node = stamp.node. See the rules above. `range`: the register
+ * parse and the result's bounds, signed (MerkleKV) or unsigned (memcached, digits only).
+ */
+export function increment(prev: Entry | undefined, amount: bigint, stamp: Stamp, range: CounterRange = 'int64'): Mutation {
   let counter: CounterEntry;
   switch (prev?.type) {
     case undefined:
@@ -240,20 +355,22 @@ export function increment(prev: Entry | undefined, amount: bigint, stamp: Stamp)
       counter = newCounter(prev.stamp, 0n);
       break;
     case 'register': {
-      const base = parseInt64(prev.value);
-      if (base === undefined) throw new CrdtError('NOT_A_NUMBER', 'value is not a valid signed 64-bit integer');
-      counter = newCounter(prev.stamp, base);
+      const base = parseBase(prev.value, range);
+      if (base === undefined) throw new CrdtError('NOT_A_NUMBER', `value is not a valid ${range === 'int64' ? 'signed' : 'unsigned'} 64-bit integer`);
+      // The counter keeps the register's expiry and flags, as memcached's incr does.
+      counter = keepAttributes(newCounter(prev.stamp, base), prev);
       break;
     }
     case 'set':
       throw new CrdtError('WRONG_TYPE', 'the key holds a set, not a number');
     case 'counter': {
-      const { entry, ownOnly } = addToCounter(prev, amount, stamp.node);
-      return { entry, change: ownOnly };
+      const { entry, ownOnly } = addToCounter(prev, amount, stamp.node, range);
+      return { entry: keepAttributes(entry, prev), change: ownOnly };
     }
   }
-  const { entry } = addToCounter(counter, amount, stamp.node);
-  return { entry, change: entry };
+  const { entry } = addToCounter(counter, amount, stamp.node, range);
+  const full = keepAttributes(entry, counter);
+  return { entry: full, change: full };
 }
 
 /** Adds `element` to the set at this key (creating it on a tombstone or absent key). */
@@ -270,8 +387,10 @@ export function setAdd(prev: Entry | undefined, element: Uint8Array, stamp: Stam
     case 'tombstone':
       set = newSet(prev.stamp);
       break;
-    case 'set':
-      return addTag(prev, element, stamp);
+    case 'set': {
+      const { entry, change } = addTag(prev, element, stamp);
+      return { entry: keepAttributes(entry, prev), change };
+    }
   }
   const { entry } = addTag(set, element, stamp);
   return { entry, change: entry };
@@ -283,8 +402,10 @@ export function setRemove(prev: Entry | undefined, element: Uint8Array, _stamp: 
   switch (prev.type) {
     case 'tombstone':
       return { entry: prev, change: prev };
-    case 'set':
-      return removeElement(prev, element) ?? { entry: prev, change: prev };
+    case 'set': {
+      const removed = removeElement(prev, element);
+      return removed ? { entry: keepAttributes(removed.entry, prev), change: removed.change } : { entry: prev, change: prev };
+    }
     default:
       throw new CrdtError('WRONG_TYPE', `the key holds a ${prev.type}, not a set`);
   }

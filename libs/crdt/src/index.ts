@@ -9,27 +9,35 @@ export { type NodeId, type Stamp, ZERO_STAMP, compareStamps } from './stamp.js';
 export {
   type CounterEntry,
   type Entry,
+  type EntryAttributes,
   type EntryType,
+  type Expiry,
+  type LiveEntry,
   type Mutation,
   type RegisterEntry,
   type SetEntry,
   type TombstoneEntry,
   type Version,
   ZERO_TOMBSTONE,
+  asOf,
   assign,
   compareVersions,
   entryBytes,
+  expiredForm,
+  expiresAt,
   increment,
   isLive,
+  isLiveAt,
   latestHlc,
   latestStamp,
   merge,
   remove,
   setAdd,
   setRemove,
+  touch,
 } from './entry.js';
-export { INT64_MAX, INT64_MIN, counterValue, parseInt64 } from './counter.js';
+export { type CounterRange, INT64_MAX, INT64_MIN, UINT64_MAX, counterValue, parseInt64, parseUint64 } from './counter.js';
 export { elementKey, setHas, setMembers, setSize } from './orset.js';
-export { FORMAT_VERSION, decodeEntry, encodeEntry } from './codec.js';
-export { entryDigest } from './digest.js';
+export { ATTRIBUTES_FORMAT_VERSION, FORMAT_VERSION, decodeEntry, encodeEntry } from './codec.js';
+export { entryCas, entryDigest } from './digest.js';
 export { type CrdtErrorCode, ClockDriftError, CrdtError, isCrdtError } from './errors.js';

@@ -1,4 +1,4 @@
-import { type Entry, isLive, type Mutation, type Stamp } from '#crdt';
+import { type Entry, isLiveAt, type Mutation, type Stamp } from '#crdt';
 import { compareKeys } from './key-order.js';
 import { type Shard } from './shard.js';
 
@@ -97,8 +97,10 @@ export function* liveEntriesOf(shards: readonly Shard[], prefix: string, after?:
   }
 }
 
+/** Entries holding a value now: no tombstone, nothing expired (the sweeper has yet to collect it). */
 function* liveOnly(entries: Generator<[string, Entry], void, undefined>): Generator<[string, Entry], void, undefined> {
-  for (const pair of entries) if (isLive(pair[1])) yield pair;
+  const now = Date.now();
+  for (const pair of entries) if (isLiveAt(pair[1], now)) yield pair;
 }
 
 function next(scan: Generator<[string, Entry], void, undefined>): [string, Entry] | undefined {

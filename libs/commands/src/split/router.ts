@@ -20,7 +20,7 @@
  *   gateway's own; their keyspace figures come from every shard.
  */
 import { compareKeys, shardOf } from '#store';
-import { type CommandName, type CommandOf, type WatchEvent, type WatchFeed } from '../command.js';
+import { type CommandName, type CommandOf, type Item, type WatchEvent, type WatchFeed } from '../command.js';
 import { KvError } from '../errors.js';
 import { type CommandPort } from '../executor.js';
 import { type CommandDeps, type Handlers, type Reply } from '../handlers.js';
@@ -82,16 +82,12 @@ export class ShardRouter implements CommandPort {
       INCR: (command) => keyed(command) as Reply<'INCR'>,
       APPEND: (command) => sized(command) as Reply<'APPEND'>,
       PREPEND: (command) => sized(command) as Reply<'PREPEND'>,
-      MGET: async ({ keys }) => {
-        const values = new Array<Uint8Array | undefined>(keys.length);
-        await Promise.all(
-          [...this.#byShard(keys)].map(async ([shard, positions]) => {
-            const found = (await this.#command(shard, { name: 'MGET', keys: positions.map((i) => keys[i]!) })) as readonly (Uint8Array | undefined)[];
-            positions.forEach((position, i) => (values[position] = found[i]));
-          }),
-        );
-        return values;
-      },
+      MGET: ({ keys }) => this.#perKey('MGET', keys) as Promise<(Uint8Array | undefined)[]>,
+      STORE: (command) => sized(command) as Reply<'STORE'>,
+      REMOVE: (command) => keyed(command) as Reply<'REMOVE'>,
+      TOUCH: (command) => keyed(command) as Reply<'TOUCH'>,
+      ADJUST: (command) => keyed(command) as Reply<'ADJUST'>,
+      LOOKUP: ({ keys }) => this.#perKey('LOOKUP', keys) as Promise<(Item | undefined)[]>,
       MSET: async ({ pairs }) => {
         for (const [, value] of pairs) checkValueSize(limits, value);
         const groups = this.#byShard(pairs.map(([key]) => key));
@@ -132,6 +128,18 @@ export class ShardRouter implements CommandPort {
     this.#deps.stats.count(command.name);
     const handler = this.#handlers[command.name] as (command: CommandOf<N>) => Reply<N>;
     return handler(command);
+  }
+
+  /** A multi-key read split by shard, the answers put back in request order. */
+  async #perKey(name: 'MGET' | 'LOOKUP', keys: readonly string[]): Promise<unknown[]> {
+    const values = new Array<unknown>(keys.length);
+    await Promise.all(
+      [...this.#byShard(keys)].map(async ([shard, positions]) => {
+        const found = (await this.#command(shard, { name, keys: positions.map((i) => keys[i]!) })) as readonly unknown[];
+        positions.forEach((position, i) => (values[position] = found[i]));
+      }),
+    );
+    return values;
   }
 
   /** Every shard's figures, in shard order. */

@@ -7,7 +7,7 @@
  * Both directions are validated field by field: a store-shard process takes requests from
  * anything that can publish on NATS, and a gateway must not crash on a reply it cannot read.
  */
-import { type Command, type CommandName, type ResultOf, type WatchEvent } from '../command.js';
+import { type Command, type CommandName, type Item, type ResultOf, type StoreMode, type WatchEvent } from '../command.js';
 import { KvError, type KvErrorCode } from '../errors.js';
 
 /** Bumped on any incompatible change; a process refuses a request of another version. */
@@ -29,6 +29,11 @@ export const SHARD_COMMANDS = [
   'MEMORY',
   'TRUNCATE',
   'REPLICATE',
+  'STORE',
+  'REMOVE',
+  'TOUCH',
+  'ADJUST',
+  'LOOKUP',
 ] as const satisfies readonly CommandName[];
 
 export type ShardCommandName = (typeof SHARD_COMMANDS)[number];
@@ -151,6 +156,36 @@ function list<T>(v: unknown, what: string, item: (x: unknown, what: string) => T
   return v.map((x, i) => item(x, `${what}[${i}]`));
 }
 
+const STORE_MODES: ReadonlySet<string> = new Set<StoreMode>(['set', 'add', 'replace', 'append', 'prepend']);
+
+function flags(v: unknown, what: string): number {
+  const n = int(v, what);
+  if (n > 0xffffffff) throw invalid(`${what} must fit 32 bits`);
+  return n;
+}
+
+/** `{ [name]: value }` for a field sent, `{}` for one left out (JSON null). */
+function optional<K extends string, T>(name: K, v: unknown, read: (v: unknown, what: string) => T): { [P in K]?: T } {
+  return v === undefined || v === null ? {} : ({ [name]: read(v, name) } as { [P in K]?: T });
+}
+
+function item(v: unknown, what: string): Item | undefined {
+  if (v === null) return undefined;
+  if (!isRecord(v)) throw invalid(`${what} must be an item`);
+  return {
+    value: bytes(v.value, `${what} value`),
+    flags: flags(v.flags, `${what} flags`),
+    cas: big(v.cas, `${what} cas`),
+    ...optional('expiresAt', v.expiresAt, int),
+  };
+}
+
+/** An outcome word among those a command answers; `extra` reads what a success carries. */
+function outcome<T>(v: unknown, what: string, words: readonly string[], success: string, extra: (v: Record<string, unknown>) => T): T {
+  if (!isRecord(v) || typeof v.outcome !== 'string' || !words.includes(v.outcome)) throw invalid(`${what} has no known outcome`);
+  return v.outcome === success ? extra(v) : ({ outcome: v.outcome } as T);
+}
+
 const keyList = (v: unknown, what: string): string[] => {
   const keys = list(v, what, str);
   if (keys.length === 0) throw invalid(`${what} must not be empty`);
@@ -172,7 +207,38 @@ function decodeShardCommand(v: unknown): ShardCommand {
       return { name: 'INCR', key: str(v.key, 'key'), amount: big(v.amount, 'amount') };
     case 'MGET':
     case 'EXISTS':
+    case 'LOOKUP':
       return { name: v.name, keys: keyList(v.keys, 'keys') };
+    case 'STORE': {
+      if (typeof v.mode !== 'string' || !STORE_MODES.has(v.mode)) throw invalid('mode must be set, add, replace, append or prepend');
+      return {
+        name: 'STORE',
+        key: str(v.key, 'key'),
+        value: bytes(v.value, 'value'),
+        mode: v.mode as StoreMode,
+        ...optional('cas', v.cas, big),
+        ...optional('flags', v.flags, flags),
+        ...optional('expiresAt', v.expiresAt, int),
+      };
+    }
+    case 'REMOVE':
+      return { name: 'REMOVE', key: str(v.key, 'key'), ...optional('cas', v.cas, big) };
+    case 'TOUCH':
+      return { name: 'TOUCH', key: str(v.key, 'key'), ...optional('expiresAt', v.expiresAt, int) };
+    case 'ADJUST': {
+      let initial: { value: bigint; expiresAt?: number } | undefined;
+      if (v.initial !== undefined && v.initial !== null) {
+        if (!isRecord(v.initial)) throw invalid('initial must be an object');
+        initial = { value: big(v.initial.value, 'initial value'), ...optional('expiresAt', v.initial.expiresAt, int) };
+      }
+      return {
+        name: 'ADJUST',
+        key: str(v.key, 'key'),
+        delta: big(v.delta, 'delta'),
+        ...optional('cas', v.cas, big),
+        ...(initial === undefined ? {} : { initial }),
+      };
+    }
     case 'MSET': {
       const pairs = list(v.pairs, 'pairs', (p, what): [string, Uint8Array] => {
         if (!Array.isArray(p) || p.length !== 2) throw invalid(`${what} must be a [key, value] pair`);
@@ -267,6 +333,20 @@ function decodeCommandResult(name: ShardCommandName, v: unknown): ResultOf[Shard
     case 'REPLICATE':
       if (!isRecord(v)) throw invalid('REPLICATE result must be an object');
       return { enabled: bool(v.enabled, 'enabled'), nodes: int(v.nodes, 'nodes', 1) };
+    case 'LOOKUP':
+      return list(v, 'LOOKUP result', item);
+    case 'STORE':
+      return outcome(v, 'STORE result', ['STORED', 'NOT_STORED', 'EXISTS', 'NOT_FOUND'], 'STORED', (r) => ({ outcome: 'STORED' as const, cas: big(r.cas, 'cas') }));
+    case 'REMOVE':
+      return outcome(v, 'REMOVE result', ['DELETED', 'EXISTS', 'NOT_FOUND'], 'DELETED', () => ({ outcome: 'DELETED' as const }));
+    case 'TOUCH':
+      return outcome(v, 'TOUCH result', ['TOUCHED', 'NOT_FOUND'], 'TOUCHED', (r) => ({ outcome: 'TOUCHED' as const, item: item(r.item, 'item')! }));
+    case 'ADJUST':
+      return outcome(v, 'ADJUST result', ['ADJUSTED', 'EXISTS', 'NOT_FOUND'], 'ADJUSTED', (r) => ({
+        outcome: 'ADJUSTED' as const,
+        value: big(r.value, 'value'),
+        cas: big(r.cas, 'cas'),
+      }));
   }
 }
 

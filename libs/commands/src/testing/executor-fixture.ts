@@ -18,7 +18,7 @@ export interface ExecutorFixture {
 export interface ExecutorFixtureOptions {
   readonly maxValueBytes?: number;
   readonly now?: () => number;
-  readonly store?: Pick<StoreOptions, 'outbox' | 'traceContext'>;
+  readonly store?: Pick<StoreOptions, 'outbox' | 'traceContext' | 'clock'>;
   /** The keyspace the executor runs on, made from the store (default: the store itself). */
   readonly keyspace?: (store: Store) => Keyspace;
   /** Why new work is refused now (memory pressure), read at every command. */

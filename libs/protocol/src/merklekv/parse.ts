@@ -6,6 +6,7 @@
  */
 import { bulkParsers } from './bulk.js';
 import { clusterParsers } from './cluster.js';
+import { expiryParsers } from './expiry.js';
 import { watchParsers } from './watch.js';
 import { numericParsers } from './numeric.js';
 import { serverParsers } from './server.js';
@@ -14,7 +15,7 @@ import { hasTab, type ParseResult, TAB_IN_COMMAND, textOf, unknownCommand, type 
 import { indexOfByte, trimEndIndex, trimStartIndex } from './text.js';
 
 const PARSERS: ReadonlyMap<string, WordParser> = new Map(
-  Object.entries({ ...stringParsers, ...numericParsers, ...bulkParsers, ...serverParsers, ...clusterParsers, ...watchParsers }),
+  Object.entries({ ...stringParsers, ...numericParsers, ...bulkParsers, ...serverParsers, ...clusterParsers, ...watchParsers, ...expiryParsers }),
 );
 
 const SPACE = 0x20;

@@ -6,6 +6,7 @@ import { type Command, type ResultOf } from '#commands';
 
 import { bulkEncoders } from './bulk.js';
 import { clusterEncoders } from './cluster.js';
+import { expiryEncoders } from './expiry.js';
 import { numericEncoders } from './numeric.js';
 import { textLine } from './reply-bytes.js';
 import { serverEncoders } from './server.js';
@@ -20,6 +21,7 @@ const ENCODERS: ReplyEncoders<Command['name']> = {
   ...serverEncoders,
   ...clusterEncoders,
   ...watchEncoders,
+  ...expiryEncoders,
 };
 
 /**
