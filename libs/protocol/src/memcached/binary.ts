@@ -227,7 +227,7 @@ export function parseBinary(header: BinaryHeader, body: Buffer): BinaryResult {
       const exptime = extras.readUInt32BE(16);
       // An expiration of all ones: fail on a missing key instead of creating it.
       const create = exptime === 0xffff_ffff ? {} : { create: { initial: extras.readBigUInt64BE(8), exptime } };
-      return request({ op: 'incr', key, delta: extras.readBigUInt64BE(0), decrement: spec.decrement === true, ...create, framing });
+      return request({ op: 'incr', key, delta: extras.readBigUInt64BE(0), decrement: spec.decrement === true, ...create, cas: header.cas, framing });
     }
     case 'flush':
       return request({ op: 'flush', delay: extras.length === 4 ? extras.readUInt32BE(0) : 0, framing });
@@ -247,10 +247,10 @@ export function parseBinary(header: BinaryHeader, body: Buffer): BinaryResult {
 export function binaryResponse(
   framing: Extract<Framing, { wire: 'binary' }>,
   status: number,
-  parts: { readonly extras?: Uint8Array; readonly key?: string; readonly value?: Uint8Array; readonly cas?: bigint } = {},
+  parts: { readonly extras?: Uint8Array; readonly key?: Uint8Array; readonly value?: Uint8Array; readonly cas?: bigint } = {},
 ): Buffer {
   const extrasLength = parts.extras?.length ?? 0;
-  const keyLength = parts.key === undefined ? 0 : Buffer.byteLength(parts.key);
+  const keyLength = parts.key?.length ?? 0;
   const valueLength = parts.value?.length ?? 0;
   const out = Buffer.allocUnsafe(BINARY_HEADER_BYTES + extrasLength + keyLength + valueLength);
   out[0] = RESPONSE_MAGIC;
@@ -265,7 +265,7 @@ export function binaryResponse(
   let at = BINARY_HEADER_BYTES;
   if (parts.extras) out.set(parts.extras, at);
   at += extrasLength;
-  if (parts.key !== undefined) out.write(parts.key, at, 'utf8');
+  if (parts.key) out.set(parts.key, at);
   at += keyLength;
   if (parts.value) out.set(parts.value, at);
   return out;

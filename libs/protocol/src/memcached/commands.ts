@@ -3,75 +3,131 @@
  * result comes to. This is the only place that knows both vocabularies; the wire forms only parse
  * and frame, the command layer knows nothing of memcached.
  */
-import { type Command, type KvErrorCode, type ResultOf } from '#commands';
+import { type Command, type Item, type KvErrorCode, memcachedExpiry, remainingSeconds, type ResultOf } from '#commands';
 
 import { type MemcachedFailure, type MemcachedItem, type MemcachedOutcome, type MemcachedRequest } from './request.js';
 
-/** A request the command layer cannot run yet: its failure instead of a command. */
-export class Unsupported {
-  constructor(readonly failure: MemcachedFailure) {}
-}
-
-const unsupported = (what: string): Unsupported => new Unsupported({ kind: 'server', message: `${what} is not supported by this node` });
-
-/** The command `request` runs, or why it cannot. `noop`, `quit` and delayed flushes never get here. */
-export function commandOf(request: MemcachedRequest): Command | Unsupported {
+/**
+ * The commands `request` runs, in order; the replies to them, in that order, are its reply. A gat
+ * of several keys touches each (the command layer touches one key at a time). `noop`, `quit` and
+ * delayed flushes run none and never get here. `nowMs` turns exptimes into absolute expiries.
+ */
+export function commandsOf(request: MemcachedRequest, nowMs: number): { readonly command: Command; readonly request: MemcachedRequest }[] {
+  const one = (command: Command): { command: Command; request: MemcachedRequest }[] => [{ command, request }];
   switch (request.op) {
-    case 'get':
-      if (request.touch !== undefined) return unsupported('gat');
-      return request.keys.length === 1 ? { name: 'GET', key: request.keys[0]! } : { name: 'MGET', keys: request.keys };
-    case 'store':
-      if (request.mode !== 'set') return unsupported(request.mode);
-      if (request.flags !== 0 || request.exptime !== 0) return unsupported('flags and exptime');
-      return { name: 'SET', key: request.key, value: request.value };
+    case 'get': {
+      const { touch } = request;
+      if (touch === undefined) return one({ name: 'LOOKUP', keys: request.keys });
+      const expiresAt = memcachedExpiry(touch, nowMs);
+      const last = request.keys.length - 1;
+      return request.keys.map((key, i) => ({
+        command: { name: 'TOUCH', key, ...(expiresAt === undefined ? {} : { expiresAt }) },
+        request: { ...request, keys: [key], ...(i < last ? { end: false as const } : {}) },
+      }));
+    }
+    case 'store': {
+      const expiresAt = memcachedExpiry(request.exptime, nowMs);
+      const mode = request.mode === 'cas' ? 'set' : request.mode;
+      return one({
+        name: 'STORE',
+        key: request.key,
+        value: request.value,
+        mode,
+        flags: request.flags,
+        ...(request.cas === 0n ? {} : { cas: request.cas }),
+        ...(expiresAt === undefined ? {} : { expiresAt }),
+      });
+    }
     case 'delete':
-      if (request.cas !== 0n) return unsupported('delete with cas');
-      return { name: 'DEL', key: request.key };
-    case 'incr':
-      return unsupported('incr and decr');
-    case 'touch':
-      return unsupported('touch');
+      return one({ name: 'REMOVE', key: request.key, ...(request.cas === 0n ? {} : { cas: request.cas }) });
+    case 'incr': {
+      const { create } = request;
+      let initial = {};
+      if (create !== undefined) {
+        const expiresAt = memcachedExpiry(create.exptime, nowMs);
+        initial = { initial: { value: create.initial, ...(expiresAt === undefined ? {} : { expiresAt }) } };
+      }
+      const cas = request.cas === 0n ? {} : { cas: request.cas };
+      return one({ name: 'ADJUST', key: request.key, delta: request.decrement ? -request.delta : request.delta, ...initial, ...cas });
+    }
+    case 'touch': {
+      const expiresAt = memcachedExpiry(request.exptime, nowMs);
+      return one({ name: 'TOUCH', key: request.key, ...(expiresAt === undefined ? {} : { expiresAt }) });
+    }
     case 'flush':
-      return { name: 'TRUNCATE' };
+      return one({ name: 'TRUNCATE' });
     case 'version':
-      return { name: 'VERSION' };
+      return one({ name: 'VERSION' });
     case 'stats':
-      return { name: 'STATS' };
+      return one({ name: 'STATS' });
     case 'debug':
-      return { name: 'GET', key: request.key };
+      return one({ name: 'LOOKUP', keys: [request.key] });
     case 'noop':
     case 'quit':
       throw new Error(`${request.op} runs no command`);
   }
 }
 
-const itemOf = (value: Uint8Array | undefined): MemcachedItem | undefined => (value === undefined ? undefined : { value, flags: 0, cas: 0n, ttl: -1 });
+function itemOf(item: Item | undefined, nowMs: number): MemcachedItem | undefined {
+  if (item === undefined) return undefined;
+  const ttl = item.expiresAt === undefined ? -1 : remainingSeconds(item.expiresAt, nowMs);
+  return { value: item.value, flags: item.flags, cas: item.cas, ttl };
+}
 
-/** What the result of `commandOf(request)` means for the request. */
+const STORE_STATUS = { STORED: 'stored', NOT_STORED: 'not_stored', EXISTS: 'exists', NOT_FOUND: 'not_found' } as const;
+const REMOVE_STATUS = { DELETED: 'deleted', EXISTS: 'exists', NOT_FOUND: 'not_found' } as const;
+
+/** What the result of one of `commandsOf(request)` means for the request, counted in memcached's statistics. */
 export function outcomeOf(request: MemcachedRequest, command: Command, result: unknown, figures: StatsFigures): MemcachedOutcome {
+  const c = figures.counters;
+  const nowMs = figures.nowMs();
   switch (command.name) {
-    case 'GET': {
-      const item = itemOf(result as ResultOf['GET']);
-      if (request.op === 'debug') return { op: 'debug', item };
-      figures.counters.countGets(item === undefined ? 0 : 1, 1);
-      return { op: 'get', items: [item] };
-    }
-    case 'MGET': {
-      const items = (result as ResultOf['MGET']).map(itemOf);
-      figures.counters.countGets(items.filter((i) => i !== undefined).length, items.length);
+    case 'LOOKUP': {
+      const items = (result as ResultOf['LOOKUP']).map((item) => itemOf(item, nowMs));
+      if (request.op === 'debug') return { op: 'debug', item: items[0] };
+      const hits = items.filter((i) => i !== undefined).length;
+      c.cmdGet += items.length;
+      c.getHits += hits;
+      c.getMisses += items.length - hits;
       return { op: 'get', items };
     }
-    case 'SET':
-      figures.counters.cmdSet++;
-      return { op: 'store', status: 'stored', cas: 0n };
-    case 'DEL': {
-      const deleted = result as ResultOf['DEL'];
-      if (deleted) figures.counters.deleteHits++;
-      else figures.counters.deleteMisses++;
-      return { op: 'delete', status: deleted ? 'deleted' : 'not_found' };
+    case 'TOUCH': {
+      const touched = result as ResultOf['TOUCH'];
+      c.cmdTouch++;
+      if (touched.outcome === 'TOUCHED') c.touchHits++;
+      else c.touchMisses++;
+      if (request.op === 'touch') return { op: 'touch', touched: touched.outcome === 'TOUCHED' };
+      return { op: 'get', items: [touched.outcome === 'TOUCHED' ? itemOf(touched.item, nowMs) : undefined] };
+    }
+    case 'STORE': {
+      const stored = result as ResultOf['STORE'];
+      c.cmdSet++;
+      if (command.cas !== undefined) {
+        if (stored.outcome === 'STORED') c.casHits++;
+        else if (stored.outcome === 'EXISTS') c.casBadval++;
+        else if (stored.outcome === 'NOT_FOUND') c.casMisses++;
+      }
+      return { op: 'store', status: STORE_STATUS[stored.outcome], cas: stored.outcome === 'STORED' ? stored.cas : 0n };
+    }
+    case 'REMOVE': {
+      const removed = result as ResultOf['REMOVE'];
+      if (removed.outcome === 'DELETED') c.deleteHits++;
+      else c.deleteMisses++;
+      return { op: 'delete', status: REMOVE_STATUS[removed.outcome] };
+    }
+    case 'ADJUST': {
+      const adjusted = result as ResultOf['ADJUST'];
+      const hit = adjusted.outcome === 'ADJUSTED';
+      if (command.delta < 0n) {
+        if (hit) c.decrHits++;
+        else c.decrMisses++;
+      } else if (hit) c.incrHits++;
+      else c.incrMisses++;
+      if (!hit) return { op: 'incr', status: adjusted.outcome === 'EXISTS' ? 'exists' : 'not_found', value: 0n, cas: 0n };
+      return { op: 'incr', status: 'adjusted', value: adjusted.value, cas: adjusted.cas };
     }
     case 'TRUNCATE':
-      figures.counters.cmdFlush++;
+      c.cmdFlush++;
       return { op: 'flush' };
     case 'VERSION':
       return { op: 'version', version: result as string };
@@ -116,11 +172,6 @@ export class MemcachedCounters {
   casMisses = 0;
   casBadval = 0;
 
-  countGets(hits: number, keys: number): void {
-    this.cmdGet += keys;
-    this.getHits += hits;
-    this.getMisses += keys - hits;
-  }
 }
 
 /** What a `stats` reply is made of besides the command layer's STATS. */
@@ -129,8 +180,8 @@ export interface StatsFigures {
   readonly pid: number;
   readonly version: string;
   readonly maxValueBytes: number;
-  /** Seconds since the epoch. */
-  now(): number;
+  /** Milliseconds since the epoch. */
+  nowMs(): number;
 }
 
 /** memcached's general statistics, with this node's figures where it has them. */
@@ -141,7 +192,7 @@ function memcachedStats(stats: ResultOf['STATS'], figures: StatsFigures): [strin
   return [
     ['pid', n(figures.pid)],
     ['uptime', of.get('uptime_seconds') ?? '0'],
-    ['time', n(figures.now())],
+    ['time', n(Math.floor(figures.nowMs() / 1000))],
     ['version', figures.version],
     ['pointer_size', '64'],
     ['curr_connections', of.get('active_connections') ?? '0'],

@@ -131,7 +131,7 @@ function arithmetic(line: Buffer, t: readonly number[], decrement: boolean): Lin
   if (key === undefined) return clientFailure(BAD_FORMAT, framing);
   const delta = parseU64(tokenText(line, t, 2));
   if (delta === undefined) return clientFailure('invalid numeric delta argument', framing);
-  return request({ op: 'incr', key, delta, decrement, framing });
+  return request({ op: 'incr', key, delta, decrement, cas: 0n, framing });
 }
 
 function touch(line: Buffer, t: readonly number[]): LineResult {

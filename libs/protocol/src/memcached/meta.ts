@@ -1,7 +1,7 @@
 /**
  * The meta commands (`mg`, `ms`, `md`, `ma`, `mn`, `me`): a key, then single-letter flags, some
- * with a token (`T30`, `O123`). Flags that ask for something back (`c f k O s t b`) are kept in
- * request order and echoed in the reply; `q` hides the common reply (EN of mg, HD of the others).
+ * with a token (`T30`, `O123`). Flags that ask for something back (`c f h k l O s t`) are kept in
+ * request order and echoed in the reply (`b`: a base64 key, echoed base64 with `k`); `q` hides the common reply (EN of mg, HD of the others).
  * Supported: mg `b c f k O q s t v T`, plus `h l` (answered 0); ms `b c C F I k O q T M`; md
  * `b C k O q I`; ma `b c C D J k M N O q t T v`; me `b`. The error texts are memcached 1.6's.
  */
@@ -17,7 +17,7 @@ const ALLOWED: Readonly<Record<string, string>> = {
   me: 'b',
 };
 /** Flags whose letter is echoed back with a value. */
-const RETURNED = new Set(['c', 'f', 'h', 'k', 'l', 'O', 's', 't', 'b']);
+const RETURNED = new Set(['c', 'f', 'h', 'k', 'l', 'O', 's', 't']);
 const STORE_MODES: Readonly<Record<string, StoreMode>> = { E: 'add', e: 'add', A: 'append', a: 'append', P: 'prepend', p: 'prepend', R: 'replace', r: 'replace', S: 'set', s: 'set' };
 
 interface MetaFlags {
@@ -118,7 +118,8 @@ function metaArithmetic(key: string, flags: MetaFlags, framing: Framing, badToke
   const delta = numberFlag(flags, 'D', parseU64);
   const initial = numberFlag(flags, 'J', parseU64);
   const vivify = numberFlag(flags, 'N', parseI32);
-  if (delta === null || initial === null || vivify === null) return badToken('invalid or duplicate flag');
+  const cas = numberFlag(flags, 'C', parseU64);
+  if (delta === null || initial === null || vivify === null || cas === null) return badToken('invalid or duplicate flag');
   const modeToken = flags.tokens.get('M');
   let decrement = false;
   if (modeToken !== undefined) {
@@ -126,5 +127,5 @@ function metaArithmetic(key: string, flags: MetaFlags, framing: Framing, badToke
     decrement = 'Dd-'.includes(modeToken);
   }
   const create = vivify === undefined ? {} : { create: { initial: initial ?? 0n, exptime: vivify } };
-  return { kind: 'request', request: { op: 'incr', key, delta: delta ?? 1n, decrement, ...create, framing } };
+  return { kind: 'request', request: { op: 'incr', key, delta: delta ?? 1n, decrement, ...create, cas: cas ?? 0n, framing } };
 }

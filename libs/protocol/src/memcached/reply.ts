@@ -4,6 +4,7 @@
  * response. Fixed replies are shared Buffers: write them, never mutate them.
  */
 import { binaryError, binaryResponse, STATUS } from './binary.js';
+import { keyBytes } from './tokens.js';
 import { type Framing, type MemcachedFailure, type MemcachedItem, type MemcachedOutcome, type MemcachedRequest, type StoreMode } from './request.js';
 
 type BinaryFraming = Extract<Framing, { wire: 'binary' }>;
@@ -78,13 +79,14 @@ export function encodeOutcome(request: MemcachedRequest, outcome: MemcachedOutco
 function textReply(request: MemcachedRequest, outcome: MemcachedOutcome): Buffer {
   switch (outcome.op) {
     case 'get':
-      return valueBlocks(request.op === 'get' ? request.keys : [], outcome.items, request.op === 'get' && request.withCas);
+      return request.op === 'get' ? valueBlocks(request.keys, outcome.items, request.withCas, request.end !== false) : TEXT_REPLY.error;
     case 'store':
       return TEXT_REPLY[outcome.status];
     case 'delete':
       return TEXT_REPLY[outcome.status];
     case 'incr':
-      return outcome.value === undefined ? TEXT_REPLY.not_found : line(String(outcome.value));
+      if (outcome.status === 'adjusted') return line(String(outcome.value));
+      return outcome.status === 'exists' ? TEXT_REPLY.exists : TEXT_REPLY.not_found;
     case 'touch':
       return outcome.touched ? TEXT_REPLY.touched : TEXT_REPLY.not_found;
     case 'flush':
@@ -100,28 +102,30 @@ function textReply(request: MemcachedRequest, outcome: MemcachedOutcome): Buffer
 }
 
 /** `VALUE <key> <flags> <bytes>[ <cas>]`, the data, for each item found; then `END`. */
-function valueBlocks(keys: readonly string[], items: readonly (MemcachedItem | undefined)[], withCas: boolean): Buffer {
-  const parts: Buffer[] = [];
+function valueBlocks(keys: readonly string[], items: readonly (MemcachedItem | undefined)[], withCas: boolean, end: boolean): Buffer {
+  const parts: Uint8Array[] = [];
   for (let i = 0; i < items.length; i++) {
     const item = items[i];
     if (item === undefined) continue;
     const cas = withCas ? ` ${item.cas}` : '';
-    parts.push(Buffer.from(`VALUE ${keys[i]!} ${item.flags} ${item.value.length}${cas}\r\n`, 'utf8'), Buffer.from(item.value.buffer, item.value.byteOffset, item.value.length), CRLF);
+    parts.push(VALUE, keyBytes(keys[i]!), Buffer.from(` ${item.flags} ${item.value.length}${cas}\r\n`, 'latin1'), item.value, CRLF);
   }
-  parts.push(END);
+  if (end) parts.push(END);
   return Buffer.concat(parts);
 }
 
 const CRLF = Buffer.from('\r\n', 'latin1');
+const VALUE = Buffer.from('VALUE ', 'latin1');
 
 function debugLine(request: MemcachedRequest, item: MemcachedItem | undefined): Buffer {
   if (item === undefined || request.op !== 'debug') return EN;
-  return line(`ME ${request.key} exp=${item.ttl} la=0 cas=${item.cas} fetch=no cls=1 size=${item.value.length}`);
+  return Buffer.concat([ME, keyBytes(request.key), line(` exp=${item.ttl} la=0 cas=${item.cas} fetch=no cls=1 size=${item.value.length}`)]);
 }
 
 // ---------------------------------------------------------------- meta
 
 const EN = line('EN');
+const ME = Buffer.from('ME ', 'latin1');
 const MN = line('MN');
 
 /** The flags echoed: what was asked for, in request order, from `values` (absent ones are left out). */
@@ -129,8 +133,8 @@ function returned(framing: MetaFraming, key: string, values: Partial<Record<stri
   let out = '';
   for (const { flag, token } of framing.returns) {
     if (flag === 'O') out += ` O${token ?? ''}`;
-    else if (flag === 'k') out += ` k${framing.base64Key ? Buffer.from(key, 'utf8').toString('base64') : key}`;
-    else if (flag === 'b') out += framing.base64Key ? ' b' : '';
+    // A base64 key is echoed base64, marked by `b` after it.
+    else if (flag === 'k') out += framing.base64Key ? ` k${keyBytes(key).toString('base64')} b` : ` k${key}`;
     else if (values[flag] !== undefined) out += ` ${flag}${values[flag]}`;
   }
   return out;
@@ -162,7 +166,7 @@ function metaReply(framing: MetaFraming, request: MemcachedRequest, outcome: Mem
       if (outcome.status === 'deleted') return framing.quiet ? NOTHING : status('HD');
       return status(outcome.status === 'exists' ? 'EX' : 'NF');
     case 'incr': {
-      if (outcome.value === undefined) return status('NF');
+      if (outcome.status !== 'adjusted') return status(outcome.status === 'exists' ? 'EX' : 'NF');
       const values = { c: String(outcome.cas), t: '-1' };
       if (framing.value) {
         const digits = String(outcome.value);
@@ -200,7 +204,7 @@ function binaryReply(framing: BinaryFraming, request: MemcachedRequest, outcome:
   switch (outcome.op) {
     case 'get': {
       const item = outcome.items[0];
-      const key = framing.withKey && request.op === 'get' ? request.keys[0]! : undefined;
+      const key = framing.withKey && request.op === 'get' ? keyBytes(request.keys[0]!) : undefined;
       if (item === undefined) {
         if (framing.quiet) return NOTHING;
         return binaryResponse(framing, STATUS.notFound, { key, value: Buffer.from('Not found', 'latin1') });
@@ -217,7 +221,7 @@ function binaryReply(framing: BinaryFraming, request: MemcachedRequest, outcome:
       if (outcome.status === 'deleted') return framing.quiet ? NOTHING : binaryResponse(framing, STATUS.ok);
       return binaryError(framing, outcome.status === 'exists' ? STATUS.exists : STATUS.notFound);
     case 'incr': {
-      if (outcome.value === undefined) return binaryError(framing, STATUS.notFound);
+      if (outcome.status !== 'adjusted') return binaryError(framing, outcome.status === 'exists' ? STATUS.exists : STATUS.notFound);
       if (framing.quiet) return NOTHING;
       const value = Buffer.allocUnsafe(8);
       value.writeBigUInt64BE(outcome.value);
@@ -233,7 +237,7 @@ function binaryReply(framing: BinaryFraming, request: MemcachedRequest, outcome:
       return binaryResponse(framing, STATUS.ok, { value: Buffer.from(outcome.version, 'utf8') });
     case 'stats':
       return Buffer.concat([
-        ...outcome.stats.map(([name, value]) => binaryResponse(framing, STATUS.ok, { key: name, value: Buffer.from(value, 'utf8') })),
+        ...outcome.stats.map(([name, value]) => binaryResponse(framing, STATUS.ok, { key: Buffer.from(name, 'utf8'), value: Buffer.from(value, 'utf8') })),
         binaryResponse(framing, STATUS.ok),
       ]);
     case 'debug':

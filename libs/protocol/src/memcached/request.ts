@@ -27,8 +27,11 @@ export type Framing =
   | { readonly wire: 'binary'; readonly opcode: number; readonly opaque: number; readonly quiet: boolean; readonly withKey: boolean };
 
 export type MemcachedRequest =
-  /** get, gets, gat, gats, mg, binary get/getk/getq/getkq/gat*: `touch` is the exptime of gat. */
-  | { readonly op: 'get'; readonly keys: readonly string[]; readonly withCas: boolean; readonly touch?: number; readonly framing: Framing }
+  /**
+   * get, gets, gat, gats, mg, binary get/getk/getq/getkq/gat*: `touch` is the exptime of gat.
+   * `end: false` leaves the text reply's `END` out: one key of a gat of several, whose END follows the last.
+   */
+  | { readonly op: 'get'; readonly keys: readonly string[]; readonly withCas: boolean; readonly touch?: number; readonly end?: false; readonly framing: Framing }
   | {
       readonly op: 'store';
       readonly mode: StoreMode;
@@ -48,6 +51,8 @@ export type MemcachedRequest =
       readonly decrement: boolean;
       /** Binary and meta may create a missing key with this value (and exptime); absent: NOT_FOUND. */
       readonly create?: { readonly initial: bigint; readonly exptime: number };
+      /** Meta `C`: only if the key's CAS value is this one; 0n: no condition. */
+      readonly cas: bigint;
       readonly framing: Framing;
     }
   | { readonly op: 'touch'; readonly key: string; readonly exptime: number; readonly framing: Framing }
@@ -76,7 +81,7 @@ export type MemcachedOutcome =
   | { readonly op: 'get'; readonly items: readonly (MemcachedItem | undefined)[] }
   | { readonly op: 'store'; readonly status: 'stored' | 'not_stored' | 'exists' | 'not_found'; readonly cas: bigint }
   | { readonly op: 'delete'; readonly status: 'deleted' | 'not_found' | 'exists' }
-  | { readonly op: 'incr'; readonly value: bigint | undefined; readonly cas: bigint }
+  | { readonly op: 'incr'; readonly status: 'adjusted' | 'not_found' | 'exists'; readonly value: bigint; readonly cas: bigint }
   | { readonly op: 'touch'; readonly touched: boolean }
   | { readonly op: 'flush' }
   | { readonly op: 'version'; readonly version: string }

@@ -1,14 +1,14 @@
 /**
  * memcached for a {@link ProtocolSession}: the decoder's events become session inputs (a command
  * carrying its request, to frame the reply; a reply the protocol frames itself; a close), and
- * results and errors are framed for the request's wire form. {@link MemcachedDispatch.input} is
+ * results and errors are framed for the request's wire form. {@link MemcachedDispatch.dispatch} is
  * the one place every decoded request passes through on its way to the command layer.
  */
-import { type Command, type KvErrorCode } from '#commands';
+import { type Command, isKvError, type KvErrorCode } from '#commands';
 
 import { type SessionInput, type SessionProtocol } from '../session/session.js';
 import { binaryResponse, STATUS } from './binary.js';
-import { commandOf, failureOf, type MemcachedCounters, outcomeOf, type StatsFigures, Unsupported } from './commands.js';
+import { commandsOf, failureOf, type MemcachedCounters, outcomeOf, type StatsFigures } from './commands.js';
 import { MemcachedDecoder, type MemcachedEvent } from './decoder.js';
 import { encodeFailure, encodeOutcome } from './reply.js';
 import { type MemcachedRequest } from './request.js';
@@ -18,7 +18,7 @@ export interface MemcachedProtocolDeps {
   readonly counters: MemcachedCounters;
   readonly version: string;
   readonly pid: number;
-  /** Seconds since the epoch (default: the system clock). */
+  /** Milliseconds since the epoch (default: the system clock): exptimes become absolute expiries by it. */
   readonly now?: () => number;
   /**
    * `flush_all <delay>`: remove every key `delaySeconds` from now (a later flush replaces an
@@ -27,48 +27,70 @@ export interface MemcachedProtocolDeps {
   scheduleFlush(delaySeconds: number): void;
 }
 
-const CLOSE: SessionInput<MemcachedRequest> = { kind: 'fatal', reply: Buffer.alloc(0), countsAsError: false };
+type Input = SessionInput<MemcachedRequest>;
 
-/** Maps one connection's decoded events to session inputs. */
+const CLOSE: Input = { kind: 'fatal', reply: Buffer.alloc(0), countsAsError: false };
+const reply = (bytes: Buffer, countsAsError = false): Input => ({ kind: 'reply', reply: bytes, countsAsError });
+
+/**
+ * Maps one connection's decoded events to session inputs, in order: every request passes here on
+ * its way to the command layer (the place for a per-connection check such as authentication).
+ */
 export class MemcachedDispatch {
-  constructor(private readonly deps: MemcachedProtocolDeps) {}
+  private readonly now: () => number;
 
-  input(event: MemcachedEvent): SessionInput<MemcachedRequest> {
+  constructor(private readonly deps: MemcachedProtocolDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Hands `accept` the inputs of one event: most requests are one command, a gat of several keys one per key and its END. */
+  dispatch(event: MemcachedEvent, accept: (input: Input) => void): void {
     switch (event.kind) {
       case 'close':
-        return CLOSE;
+        accept(CLOSE);
+        return;
       case 'failure': {
-        const reply = encodeFailure(event.framing, event.failure);
-        return event.close ? { kind: 'fatal', reply, countsAsError: true } : { kind: 'reply', reply, countsAsError: true };
+        const bytes = encodeFailure(event.framing, event.failure);
+        accept(event.close ? { kind: 'fatal', reply: bytes, countsAsError: true } : reply(bytes, true));
+        return;
       }
       case 'request':
-        return this.request(event.request);
+        this.request(event.request, accept);
+        return;
     }
   }
 
-  private request(request: MemcachedRequest): SessionInput<MemcachedRequest> {
+  private request(request: MemcachedRequest, accept: (input: Input) => void): void {
     switch (request.op) {
       case 'noop':
-        return { kind: 'reply', reply: encodeOutcome(request, { op: 'noop' }), countsAsError: false };
+        accept(reply(encodeOutcome(request, { op: 'noop' })));
+        return;
       case 'quit': {
         const { framing } = request;
         // A binary QUIT is answered before the close; QUITQ and the text quit are not.
-        const reply = framing.wire === 'binary' && !framing.quiet ? binaryResponse(framing, STATUS.ok) : Buffer.alloc(0);
-        return { kind: 'fatal', reply, countsAsError: false };
+        const bytes = framing.wire === 'binary' && !framing.quiet ? binaryResponse(framing, STATUS.ok) : Buffer.alloc(0);
+        accept({ kind: 'fatal', reply: bytes, countsAsError: false });
+        return;
       }
       case 'flush':
         if (request.delay > 0) {
           this.deps.scheduleFlush(request.delay);
           this.deps.counters.cmdFlush++;
-          return { kind: 'reply', reply: encodeOutcome(request, { op: 'flush' }), countsAsError: false };
+          accept(reply(encodeOutcome(request, { op: 'flush' })));
+          return;
         }
         break;
       default:
         break;
     }
-    const command = commandOf(request);
-    if (command instanceof Unsupported) return { kind: 'reply', reply: encodeFailure(request.framing, command.failure), countsAsError: true };
-    return { kind: 'command', command, context: request };
+    let commands;
+    try {
+      commands = commandsOf(request, this.now());
+    } catch (err) {
+      accept(reply(encodeFailure(request.framing, failureOf(isKvError(err) ? err.code : undefined, err instanceof Error ? err.message : String(err))), true));
+      return;
+    }
+    for (const { command, request: part } of commands) accept({ kind: 'command', command, context: part });
   }
 }
 
@@ -79,12 +101,12 @@ export function memcachedSessionProtocol(deps: MemcachedProtocolDeps): SessionPr
     pid: deps.pid,
     version: deps.version,
     maxValueBytes: deps.maxValueBytes,
-    now: deps.now ?? (() => Math.floor(Date.now() / 1000)),
+    nowMs: deps.now ?? Date.now,
   };
   return {
     createDecoder: (accept) => {
       const dispatch = new MemcachedDispatch(deps);
-      return new MemcachedDecoder((event) => accept(dispatch.input(event)), { maxValueBytes: deps.maxValueBytes });
+      return new MemcachedDecoder((event) => dispatch.dispatch(event, accept), { maxValueBytes: deps.maxValueBytes });
     },
     encodeReply: (command: Command, result: unknown, request: MemcachedRequest | undefined) => encodeOutcome(request!, outcomeOf(request!, command, result, figures)),
     encodeError: (message: string, code?: KvErrorCode, request?: MemcachedRequest) =>

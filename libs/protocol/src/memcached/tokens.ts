@@ -27,21 +27,34 @@ export function tokenize(line: Buffer, start: number, end: number): number[] {
 export const BAD_FORMAT = 'bad command line format';
 
 /**
- * The key line[start, end) as a string, or undefined when memcached's text protocol would refuse
- * it (over 250 bytes) or ours cannot hold it: control characters, DEL, or bytes that are not UTF-8
- * (keys are text in every other protocol).
+ * Marks a key whose bytes are not UTF-8 (memcached keys are bytes; ours are text): NUL, which no
+ * memcached key holds, then the bytes as Latin-1 characters. So every memcached key has its own
+ * name, and a UTF-8 key keeps its text, as the other protocols see it.
+ */
+const RAW_KEY = '\u0000';
+
+/**
+ * The key line[start, end) as a string, or undefined when memcached would refuse it (over 250
+ * bytes, empty) or the other protocols could not carry it: NUL, or white space (tab, line and
+ * page breaks, which no MerkleKV line or URL segment keeps). Other control characters pass, as in
+ * memcached: load generators such as memaslap put them, and bytes that are not UTF-8, in keys.
  */
 export function keyOf(line: Uint8Array, start: number, end: number): string | undefined {
   if (end - start > MEMCACHED_MAX_KEY_BYTES || end === start) return undefined;
   let ascii = true;
   for (let i = start; i < end; i++) {
     const c = line[i]!;
-    if (c <= 0x20 || c === 0x7f) return undefined;
+    if (c === 0x00 || c === 0x20 || (c >= 0x09 && c <= 0x0d)) return undefined;
     if (c >= 0x80) ascii = false;
   }
   const buf = Buffer.from(line.buffer, line.byteOffset + start, end - start);
   if (ascii) return buf.toString('latin1');
-  return isUtf8(buf) ? buf.toString('utf8') : undefined;
+  return isUtf8(buf) ? buf.toString('utf8') : RAW_KEY + buf.toString('latin1');
+}
+
+/** The bytes of a key as memcached clients know it: the inverse of {@link keyOf}. */
+export function keyBytes(key: string): Buffer {
+  return key.startsWith(RAW_KEY) ? Buffer.from(key.slice(1), 'latin1') : Buffer.from(key, 'utf8');
 }
 
 const DIGITS = /^[0-9]+$/;
