@@ -16,17 +16,20 @@ export function entryDigest(e: Entry): Uint8Array {
 
 /**
  * memcached's CAS value (and HTTP's ETag) of a live entry: the first 8 bytes of the digest of its
- * state without the expiry, as an unsigned 64-bit integer, never 0 (memcached's "no CAS").
+ * state without the expiry, less the top bit, as an integer in [1, 2^63) (0 is memcached's "no
+ * CAS"). 63 bits, because clients hold CAS values in signed 64-bit integers (Java's long) or
+ * print them into 19 digits plus NUL (libmemcached refuses a 20-digit CAS: "MEMORY ALLOCATION
+ * FAILURE" from pylibmc's cas).
  *
  * Derived, not counted: a separate per-key counter would have to be stored and replicated with
  * the entry, while the state already changes with every write of the value (a new stamp, a
  * counter's new totals, a set's new tags), identically on every replica and across restarts.
  * The expiry is left out because memcached's touch keeps the CAS value. Two different states
- * share a value with probability 2^-64 per comparison.
+ * share a value with probability 2^-63 per comparison.
  */
 export function entryCas(e: Entry): bigint {
   const state = e.type !== 'tombstone' && e.expiry !== undefined ? withoutExpiry(e) : e;
-  const cas = hash('sha256', encodeEntryShared(state), 'buffer').readBigUInt64BE(0);
+  const cas = hash('sha256', encodeEntryShared(state), 'buffer').readBigUInt64BE(0) & 0x7fff_ffff_ffff_ffffn;
   return cas === 0n ? 1n : cas;
 }
 
