@@ -168,7 +168,8 @@ export function screenHeader(header: BinaryHeader, maxValueBytes: number): Binar
   const valueLength = header.bodyLength - header.keyLength - header.extrasLength;
   if (valueLength < 0 || header.keyLength > MEMCACHED_MAX_KEY_BYTES) return { kind: 'failure', failure: INVALID, framing, close: true, swallow: 0 };
   if (spec.kind === 'store' && valueLength > maxValueBytes) return { kind: 'failure', failure: { kind: 'too-large' }, framing, close: false, swallow: header.bodyLength };
-  if (spec.kind !== 'store' && valueLength > 0 && spec.kind !== 'stat') return { kind: 'failure', failure: INVALID, framing, close: true, swallow: 0 };
+  // Only storage carries a value: any other body is at most its extras and a key (under 510 bytes).
+  if (spec.kind !== 'store' && valueLength > 0) return { kind: 'failure', failure: INVALID, framing, close: true, swallow: 0 };
   return undefined;
 }
 

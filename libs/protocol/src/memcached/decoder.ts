@@ -43,7 +43,7 @@ export type MemcachedEvent =
   | { readonly kind: 'close' };
 
 export interface MemcachedDecoderOptions extends LineLimits {
-  /** Longest command line, `\n` included (default 2048). */
+  /** Longest command line, `\n` included (default 2048; at least 16, the bytes that tell a retrieval line). */
   readonly maxLineBytes?: number;
   /** Longest retrieval line (default 1 MiB). */
   readonly maxRetrievalLineBytes?: number;
@@ -52,7 +52,9 @@ export interface MemcachedDecoderOptions extends LineLimits {
 const NEWLINE = 0x0a;
 const CR = 0x0d;
 const TEXT: Framing = { wire: 'text', noreply: false };
+/** A retrieval line starts so within its first 16 bytes: decided on those alone, however the line arrives. */
 const RETRIEVAL = /^ *(get|gets|gat|gats) /;
+const RETRIEVAL_PREFIX_BYTES = 16;
 const EMPTY = Buffer.alloc(0);
 /** Held-line buffers above this size are dropped once their line is complete. */
 const RETAINED_BUFFER_BYTES = 64 * 1024;
@@ -83,7 +85,7 @@ export class MemcachedDecoder {
   constructor(emit: (event: MemcachedEvent) => void, options: MemcachedDecoderOptions) {
     this.#emit = emit;
     this.#limits = { maxValueBytes: options.maxValueBytes };
-    this.#maxLine = options.maxLineBytes ?? 2048;
+    this.#maxLine = Math.max(RETRIEVAL_PREFIX_BYTES, options.maxLineBytes ?? 2048);
     this.#maxRetrievalLine = options.maxRetrievalLineBytes ?? 1024 * 1024;
   }
 
@@ -155,7 +157,7 @@ export class MemcachedDecoder {
       const total = this.#pendingLength + (end - at);
       if (total >= this.#maxLine) {
         const head = this.#head(bytes, at, end);
-        const retrieval = RETRIEVAL.test(head.toString('latin1', 0, Math.min(head.length, 16)));
+        const retrieval = RETRIEVAL.test(head.toString('latin1', 0, Math.min(head.length, RETRIEVAL_PREFIX_BYTES)));
         if (!retrieval || total >= this.#maxRetrievalLine) {
           this.#pendingLength = 0;
           this.#pending = EMPTY;
