@@ -241,7 +241,8 @@ export class Responder {
 /**
  * Sends our entry only where the initiator's does not beat it outright, and asks for theirs only
  * where ours does not: a key that differs crosses the link once, in the direction of the winner
- * (both ways only for equal versions, a counter or set both sides changed, which must be joined).
+ * (both ways only for equal versions, which must be joined: a counter or set both sides changed,
+ * or an entry whose expiry a touch changed on one side).
  */
 function answerFetch(mine: Entry | undefined, theirs: Version | null): FetchAnswer {
   if (theirs === null) return { entry: mine ?? null, want: false };

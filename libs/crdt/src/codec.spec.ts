@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import { type CounterEntry, type Entry, type SetEntry, type Stamp, CrdtError, FORMAT_VERSION, decodeEntry, encodeEntry, entryDigest } from './index.js';
+import { type CounterEntry, type Entry, type SetEntry, type Stamp, ATTRIBUTES_FORMAT_VERSION, CrdtError, FORMAT_VERSION, decodeEntry, encodeEntry, entryDigest } from './index.js';
 import { anyEntryArb, canon, entriesArb, fcParams, hex, historyArb } from './test/simulation.js';
 
 const stamp: Stamp = { hlc: { wall: 1_700_000_000_123, logical: 2 }, node: 'n1' };
@@ -51,6 +51,31 @@ const GOLDEN: Array<{ name: string; entry: Entry; encoding: string; digest: stri
   },
 ];
 
+/** Entries with attributes: format version 2. */
+const GOLDEN_ATTRIBUTES: typeof GOLDEN = [
+  {
+    name: 'register with flags and an expiry of its own write',
+    entry: { type: 'register', stamp, value: new TextEncoder().encode('hello'), expiry: { at: 1_700_000_060_123, stamp }, flags: 42 },
+    // version 02, kind 00, stamp; attributes 03 (flags, expiry), flags 2a, at dba599ffbc31; value 05 "hello"
+    encoding: '0200018bcfe5687b0002026e31032adba599ffbc310568656c6c6f',
+    digest: 'c3027ef926e84cae6aa4dc74d7131f23f5a599f4adbfa52017cf0aa4755e2187',
+  },
+  {
+    name: 'memcached counter at 2^64-1 whose expiry a later write took away',
+    entry: {
+      type: 'counter',
+      stamp: { hlc: { wall: 1_700_000_000_000, logical: 0 }, node: 'n1' },
+      base: 2n ** 64n - 1n,
+      inc: new Map([['a', 3n]]),
+      dec: new Map(),
+      expiry: { at: 0, stamp: { hlc: { wall: 1_700_000_000_500, logical: 0 }, node: 'b' } },
+    },
+    // attributes 06 (expiry with its own stamp), at 00, stamp 018bcfe569f40000 01 "b"; base zigzag(2^64-1)
+    encoding: '0202018bcfe568000000026e310600018bcfe569f400000162feffffffffffffffff030101610300',
+    digest: '0e956c72e6da8afa50fb9bf32b656316782f818ee4d584f72973ef748d1179f1',
+  },
+];
+
 const expectCorrupt = (bytes: Uint8Array): void => {
   let err: unknown;
   try {
@@ -73,8 +98,15 @@ describe('golden encodings and digests', () => {
     expect(decodeEntry(fromHex(encoding))).toEqual(entry);
   });
 
-  it('starts with the format version', () => {
+  it.each(GOLDEN_ATTRIBUTES)('$name', ({ entry, encoding, digest }) => {
+    expect(hex(encodeEntry(entry))).toBe(encoding);
+    expect(hex(entryDigest(entry))).toBe(digest);
+    expect(decodeEntry(fromHex(encoding))).toEqual(entry);
+  });
+
+  it('starts with the format version: 1 without attributes (the first format, unchanged), 2 with them', () => {
     for (const g of GOLDEN) expect(encodeEntry(g.entry)[0]).toBe(FORMAT_VERSION);
+    for (const g of GOLDEN_ATTRIBUTES) expect(encodeEntry(g.entry)[0]).toBe(ATTRIBUTES_FORMAT_VERSION);
   });
 });
 
@@ -156,7 +188,15 @@ describe('decodeEntry', () => {
 
   it.each([
     ['empty input', ''],
-    ['unknown version', '0200018bcfe5687b0002026e310568656c6c6f'],
+    ['unknown version', '0300018bcfe5687b0002026e310568656c6c6f'],
+    ['version 2 without attributes', '0200018bcfe5687b0002026e31 00 0568656c6c6f'],
+    ['version 2 tombstone', '0201018bcfe5687b0002026e31 01 2a'],
+    ['flags 0 spelt out', '0200018bcfe5687b0002026e31 01 00 0568656c6c6f'],
+    ['flags beyond 32 bits', '0200018bcfe5687b0002026e31 01 8080808010 0568656c6c6f'],
+    ['an expiry stamp without an expiry', '0200018bcfe5687b0002026e31 04 018bcfe5687b0002 0162 0568656c6c6f'],
+    ['an expiry stamp equal to the entry stamp', '0200018bcfe5687b0002026e31 06 00 018bcfe5687b0002 026e31 0568656c6c6f'],
+    ['an unknown attribute bit', '0200018bcfe5687b0002026e31 08 0568656c6c6f'],
+    ['an expiry beyond 48 bits', '0200018bcfe5687b0002026e31 02 8080808080808001 0568656c6c6f'],
     ['version 0', '0000018bcfe5687b0002026e310568656c6c6f'],
     ['unknown kind', '0104018bcfe5687b0002026e31'],
     ['trailing byte', '0101018bcfe5687b0002026e3100'],
@@ -167,6 +207,7 @@ describe('decodeEntry', () => {
     ['invalid UTF-8 node id', '0101018bcfe5687b0002 02c328'],
     ['value length beyond input', '0100018bcfe5687b0002026e31ff0168'],
     ['counter base beyond uint64 (zigzag 2^65)', '0102018bcfe568000000026e31 80808080808080808004 00 00'],
+    ['counter base below int64 (zigzag 2^64 + 1)', '0102018bcfe568000000026e31 81808080808080808002 00 00'],
     ['counter total zero', '0102018bcfe568000000026e3109 01 0161 00 00'],
     ['counter total 2^128', '0102018bcfe568000000026e3109 01 0161 ' + '80'.repeat(18) + '04 00'],
     ['counter total varint too long', '0102018bcfe568000000026e3109 01 0161 ' + '80'.repeat(19) + '01 00'],

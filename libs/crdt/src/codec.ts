@@ -17,7 +17,7 @@
  *     bit 2: stamp of the expiry
  *   register:  varint length + value bytes
  *   tombstone: nothing
- *   counter:   zigzag varint base (int64)
+ *   counter:   zigzag varint base (int64, or up to 2^64-1 for a memcached counter)
  *              varint n, n x (str node, varint total)   inc, nodes ascending, totals in 1..2^128-1
  *              varint m, m x (str node, varint total)   dec, likewise
  *   set:       varint k, k x str node                    node table, ascending, each one used
@@ -56,8 +56,6 @@ const MAX_EXPIRY = 2 ** 48 - 1;
 
 const KIND = { register: 0, tombstone: 1, counter: 2, set: 3 } as const;
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
-/** The zigzag form of the largest base (2^64-1, a memcached counter's). */
-const MAX_ZIGZAG_BASE = BASE_MAX << 1n;
 
 // ---------------------------------------------------------------------------------------------
 // Writing
@@ -430,8 +428,8 @@ function readComponents(r: Reader): ReadonlyMap<NodeId, bigint> {
 
 function readCounter(r: Reader, stamp: Stamp): CounterEntry {
   const zz = r.bigUvarint(10);
-  if (zz > MAX_ZIGZAG_BASE) corrupt('counter base outside int64 and uint64');
   const base = (zz & 1n) === 0n ? zz >> 1n : -((zz + 1n) >> 1n);
+  if (base < BASE_MIN || base > BASE_MAX) corrupt('counter base outside int64 and uint64');
   const inc = readComponents(r);
   const dec = readComponents(r);
   return { type: 'counter', stamp, base, inc, dec };

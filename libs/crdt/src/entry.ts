@@ -53,6 +53,28 @@
  * HybridLogicalClock `latestHlc(e)` of every entry merged (observe) or loaded at start-up
  * (advancePast), and this never fires.
  *
+ * Attributes: a live entry may carry an EXPIRY and memcached's client FLAGS, fields of the entry
+ * like its value, so they travel and merge with it along every path.
+ * - The expiry is an absolute time (ms since the Unix epoch; 0 = never) with the stamp of the
+ *   write that set it: an LWW register of its own inside the entry. A write of the value (SET
+ *   with a TTL, memcached's set) sets it with its own stamp; TOUCH/EXPIRE/PERSIST set it with a
+ *   fresh stamp and leave the version alone, so a touch and a concurrent increment both count.
+ *   Entries of equal version join the expiry by (stamp, time), the greater wins; a new version
+ *   brings its own (none for a plain SET, which clears it; APPEND and a counter derived from a
+ *   register keep the predecessor's). Absent is the bottom. So the product stays a lattice, and
+ *   since the time is absolute, every replica holding the same entry expires it at the same
+ *   moment of its clock (clock skew between machines shifts that moment, as it shifts LWW).
+ * - Flags change only with a new version (memcached sets them with the value): entries of equal
+ *   version carry equal flags by construction; the join takes the greater to stay a join anyway.
+ * - An entry whose expiry has passed reads as absent (`isLiveAt`), and every local operation
+ *   treats it as deleted (`asOf`): its EXPIRED FORM is a tombstone derived from the entry alone,
+ *   stamped at the expiry time with node '' (sorting below any node's write of that millisecond),
+ *   or just past the entry's latest stamp when that is later. Every replica derives the same
+ *   tombstone, so the store's sweeper replaces expired entries by it without publishing anything,
+ *   and merge with it is a join like any other: an expired entry loses to it, a write stamped from
+ *   the expiry time on beats it. A touch that reaches a replica after the key expired there
+ *   (stamped before the expiry) does not bring it back: the expired form outranks the version.
+ *
  * Tombstones are entries like any other here; when they may be collected is the store's concern
  * (only once every replica has seen them, or an old value could come back).
  *

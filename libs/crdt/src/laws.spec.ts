@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { type Entry, ZERO_TOMBSTONE, decodeEntry, encodeEntry, entryDigest, merge } from './index.js';
+import { type Entry, ZERO_TOMBSTONE, compareStamps, decodeEntry, encodeEntry, entryDigest, merge } from './index.js';
 import { canon, entriesArb, fcParams, hex, historyArb } from './test/simulation.js';
 
 describe('merge is a lattice join over reachable entries', () => {
@@ -116,10 +116,17 @@ describe('convergence', () => {
 });
 
 describe('the generators reach the interesting states', () => {
-  it('covers concurrent counters, derived counters, sets with removals and genuine joins', () => {
+  it('covers concurrent counters, derived counters, sets with removals, expiries and genuine joins', () => {
     const seen = new Set<string>();
     for (const h of fc.sample(historyArb(50), { numRuns: 300, seed: 7 })) {
       for (const e of h.states) {
+        if (e.type !== 'tombstone' && e.expiry !== undefined) {
+          seen.add(`${e.type} with an expiry`);
+          if (compareStamps(e.expiry.stamp, e.stamp) > 0) seen.add('expiry touched after the write');
+          if (e.expiry.at === 0) seen.add('expiry taken away');
+        }
+        if (e.type !== 'tombstone' && e.flags !== undefined) seen.add('entry with flags');
+        if (e.type === 'tombstone' && e.stamp.node === '' && e.stamp.hlc.wall > 0) seen.add('expired form');
         if (e.type === 'counter') {
           if (e.inc.size + e.dec.size >= 2) seen.add('counter touched by 2+ nodes');
           if (e.base !== 0n) seen.add('counter with a parsed base');
@@ -146,6 +153,15 @@ describe('the generators reach the interesting states', () => {
         'set with tags of 2+ nodes',
         'genuine counter join',
         'genuine set join',
+        // A register joins only its attributes: a touch on one replica, another on a second.
+        'genuine register join',
+        'register with an expiry',
+        'counter with an expiry',
+        'set with an expiry',
+        'expiry touched after the write',
+        'expiry taken away',
+        'entry with flags',
+        'expired form',
       ].sort(),
     );
   });

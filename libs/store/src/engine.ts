@@ -21,9 +21,18 @@ export type PersistOp =
   /** The index of a shard's tombstones: what tombstone collection visits. */
   | { readonly type: 'tomb-put'; readonly shard: number; readonly key: string }
   | { readonly type: 'tomb-del'; readonly shard: number; readonly key: string }
+  /** The index of a shard's expiring entries, by expiry time (ms): what the expiry sweeper reads. */
+  | { readonly type: 'expiry-put'; readonly shard: number; readonly at: number; readonly key: string }
+  | { readonly type: 'expiry-del'; readonly shard: number; readonly at: number; readonly key: string }
   /** Node records a checkpoint stopped using, kept a while for snapshots still reading them. */
   | { readonly type: 'grave-put'; readonly shard: number; readonly seq: number; readonly value: Uint8Array }
   | { readonly type: 'grave-del'; readonly shard: number; readonly seq: number };
+
+/** A record of the expiry index: a key and when its entry expires. */
+export interface ExpiringKey {
+  readonly at: number;
+  readonly key: string;
+}
 
 export interface OutboxSpan {
   readonly count: number;
@@ -68,6 +77,11 @@ export interface StorageEngine {
   pendingKeys(shard: number): Generator<string, void, undefined>;
   /** The keys of a shard's tombstones, in key order. */
   tombstoneKeys(shard: number): Generator<string, void, undefined>;
+  /**
+   * A shard's expiring keys whose expiry time is at most `until` (ms), earliest first, at most
+   * `limit`: a bounded read of the expiry index, however many keys expire later.
+   */
+  expiringKeys(shard: number, until: number, limit: number): ExpiringKey[];
   /** A shard's graveyard records (seq, ids), ascending seq. */
   graves(shard: number): Generator<readonly [seq: number, value: Uint8Array], void, undefined>;
   /**

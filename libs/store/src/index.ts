@@ -1,4 +1,4 @@
-export { type LoadedOutboxRecord, type PersistOp, type ShardRange, type ShardScan, type StorageEngine } from './engine.js';
+export { type ExpiringKey, type LoadedOutboxRecord, type PersistOp, type ShardRange, type ShardScan, type StorageEngine } from './engine.js';
 export { compareKeys, shardOf } from './key-order.js';
 export { type CommitEvent, type Keyspace, type Update } from './keyspace.js';
 export { type ReplicaStore, type ShardedKeyspace, type ShardHost } from './ports.js';

@@ -1,4 +1,4 @@
-import { type LoadedOutboxRecord, type OutboxSpan, type PersistOp, type ShardRange, type ShardScan, type StorageEngine } from './engine.js';
+import { type ExpiringKey, type LoadedOutboxRecord, type OutboxSpan, type PersistOp, type ShardRange, type ShardScan, type StorageEngine } from './engine.js';
 import { compareKeys } from './key-order.js';
 
 /**
@@ -13,6 +13,8 @@ export class MemoryEngine implements StorageEngine {
   private readonly nodes = new Map<string, Uint8Array>();
   private readonly pending = new Map<number, Set<string>>();
   private readonly tombstones = new Map<number, Set<string>>();
+  /** Per shard: `at/key` -> the record. */
+  private readonly expiring = new Map<number, Map<string, ExpiringKey>>();
   private readonly graveyard = new Map<number, Map<number, Uint8Array>>();
   private readonly outbox = new Map<bigint, Uint8Array>();
 
@@ -77,6 +79,12 @@ export class MemoryEngine implements StorageEngine {
         case 'tomb-del':
           this.tombstones.get(op.shard)?.delete(op.key);
           break;
+        case 'expiry-put':
+          of(this.expiring, op.shard, () => new Map<string, ExpiringKey>()).set(`${op.at}/${op.key}`, { at: op.at, key: op.key });
+          break;
+        case 'expiry-del':
+          this.expiring.get(op.shard)?.delete(`${op.at}/${op.key}`);
+          break;
         case 'grave-put':
           of(this.graveyard, op.shard, () => new Map<number, Uint8Array>()).set(op.seq, op.value);
           break;
@@ -107,6 +115,12 @@ export class MemoryEngine implements StorageEngine {
 
   tombstoneKeys(shard: number): Generator<string, void, undefined> {
     return sortedKeys(this.tombstones.get(shard));
+  }
+
+  expiringKeys(shard: number, until: number, limit: number): ExpiringKey[] {
+    const due = [...(this.expiring.get(shard)?.values() ?? [])].filter((record) => record.at <= until);
+    due.sort((a, b) => a.at - b.at || compareKeys(a.key, b.key));
+    return due.slice(0, Math.max(0, limit));
   }
 
   *graves(shard: number): Generator<readonly [seq: number, value: Uint8Array], void, undefined> {

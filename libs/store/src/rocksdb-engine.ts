@@ -2,7 +2,7 @@ import { closeSync, openSync, readdirSync, statfsSync, statSync } from 'node:fs'
 import { join } from 'node:path';
 import { type RangeOptions, RocksLevel } from '@nxtedition/rocksdb';
 import { openFailure } from './errors.js';
-import { type LoadedOutboxRecord, type OutboxSpan, type PersistOp, prefixEnd, type ShardRange, type ShardScan, type StorageEngine } from './engine.js';
+import { type ExpiringKey, type LoadedOutboxRecord, type OutboxSpan, type PersistOp, prefixEnd, type ShardRange, type ShardScan, type StorageEngine } from './engine.js';
 
 /**
  * Key layout in the one RocksDB of a node (big-endian, so ranges are contiguous and ordered):
@@ -14,6 +14,7 @@ import { type LoadedOutboxRecord, type OutboxSpan, type PersistOp, prefixEnd, ty
  *   'p' shard:u16 key:utf8  -> a key the stored tree does not cover yet
  *   'g' shard:u16 seq:u64   -> tree node ids kept for snapshots (a graveyard)
  *   'x' shard:u16 key:utf8  -> a key whose entry is a tombstone (the index tombstone collection reads)
+ *   'y' shard:u16 at:u48 key:utf8 -> a key whose entry expires at `at` (ms; the index the expiry sweeper reads)
  *
  * Within a shard, records sort by the key's UTF-8 bytes: the protocol's key order, so a scan of
  * a shard needs no sorting.
@@ -25,6 +26,9 @@ const OUTBOX = 0x6f;
 const PENDING = 0x70;
 const NODE = 0x74;
 const TOMBSTONE = 0x78;
+const EXPIRING = 0x79;
+/** The latest expiry time an entry carries (ms: 48 bits, as the hybrid clock's wall). */
+const MAX_EXPIRY = 2 ** 48 - 1;
 
 /** Rows a scan reads per native call: small first (a SCAN page wants few), larger while it goes on. */
 const FIRST_SCAN_CHUNK = 64;
@@ -66,6 +70,17 @@ function shardStart(tag: number, shard: number): Buffer {
 }
 
 const entryKey = (shard: number, key: string): Buffer => shardKey(ENTRY, shard, key);
+
+/** `'y' shard:u16 at:u48 key:utf8`: by time, then key. */
+function expiringKey(shard: number, at: number, key: string): Buffer {
+  const len = Buffer.byteLength(key);
+  const out = Buffer.allocUnsafe(9 + len);
+  out[0] = EXPIRING;
+  out.writeUInt16BE(shard, 1);
+  out.writeUIntBE(at, 3, 6);
+  out.write(key, 9, 'utf8');
+  return out;
+}
 
 function outboxKey(seq: bigint): Buffer {
   const out = Buffer.allocUnsafe(9);
@@ -182,6 +197,18 @@ export class RocksDbEngine implements StorageEngine {
     for (const [key] of this.rows({ gte: shardStart(tag, shard), lt: shardStart(tag, shard + 1) })) yield key.toString('utf8', 3);
   }
 
+  expiringKeys(shard: number, until: number, limit: number): ExpiringKey[] {
+    const found: ExpiringKey[] = [];
+    if (limit <= 0) return found;
+    // Everything of the shard up to `until` inclusive: the next millisecond bounds the range.
+    const upper = until < MAX_EXPIRY ? expiringKey(shard, until + 1, '') : shardStart(EXPIRING, shard + 1);
+    for (const [key] of this.rows({ gte: shardStart(EXPIRING, shard), lt: upper })) {
+      found.push({ at: key.readUIntBE(3, 6), key: key.toString('utf8', 9) });
+      if (found.length >= limit) break;
+    }
+    return found;
+  }
+
   *graves(shard: number): Generator<readonly [seq: number, value: Uint8Array], void, undefined> {
     for (const [key, value] of this.rows({ gte: shardStart(GRAVE, shard), lt: shardStart(GRAVE, shard + 1) })) {
       yield [Number(key.readBigUInt64BE(3)), value] as const;
@@ -268,6 +295,12 @@ export class RocksDbEngine implements StorageEngine {
           break;
         case 'tomb-del':
           batch.del(shardKey(TOMBSTONE, op.shard, op.key));
+          break;
+        case 'expiry-put':
+          batch.put(expiringKey(op.shard, op.at, op.key), EMPTY);
+          break;
+        case 'expiry-del':
+          batch.del(expiringKey(op.shard, op.at, op.key));
           break;
         case 'grave-put':
           batch.put(shardNumber(GRAVE, op.shard, op.seq), op.value);

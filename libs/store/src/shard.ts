@@ -1,6 +1,6 @@
-import { compareStamps, decodeEntry, encodeEntry, type Entry, entryDigest, isLive, type Stamp, ZERO_STAMP } from '#crdt';
+import { compareStamps, decodeEntry, encodeEntry, type Entry, entryDigest, expiredForm, expiresAt, isLive, type Stamp, type TombstoneEntry, ZERO_STAMP } from '#crdt';
 import { equalBytes, isMstError, MerkleSearchTree, type NodeSource, type PersistedRoot } from '#mst';
-import { type PersistOp, type StorageEngine } from './engine.js';
+import { type ExpiringKey, type PersistOp, type StorageEngine } from './engine.js';
 import { type EntryCache } from './entry-cache.js';
 import { describeCause, StoreError } from './errors.js';
 import { countsOp, decodeIds, encodeIds, type ShardCounts, treeRootOp } from './metadata.js';
@@ -290,6 +290,38 @@ export class Shard {
   }
 
   /**
+   * Keeps the expiry index in step with a staged entry: the stored entry's record goes when the
+   * expiry time changes, the new one comes (one record per expiring key, so the sweeper's reads
+   * find each key once, at its current time).
+   */
+  private indexExpiry(key: string, entry: Entry, ops: PersistOp[]): void {
+    const stored = this.groupReads.get(key);
+    const before = stored && expiresAt(stored);
+    const after = expiresAt(entry);
+    if (before === after) return;
+    if (before !== undefined) ops.push({ type: 'expiry-del', shard: this.index, at: before, key });
+    if (after !== undefined) ops.push({ type: 'expiry-put', shard: this.index, at: after, key });
+  }
+
+  /** Keys of this shard whose entries expire by `until` (ms), earliest first, at most `limit`. */
+  expiring(until: number, limit: number): ExpiringKey[] {
+    return this.storage.engine.expiringKeys(this.index, until, limit);
+  }
+
+  /**
+   * Replaces a key's entry by its expired form (a tombstone every replica derives alike) when,
+   * as this commit group sees it, the entry still expires at `at` and `at` has passed by `now`.
+   * Returns the tombstone staged, or undefined when the key holds anything else by now.
+   */
+  stageExpiry(key: string, at: number, now: number): TombstoneEntry | undefined {
+    const entry = this.current(key);
+    if (entry === undefined || entry.type === 'tombstone' || expiresAt(entry) !== at || at > now) return undefined;
+    const expired = expiredForm(entry);
+    this.stage(key, expired);
+    return expired;
+  }
+
+  /**
    * Removes a key whose entry, as this commit group sees it, is still exactly the tombstone
    * `stamp` (a collected tombstone). False when the key holds anything else by now.
    */
@@ -345,6 +377,8 @@ export class Shard {
           this.truncated.add(key);
           ops.push({ type: 'del', shard: this.index, key });
           if (entry.type === 'tombstone') ops.push({ type: 'tomb-del', shard: this.index, key });
+          const at = expiresAt(entry);
+          if (at !== undefined) ops.push({ type: 'expiry-del', shard: this.index, at, key });
         }
       }
     }
@@ -352,6 +386,7 @@ export class Shard {
       ops.push({ type: 'put', shard: this.index, key, value: encodeEntry(entry) });
       if (entry.type === 'tombstone') ops.push({ type: 'tomb-put', shard: this.index, key });
       else if (this.groupReads.get(key)?.type === 'tombstone') ops.push({ type: 'tomb-del', shard: this.index, key });
+      this.indexExpiry(key, entry, ops);
       if (!floor) {
         const prev = this.groupReads.get(key);
         if (prev && isLive(prev) && survives(prev, this.truncatedAt)) {

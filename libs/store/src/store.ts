@@ -69,13 +69,18 @@ export interface StoreOptions {
    * in memory only; absent when tracing is off.
    */
   readonly traceContext?: () => string | undefined;
+  /** How often the expiry sweeper looks for expired entries (default 1 s). */
+  readonly expirySweepIntervalMs?: number;
+  /** Expired entries the sweeper removes per turn at most (default 1024), all shards together. */
+  readonly expirySweepLimit?: number;
 }
 
 type Task =
   | { readonly kind: 'update'; readonly key: string; readonly update: Update; readonly settle: Settle<Entry | undefined>; readonly trace?: string }
   | { readonly kind: 'merge'; readonly key: string; readonly entry: Entry; readonly settle: Settle<boolean> }
   | { readonly kind: 'truncate'; readonly floor?: Stamp; readonly settle: Settle<boolean>; readonly trace?: string }
-  | { readonly kind: 'collect'; readonly key: string; readonly stamp: Stamp; readonly settle: Settle<boolean> };
+  | { readonly kind: 'collect'; readonly key: string; readonly stamp: Stamp; readonly settle: Settle<boolean> }
+  | { readonly kind: 'expire'; readonly key: string; readonly at: number; readonly settle: Settle<boolean> };
 
 interface Outcome {
   readonly task: Task;
@@ -103,6 +108,8 @@ const TREE_CATCH_UP_SLICE = 256;
 /** How long, and how many, acknowledged outbox records may wait for a write to carry their deletion. */
 const OUTBOX_DELETIONS_DELAY_MS = 100;
 const OUTBOX_DELETIONS_MAX = 4096;
+const DEFAULT_EXPIRY_SWEEP_INTERVAL_MS = 1000;
+const DEFAULT_EXPIRY_SWEEP_LIMIT = 1024;
 
 /**
  * The node's keyspace: shard actors over one storage engine.
@@ -140,6 +147,12 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
   /** Set when the next commit group also stores the trees' changes (a checkpoint). */
   private checkpointDue = false;
   private checkpointTimer: NodeJS.Timeout | undefined;
+  private expirySweepTimer: NodeJS.Timeout | undefined;
+  private readonly expirySweepIntervalMs: number;
+  private readonly expirySweepLimit: number;
+  /** The shard the next sweep starts with: a shard with a backlog does not starve the others. */
+  private expirySweepShard = 0;
+  private expiredCount = 0;
   private nextTreeId: number;
   private nextGraveSeq = 1;
   private readonly treeBytesPerShard: number;
@@ -197,6 +210,8 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
     });
     this.onListenerError = options.onListenerError;
     this.traceContext = options.traceContext;
+    this.expirySweepIntervalMs = options.expirySweepIntervalMs ?? DEFAULT_EXPIRY_SWEEP_INTERVAL_MS;
+    this.expirySweepLimit = options.expirySweepLimit ?? DEFAULT_EXPIRY_SWEEP_LIMIT;
   }
 
   static async open(options: StoreOptions): Promise<Store> {
@@ -363,6 +378,55 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
     });
   }
 
+  /** Entries the expiry sweeper has replaced by their expired form since the store opened. */
+  get expiredEntries(): number {
+    return this.expiredCount;
+  }
+
+  /**
+   * The expiry sweeper: every interval, the expiry index's earliest records up to now (at most
+   * `expirySweepLimit` of them, all shards together, starting with the shard after the last one
+   * served) become 'expire' tasks of the commit loop, which replaces each entry by its expired
+   * form if it still expires then. A turn that used its whole budget is followed by the next one
+   * as soon as its tasks are durable, so a backlog drains in bounded steps; otherwise the sweeper
+   * rests for the interval. Reads never wait for it (they judge expiry themselves): it frees the
+   * space, counts the key out of DBSIZE, tells watchers, and lets tombstone collection take the
+   * key. Local only: every replica derives the same expired form at the same time, so nothing
+   * is published (anti-entropy compares the results like any entries).
+   */
+  private scheduleExpirySweep(delayMs: number): void {
+    if (this.closed || this.expirySweepTimer !== undefined) return;
+    this.expirySweepTimer = setTimeout(() => {
+      this.expirySweepTimer = undefined;
+      void this.sweepExpired().then((full) => this.scheduleExpirySweep(full ? 0 : this.expirySweepIntervalMs));
+    }, delayMs).unref();
+  }
+
+  /** One turn of the sweeper; true when it used its whole budget (more may be due). */
+  private async sweepExpired(): Promise<boolean> {
+    if (this.closed || this.health.failure) return false;
+    const now = Date.now();
+    let budget = this.expirySweepLimit;
+    const tasks: Promise<boolean>[] = [];
+    try {
+      for (let i = 0; i < this.shards.length && budget > 0; i++) {
+        const shard = this.shards[(this.expirySweepShard + i) % this.shards.length]!;
+        for (const { at, key } of shard.expiring(now, budget)) {
+          budget--;
+          tasks.push(new Promise<boolean>((resolve, reject) => this.enqueue(shard.index, { kind: 'expire', key, at, settle: { resolve, reject } })));
+        }
+      }
+    } catch (cause) {
+      // A storage read failed: the next turn tries again.
+      this.health.failed(new StoreError('STORAGE', `storage read failed: ${describeCause(cause)}`, { cause }));
+      return false;
+    }
+    this.expirySweepShard = (this.expirySweepShard + 1) % this.shards.length;
+    const outcomes = await Promise.allSettled(tasks);
+    for (const outcome of outcomes) if (outcome.status === 'fulfilled' && outcome.value) this.expiredCount++;
+    return budget === 0;
+  }
+
   /** Layers of a shard's Merkle Search Tree: its root's layer + 1 (0 when empty). */
   shardHeight(shard: number): number {
     return this.shards[shard]!.height();
@@ -428,6 +492,7 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
     clearTimeout(this.treeCatchUpTimer);
     clearTimeout(this.outboxDeletionTimer);
     clearTimeout(this.checkpointTimer);
+    clearTimeout(this.expirySweepTimer);
     this.health.close();
     while (this.scheduled || this.flushing) {
       await (this.flushing ?? new Promise<void>((r) => setImmediate(r)));
@@ -718,6 +783,12 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
           const changed = shard.stageCollect(task.key, task.stamp);
           return { task, settle: () => task.settle.resolve(changed) };
         }
+        case 'expire': {
+          const expired = shard.stageExpiry(task.key, task.at, Date.now());
+          // Its stamp may lie just past the entry's latest (see expiredForm): later writes must outrank it.
+          if (expired) this.observe(expired);
+          return { task, settle: () => task.settle.resolve(expired !== undefined) };
+        }
       }
     } catch (err) {
       return { task, settle: () => task.settle.reject(err) };
@@ -835,6 +906,7 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
       this.scrub(options.onScrubbed);
     }
     this.changes?.restore();
+    this.scheduleExpirySweep(0);
   }
 }
 

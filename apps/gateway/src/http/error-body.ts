@@ -2,8 +2,11 @@ import { type Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
 import { type KvErrorCode } from '#commands';
 
-/** HTTP-only codes: what the framework refuses before any command runs, and what fails unexpectedly. */
-export type HttpErrorCode = KvErrorCode | 'TIMEOUT' | 'INTERNAL';
+/**
+ * HTTP-only codes: what the framework refuses before any command runs, what fails unexpectedly,
+ * and a conditional request (If-Match, If-None-Match) whose condition does not hold.
+ */
+export type HttpErrorCode = KvErrorCode | 'TIMEOUT' | 'INTERNAL' | 'PRECONDITION_FAILED';
 
 /** The documented error body: `{ "error": { "code", "message" } }`. */
 export interface HttpErrorBody {
@@ -27,6 +30,7 @@ export const STATUS_OF: Record<KvErrorCode, number> = {
 export function codeOfStatus(status: number): HttpErrorCode {
   if (status === 404) return 'NOT_FOUND';
   if (status === 408) return 'TIMEOUT';
+  if (status === 412) return 'PRECONDITION_FAILED';
   if (status === 413 || status === 414 || status === 431) return 'TOO_LARGE';
   return status >= 500 ? 'INTERNAL' : 'BAD_REQUEST';
 }

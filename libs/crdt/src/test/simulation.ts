@@ -10,21 +10,31 @@ import {
   type Stamp,
   CrdtError,
   HybridLogicalClock,
+  type CounterRange,
+  asOf,
   assign,
   encodeEntry,
+  expiredForm,
+  expiresAt,
   increment,
   latestHlc,
   merge,
   remove,
   setAdd,
   setRemove,
+  touch,
 } from '../index.js';
 
 export const NODES = ['a', 'b', 'nœud-ç'] as const;
 
 export type Op =
-  | { kind: 'assign'; node: number; value: string }
-  | { kind: 'inc'; node: number; amount: bigint }
+  /** `ttl`: an expiry that many ms after the replica's time (none when null); `flags`: client flags. */
+  | { kind: 'assign'; node: number; value: string; ttl: number | null; flags: number }
+  | { kind: 'inc'; node: number; amount: bigint; range: CounterRange }
+  /** Sets the expiry `ttl` ms ahead (0: takes it away), as TOUCH/EXPIRE/PERSIST. */
+  | { kind: 'touch'; node: number; ttl: number }
+  /** The replica's sweeper: an expired entry becomes its expired form (which anti-entropy then carries). */
+  | { kind: 'expire'; node: number }
   | { kind: 'remove'; node: number }
   | { kind: 'add'; node: number; element: string }
   | { kind: 'rem'; node: number; element: string }
@@ -43,8 +53,16 @@ const amounts = fc.oneof(
 const elements = fc.constantFrom('e1', 'e2', 'e3', '', 'é', '\u00ff\u0000');
 
 const opArbs = {
-  assign: fc.record({ kind: fc.constant('assign' as const), node, value: values }),
-  inc: fc.record({ kind: fc.constant('inc' as const), node, amount: amounts }),
+  assign: fc.record({
+    kind: fc.constant('assign' as const),
+    node,
+    value: values,
+    ttl: fc.option(fc.integer({ min: -3, max: 20 }), { nil: null }),
+    flags: fc.constantFrom(0, 0, 1, 2 ** 32 - 1),
+  }),
+  inc: fc.record({ kind: fc.constant('inc' as const), node, amount: amounts, range: fc.constantFrom<CounterRange>('int64', 'int64', 'uint64') }),
+  touch: fc.record({ kind: fc.constant('touch' as const), node, ttl: fc.oneof(fc.constant(0), fc.integer({ min: -3, max: 20 })) }),
+  expire: fc.record({ kind: fc.constant('expire' as const), node }),
   remove: fc.record({ kind: fc.constant('remove' as const), node }),
   add: fc.record({ kind: fc.constant('add' as const), node, element: elements }),
   rem: fc.record({ kind: fc.constant('rem' as const), node, element: elements }),
@@ -55,9 +73,10 @@ const opArbs = {
 
 /** Relative weights of each operation: a uniform mix rarely builds up a set or a busy counter. */
 const PROFILES: ReadonlyArray<Readonly<Record<Op['kind'], number>>> = [
-  { assign: 2, inc: 2, remove: 1, add: 2, rem: 1, deliver: 2, sync: 1, time: 1 }, // mixed
-  { assign: 1, inc: 6, remove: 1, add: 0, rem: 0, deliver: 3, sync: 1, time: 1 }, // counters
-  { assign: 0, inc: 0, remove: 1, add: 5, rem: 3, deliver: 3, sync: 1, time: 1 }, // sets
+  { assign: 2, inc: 2, remove: 1, add: 2, rem: 1, deliver: 2, sync: 1, time: 1, touch: 1, expire: 1 }, // mixed
+  { assign: 1, inc: 6, remove: 1, add: 0, rem: 0, deliver: 3, sync: 1, time: 1, touch: 1, expire: 1 }, // counters
+  { assign: 0, inc: 0, remove: 1, add: 5, rem: 3, deliver: 3, sync: 1, time: 1, touch: 1, expire: 1 }, // sets
+  { assign: 3, inc: 1, remove: 1, add: 0, rem: 0, deliver: 3, sync: 2, time: 3, touch: 3, expire: 3 }, // expiry
 ];
 
 const opArbFor = (weights: Readonly<Record<Op['kind'], number>>): fc.Arbitrary<Op> =>
@@ -84,6 +103,7 @@ const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1')
 /** Every stamp inside an entry, so a replica's clock can observe them before it merges it. */
 export function stampsOf(e: Entry): Stamp[] {
   const out = [e.stamp];
+  if (e.type !== 'tombstone' && e.expiry) out.push(e.expiry.stamp);
   if (e.type === 'set') {
     for (const tags of e.elements.values()) out.push(...tags);
     out.push(...e.removed);
@@ -118,16 +138,32 @@ export function runHistory(ops: readonly Op[], skews: readonly number[] = [0, 3,
       if (from !== undefined) receive(i, from);
       continue;
     }
+    const now = time + (skews[i] ?? 0);
+    if (op.kind === 'expire') {
+      const e = replicas[i];
+      const at = e && expiresAt(e);
+      if (e === undefined || e.type === 'tombstone' || at === undefined || at > now) continue;
+      const expired = expiredForm(e);
+      changes.push(expired);
+      receive(i, expired);
+      continue;
+    }
     const stamp: Stamp = { hlc: clocks[i]!.tick(), node: NODES[i]! };
-    const prev = replicas[i];
+    const stored = replicas[i];
+    // As the command layer does: a write sees an expired entry as deleted.
+    const prev = asOf(stored, stamp.hlc.wall);
     let m: Mutation;
     try {
       switch (op.kind) {
         case 'assign':
-          m = assign(prev, bytes(op.value), stamp);
+          m = assign(prev, bytes(op.value), stamp, { flags: op.flags, expiry: op.ttl === null ? undefined : { at: Math.max(1, now + op.ttl), stamp } });
           break;
         case 'inc':
-          m = increment(prev, op.amount, stamp);
+          m = increment(prev, op.amount, stamp, op.range);
+          break;
+        case 'touch':
+          if (prev === undefined || prev.type === 'tombstone') continue;
+          m = touch(prev, op.ttl === 0 ? 0 : Math.max(1, now + op.ttl), stamp);
           break;
         case 'remove':
           m = remove(prev, stamp);
@@ -143,10 +179,10 @@ export function runHistory(ops: readonly Op[], skews: readonly number[] = [0, 3,
       if (err instanceof CrdtError) continue; // NOT_A_NUMBER, WRONG_TYPE, OVERFLOW: nothing changed
       throw err;
     }
-    mutations.push({ prev, m });
+    mutations.push({ prev: stored, m });
     replicas[i] = m.entry;
     states.push(m.entry);
-    if (m.entry !== prev) changes.push(m.change);
+    if (m.entry !== stored) changes.push(m.change);
   }
   return { changes, states: [...states, ...changes], finals: replicas, mutations };
 }
@@ -198,13 +234,37 @@ const componentsArb = fc
   .array(fc.tuple(nodeIdArb, fc.bigInt({ min: 1n, max: 2n ** 128n - 1n })), { maxLength: 4 })
   .map((kv) => new Map([...new Map(kv)].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0))));
 
+const attributesArb = fc.record(
+  {
+    flags: fc.integer({ min: 1, max: 2 ** 32 - 1 }),
+    expiry: fc.record({ at: fc.integer({ min: 0, max: 2 ** 48 - 1 }), stamp: fc.option(stampArb, { nil: undefined }) }),
+  },
+  { requiredKeys: [] },
+);
+
+/** A live entry with some attributes (an expiry of its own write, or of another stamp; flags). */
+const withAttributesArb = (e: Entry): fc.Arbitrary<Entry> =>
+  e.type === 'tombstone'
+    ? fc.constant(e)
+    : attributesArb.map(({ flags, expiry }) => ({
+        ...e,
+        ...(flags === undefined ? {} : { flags }),
+        ...(expiry === undefined ? {} : { expiry: { at: expiry.at, stamp: expiry.stamp ?? e.stamp } }),
+      }));
+
 export const anyEntryArb: fc.Arbitrary<Entry> = fc.oneof(
+  plainEntryArb(),
+  plainEntryArb().chain(withAttributesArb),
+);
+
+function plainEntryArb(): fc.Arbitrary<Entry> {
+  return fc.oneof(
   fc.record({ type: fc.constant('register' as const), stamp: stampArb, value: fc.uint8Array({ maxLength: 300 }) }),
   fc.record({ type: fc.constant('tombstone' as const), stamp: stampArb }),
   fc.record({
     type: fc.constant('counter' as const),
     stamp: stampArb,
-    base: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+    base: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n }),
     inc: componentsArb,
     dec: componentsArb,
   }),
@@ -225,3 +285,4 @@ export const anyEntryArb: fc.Arbitrary<Entry> = fc.oneof(
       return { type: 'set', stamp, elements: new Map([...m].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0))), removed: rem };
     }),
 );
+}

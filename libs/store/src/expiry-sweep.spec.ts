@@ -1,0 +1,99 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { assign, type Entry, entryDigest, expiredForm, type LiveEntry, touch } from '#crdt';
+import { type CommitEvent, RocksDbEngine, Store } from '#store';
+
+const SHARDS = 4;
+
+/** Writes `key` with an expiry `ttlMs` from now. */
+const setExpiring = (store: Store, key: string, ttlMs: number): Promise<Entry | undefined> =>
+  store.update(key, (prev, stamp) => assign(prev, Buffer.from(key), stamp, { expiry: { at: Date.now() + ttlMs, stamp } }));
+
+/** Every record of the expiry index, all shards. */
+const indexed = (store: Store, engine: RocksDbEngine): string[] =>
+  Array.from({ length: SHARDS }, (_, shard) => engine.expiringKeys(shard, Number.MAX_SAFE_INTEGER, 1e6).map((r) => `${r.key}@${r.at}`)).flat().sort();
+
+async function until(what: string, check: () => boolean, deadlineMs = 10_000): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('expiry sweeper', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'merklekv-sweep-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const open = async (options: { intervalMs?: number; limit?: number } = {}): Promise<{ store: Store; engine: RocksDbEngine }> => {
+    const engine = new RocksDbEngine(dir);
+    const store = await Store.open({
+      engine,
+      shards: SHARDS,
+      nodeId: 'n1',
+      expirySweepIntervalMs: options.intervalMs ?? 20,
+      ...(options.limit === undefined ? {} : { expirySweepLimit: options.limit }),
+    });
+    return { store, engine };
+  };
+
+  it('replaces expired entries by their expired form, keeps the index exact, and tells watchers', async () => {
+    const { store, engine } = await open();
+    const events: CommitEvent[] = [];
+    store.onCommit((batch) => events.push(...batch));
+    await setExpiring(store, 'soon', 150);
+    const later = await setExpiring(store, 'later', 60_000);
+    await store.update('plain', (prev, stamp) => assign(prev, Buffer.from('x'), stamp));
+    expect(indexed(store, engine)).toHaveLength(2);
+    expect(store.liveKeys).toBe(3);
+    await until('the sweep', () => store.read('soon')?.type === 'tombstone');
+    const soon = store.read('soon')!;
+    expect(soon.type).toBe('tombstone');
+    expect(store.liveKeys).toBe(2);
+    expect(store.expiredEntries).toBe(1);
+    expect(indexed(store, engine)).toEqual([`later@${(later as LiveEntry).expiry!.at}`]);
+    expect(events.some((e) => e.kind === 'entry' && e.key === 'soon' && e.entry.type === 'tombstone')).toBe(true);
+    // The tombstone is in the tombstone index, for collection like any delete's.
+    expect([...Array.from({ length: SHARDS }, (_, s) => [...store.shardTombstones(s)].map(([k]) => k))].flat()).toEqual(['soon']);
+    await store.close();
+  });
+
+  it('follows a touch: the index moves to the new time, and taking the expiry away leaves no record', async () => {
+    const { store, engine } = await open();
+    const first = (await setExpiring(store, 'k', 60_000)) as LiveEntry;
+    const moved = (await store.update('k', (prev, stamp) => touch(prev, first.expiry!.at + 1000, stamp))) as LiveEntry;
+    expect(indexed(store, engine)).toEqual([`k@${moved.expiry!.at}`]);
+    await store.update('k', (prev, stamp) => touch(prev, 0, stamp));
+    expect(indexed(store, engine)).toEqual([]);
+    await store.close();
+  });
+
+  it('works through a backlog in bounded turns, and an expiry survives a restart', async () => {
+    const first = await open({ intervalMs: 60_000, limit: 7 });
+    // The sweeper runs at open and then rests a minute: a backlog can only drain in full turns.
+    await Promise.all(Array.from({ length: 30 }, (_, i) => setExpiring(first.store, `k${i}`, -1000)));
+    await first.store.close();
+    const { store, engine } = await open({ intervalMs: 60_000, limit: 7 });
+    const groups: number[] = [];
+    store.onCommit((batch) => groups.push(batch.length));
+    // The sweeper empties the backlog 7 keys a turn, each turn once the last one is durable.
+    await until('the backlog to drain', () => store.expiredEntries === 30);
+    expect(Math.max(...groups)).toBeLessThanOrEqual(7);
+    expect(groups.reduce((a, b) => a + b, 0)).toBe(30);
+    expect(indexed(store, engine)).toEqual([]);
+    expect(store.liveKeys).toBe(0);
+    for (let i = 0; i < 30; i++) expect(store.read(`k${i}`)?.type).toBe('tombstone');
+    await store.close();
+  });
+
+  it('the expired form is what every replica derives alike: same digest from the same entry', async () => {
+    const { store } = await open();
+    const entry = (await setExpiring(store, 'k', 60_000)) as LiveEntry;
+    expect(entryDigest(expiredForm(entry))).toEqual(entryDigest(expiredForm(structuredClone(entry))));
+    await store.close();
+  });
+});
