@@ -487,6 +487,7 @@ function payloadBytes(command: Command): number {
     case 'SET':
     case 'APPEND':
     case 'PREPEND':
+    case 'STORE':
       return command.value.length;
     case 'MSET':
       return command.pairs.reduce((sum, [, value]) => sum + value.length, 0);
