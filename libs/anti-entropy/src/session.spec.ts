@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { encodeEntry, type Entry, merge } from '#crdt';
-import { type Store } from '#store';
+import { assign, encodeEntry, type Entry, merge, touch } from '#crdt';
+import { MemoryEngine, Store } from '#store';
 import { runSession, type SessionOptions } from './session.js';
 import { add, del, entries, inc, link, openReplica, roots, set } from './spec-support.js';
 
@@ -86,6 +86,34 @@ describe('an anti-entropy session', () => {
 
     const again = await session(b, a);
     expect(again.report).toMatchObject({ error: null, differences: 0, roundTrips: 1 });
+  });
+
+  it('repairs expiries like any field: a touch made on one side, an expired form swept on the other', async () => {
+    // b's sweeper rests a minute after its first turn at open: it holds the expired entry as it was.
+    const lazy = await Store.open({ engine: new MemoryEngine(), shards: 4, nodeId: 'lazy', outbox: false, expirySweepIntervalMs: 60_000 });
+    try {
+      const soon = Date.now() + 50;
+      await a.update('gone', (prev, stamp) => assign(prev, Buffer.from('x'), stamp, { expiry: { at: soon, stamp } }));
+      await a.update('kept', (prev, stamp) => assign(prev, Buffer.from('y'), stamp, { expiry: { at: soon + 60_000, stamp } }));
+      await copyAll(a, lazy);
+      const touched = await lazy.update('kept', (prev, stamp) => touch(prev, soon + 120_000, stamp));
+      const deadline = Date.now() + 10_000;
+      while (a.read('gone')?.type !== 'tombstone') {
+        if (Date.now() > deadline) throw new Error('a did not sweep the expired key');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(lazy.read('gone')?.type).toBe('register');
+      const expected = expectedJoin(a, lazy);
+
+      const { report } = await session(a, lazy);
+      expect(report.error).toBeNull();
+      expect(encoded(a)).toEqual(expected);
+      expect(encoded(lazy)).toEqual(expected);
+      expect(lazy.read('gone')?.type).toBe('tombstone');
+      expect(a.read('kept')).toEqual(touched);
+    } finally {
+      await lazy.close();
+    }
   });
 
   it('sends each differing record once, toward the side it wins on (both ways only to join)', async () => {

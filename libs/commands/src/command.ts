@@ -90,7 +90,7 @@ export interface Item {
   /** 32-bit client flags (0 unless a write gave some). */
   readonly flags: number;
   /**
-   * Unsigned 64-bit, never 0: changes with every write of the key (set, append, incr, delete and
+   * In [1, 2^63) (see `entryCas`): changes with every write of the key (set, append, incr, delete and
    * re-create...), not with TOUCH (as memcached). Derived from the key's replicated state (see
    * `entryCas` in #crdt): every replica holding the same state gives the same value, across
    * restarts.
