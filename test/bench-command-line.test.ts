@@ -22,7 +22,7 @@ const BENCHES = Object.keys((JSON.parse(readFileSync(join(repoRoot(), 'package.j
 
 describe('the benchmarks', () => {
   it('are all here', () => {
-    expect(BENCHES.sort()).toEqual(['anti-entropy', 'capacity', 'flood', 'http', 'mst', 'protocol', 'replication']);
+    expect(BENCHES.sort()).toEqual(['anti-entropy', 'capacity', 'flood', 'http', 'memcached', 'mst', 'protocol', 'replication']);
   });
 
   // A run that started would print progress on stderr, or its JSON on stdout, long after.

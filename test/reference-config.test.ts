@@ -3,17 +3,19 @@ import { join } from 'node:path';
 import { canConnect, freePort, isHarnessError, makeTempDir, type NodeProcess, removeDir, repoRoot, startNode } from '#testing';
 import { RawClient } from './support/raw-client.js';
 
-/** The documented rule: an unset http_port is port + 701 (7379 gives 8080). */
+/** The documented rules: an unset http_port is port + 701 (7379 gives 8080), an unset memcached_port port + 3832 (11211). */
 const HTTP_PORT_OFFSET = 701;
+const MEMCACHED_PORT_OFFSET = 3832;
 
-/** Free ports whose HTTP port (port + 701) is free too: this test's nodes choose nothing else. */
+/** Free ports whose HTTP and memcached ports are free too: this test's nodes choose nothing else. */
 async function portsWithRoomForHttp(count: number): Promise<number[]> {
   const chosen: number[] = [];
+  const listeners = (port: number): number[] => [port, port + HTTP_PORT_OFFSET, port + MEMCACHED_PORT_OFFSET];
   while (chosen.length < count) {
     const port = await freePort();
-    const http = port + HTTP_PORT_OFFSET;
-    const clash = chosen.some((other) => [other, other + HTTP_PORT_OFFSET].some((taken) => taken === port || taken === http));
-    if (http <= 65_535 && !clash && !(await canConnect(http))) chosen.push(port);
+    const [, http, memcached] = listeners(port) as [number, number, number];
+    const clash = chosen.some((other) => listeners(other).some((taken) => listeners(port).includes(taken)));
+    if (memcached <= 65_535 && !clash && !(await canConnect(http)) && !(await canConnect(memcached))) chosen.push(port);
   }
   return chosen;
 }
@@ -54,7 +56,7 @@ describe("nodes started from the reference server's config files", () => {
     const reference = readFileSync(join(repoRoot(), 'libs/config/src/fixtures/reference-config.toml'), 'utf8');
     const { ports, nodes } = await startSideBySide(reference, 2);
     try {
-      expect(nodes.map((node) => node.ports)).toEqual(ports.map((port) => ({ merklekv: port, http: port + HTTP_PORT_OFFSET })));
+      expect(nodes.map((node) => node.ports)).toEqual(ports.map((port) => ({ merklekv: port, http: port + HTTP_PORT_OFFSET, memcached: port + MEMCACHED_PORT_OFFSET })));
       for (const [i, node] of nodes.entries()) {
         await using client = await RawClient.connect(node.ports.merklekv);
         expect(await client.exchange(`SET whose node${i}\r\n`, 'OK\r\n')).toBe('OK\r\n');

@@ -15,6 +15,7 @@ import { ClientTls } from './client-tls.js';
 import { codeOfStatus, errorBody, refuseClientError } from './http/error-body.js';
 import { installHttpAuthentication } from './http/http-access.js';
 import { boundPipelinedRequests } from './http/pipeline-gate.js';
+import { MemcachedTcpServer } from './memcached/tcp-server.js';
 import { MerkleKvTcpServer } from './merklekv/tcp-server.js';
 import { REQUEST_TIMEOUT_MS } from './request-timeout.js';
 
@@ -101,9 +102,13 @@ function limitConnections(server: Server, limit: number, secure: boolean): void 
   });
 }
 
-/** Binds the MerkleKV port and, unless disabled, the HTTP port. */
-export async function listenFrontEnd(app: NestFastifyApplication, config: NodeConfig): Promise<{ addresses: NodeAddresses; ports: { merklekv: number; http: number | undefined } }> {
+/** Binds the MerkleKV port and, unless disabled, the memcached and HTTP ports. */
+export async function listenFrontEnd(
+  app: NestFastifyApplication,
+  config: NodeConfig,
+): Promise<{ addresses: NodeAddresses; ports: { merklekv: number; http: number | undefined; memcached: number | undefined } }> {
   const merklekv = await app.get(MerkleKvTcpServer).listen();
+  const memcached = await app.get(MemcachedTcpServer).listen();
   let http: number | undefined;
   if (config.httpPort !== null) {
     await app.listen({ port: config.httpPort, host: config.host });
@@ -112,6 +117,6 @@ export async function listenFrontEnd(app: NestFastifyApplication, config: NodeCo
   }
   return {
     addresses: { merklekv: `${config.host}:${merklekv}`, http: http === undefined ? '' : `${config.host}:${http}` },
-    ports: { merklekv, http },
+    ports: { merklekv, http, memcached },
   };
 }

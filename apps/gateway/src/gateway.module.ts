@@ -9,6 +9,7 @@ import { HttpCommands } from './http/http-access.js';
 import { KvController } from './http/kv.controller.js';
 import { KvErrorFilter } from './http/kv-error.filter.js';
 import { WatchController } from './http/watch.controller.js';
+import { MemcachedTcpServer } from './memcached/tcp-server.js';
 import { MerkleKvTcpServer } from './merklekv/tcp-server.js';
 import { ProtocolCommands } from './protocol-commands.js';
 
@@ -22,7 +23,7 @@ export interface GatewayBackend {
 }
 
 /**
- * The protocol front ends: MerkleKV text on TCP and HTTP/JSON, over one command port. The same
+ * The protocol front ends: MerkleKV text and memcached on TCP and HTTP/JSON, over one command port. The same
  * module fronts a local store (apps/node) and the store-shard processes of a split deployment
  * (apps/gateway's own process), so that every protocol behaves the same in both.
  */
@@ -42,6 +43,7 @@ export class GatewayModule {
         ProtocolCommands,
         HttpCommands,
         MerkleKvTcpServer,
+        MemcachedTcpServer,
         { provide: APP_FILTER, useClass: KvErrorFilter },
       ],
     };

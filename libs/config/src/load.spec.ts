@@ -270,6 +270,24 @@ describe('the HTTP port', () => {
   });
 });
 
+describe('the memcached port', () => {
+  it('follows the MerkleKV port when only that is set: port + 3832, as 7379 and 11211 are', () => {
+    expect(load().config).toMatchObject({ port: 7379, memcachedPort: 11211 });
+    expect(load({ argv: ['--port', '7380'] }).config.memcachedPort).toBe(11212);
+    expect(load({ env: { MERKLEKV_PORT: '0' } }).config.memcachedPort).toBe(0);
+    const { config, sources } = load({ file: fixture('reference-config.toml') });
+    expect(config).toMatchObject({ port: 7878, memcachedPort: 11710 });
+    expect(sources['memcached_port']).toBe(`port + 3832 (port in ${FILE})`);
+    expect(load({ argv: ['--port', '7400', '--memcached-port', 'off'] }).config.memcachedPort).toBeNull();
+  });
+
+  it('is off, with a warning, when port + 3832 is no port', () => {
+    const { config, warnings } = load({ argv: ['--port', '62000'] });
+    expect(config.memcachedPort).toBeNull();
+    expect(warnings).toContain('--port: port 62000 leaves no port 3832 above it for memcached: no memcached listener (set memcached_port for one)');
+  });
+});
+
 describe("the reference server's flat TOML", () => {
   it('loads its shipped config.toml unchanged, with one warning for the MQTT keys', () => {
     const { config, warnings, sources } = load({ file: fixture('reference-config.toml') });
@@ -440,7 +458,7 @@ const errors: readonly { name: string; given: Parameters<typeof load>[0]; key: s
   { name: 'a table where a value belongs', given: { file: 'log = "debug"' }, key: 'log', origin: `log in ${FILE}`, message: 'must be a table ([log])' },
   { name: 'a value where a table belongs', given: { file: '[log.level]\nx = 1' }, key: 'log.level', origin: `log.level in ${FILE}`, message: 'got a table' },
   { name: 'a bad value in an ignored alias', given: { file: 'data_dir = "d"\nstorage_path = 5' }, key: 'data_dir', origin: `storage_path in ${FILE}`, message: 'got 5' },
-  { name: 'two listeners on one port', given: { argv: ['--port', '11211'] }, key: 'memcached_port', origin: 'default', message: 'invalid config: memcached_port: must differ from port (both 11211, port from --port) (from default)' },
+  { name: 'two listeners on one port', given: { argv: ['--memcached-port', '7379'] }, key: 'memcached_port', origin: '--memcached-port', message: 'invalid config: memcached_port: must differ from port (both 7379, port from default) (from --memcached-port)' },
   { name: 'two listeners on one set port', given: { argv: ['--port', '8080', '--http-port', '8080'] }, key: 'http_port', origin: '--http-port', message: 'must differ from port (both 8080, port from --port)' },
   { name: 'memcached on the HTTP port', given: { env: { MERKLEKV_MEMCACHED_PORT: '9000', MERKLEKV_HTTP_PORT: '9000' } }, key: 'memcached_port', origin: 'MERKLEKV_MEMCACHED_PORT', message: 'must differ from http_port (both 9000, http_port from MERKLEKV_HTTP_PORT)' },
   { name: 'a TLS cert without its key', given: { file: '[nats]\nservers = ["n:4222"]\ntls_cert_file = "c.pem"' }, key: 'nats.tls_key_file', origin: `nats.tls_cert_file in ${FILE}`, message: 'is required with nats.tls_cert_file' },

@@ -3,7 +3,7 @@ import { configFromEnv, readEnv } from './env.js';
 import { ConfigError } from './errors.js';
 import { parseConfigText } from './file.js';
 import { parseFlags } from './flags.js';
-import { CONFIG_ENV, CONFIG_FLAG, DEFAULT_MAX_VALUE_BYTES, HTTP_PORT_OFFSET, S, SETTINGS, type Setting } from './settings.js';
+import { CONFIG_ENV, CONFIG_FLAG, DEFAULT_MAX_VALUE_BYTES, HTTP_PORT_OFFSET, MEMCACHED_PORT_OFFSET, S, SETTINGS, type Setting } from './settings.js';
 import { type Layer, parseInput } from './source.js';
 import { type ListenerTls, type NatsConfig, type NodeConfig, type UserConfig } from './types.js';
 import { isName } from './values.js';
@@ -108,7 +108,7 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
   const host = get(S.host);
   const port = get(S.port);
   let httpPort = get(S.httpPort);
-  const memcachedPort = get(S.memcachedPort);
+  let memcachedPort = get(S.memcachedPort);
   const engine = get(S.engine);
   const dataDir = get(S.dataDir);
   const shards = get(S.shards);
@@ -144,17 +144,24 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
   const sessionBudgetBytes = get(S.antiEntropyBudget);
   if (SETTINGS.some((s) => sources[s.key] === undefined)) throw new Error('config: a setting was not resolved');
 
-  if (!isSet(S.httpPort) && isSet(S.port)) {
-    const derived = port === 0 ? 0 : port + HTTP_PORT_OFFSET;
+  /**
+   * An unset listener port follows `port` at its default distance (8080 and 11211 from 7379), so
+   * nodes given their own ports get their own listeners (the reference server's config files
+   * name neither).
+   */
+  const follow = (setting: Setting<number | null>, offset: number, what: string, value: number | null): number | null => {
+    if (isSet(setting) || !isSet(S.port)) return value;
+    const derived = port === 0 ? 0 : port + offset;
     if (derived <= 65_535) {
-      httpPort = derived;
-      sources[S.httpPort.key] = `${S.port.key} + ${HTTP_PORT_OFFSET} (${origin(S.port)})`;
-    } else {
-      httpPort = null;
-      sources[S.httpPort.key] = `off: ${S.port.key} + ${HTTP_PORT_OFFSET} is no port (${origin(S.port)})`;
-      warnings.push(`${origin(S.port)}: port ${port} leaves no port ${HTTP_PORT_OFFSET} above it for HTTP: no HTTP listener (set http_port for one)`);
+      sources[setting.key] = `${S.port.key} + ${offset} (${origin(S.port)})`;
+      return derived;
     }
-  }
+    sources[setting.key] = `off: ${S.port.key} + ${offset} is no port (${origin(S.port)})`;
+    warnings.push(`${origin(S.port)}: port ${port} leaves no port ${offset} above it for ${what}: no ${what} listener (set ${setting.key} for one)`);
+    return null;
+  };
+  httpPort = follow(S.httpPort, HTTP_PORT_OFFSET, 'HTTP', httpPort);
+  memcachedPort = follow(S.memcachedPort, MEMCACHED_PORT_OFFSET, 'memcached', memcachedPort);
 
   // Two listeners on one fixed port would fail at bind time with a less helpful message.
   const listeners = [

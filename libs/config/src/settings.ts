@@ -122,7 +122,8 @@ export const S = {
     arity: 'value',
     hint: '<port>',
     defaultText: '11211',
-    description: 'Reserved for the memcached text protocol (not served yet); 0 picks a free port; -1 or off: none.',
+    description:
+      'memcached protocol (text, meta and binary commands, on the same data as the other protocols); 0 picks a free port; -1 or off: no memcached listener. Unset, it follows port: port + 3832 (7379 gives 11211, 0 gives 0), as http_port does.',
     parse: v.optionalPort,
     fallback: () => 11211,
   }),
@@ -548,6 +549,8 @@ export const SETTINGS: readonly Setting<unknown>[] = Object.values(S);
  * config files give them: it had no HTTP API) do not both claim 8080.
  */
 export const HTTP_PORT_OFFSET = 8080 - 7379;
+/** How far above `port` an unset `memcached_port` is (the defaults' distance). */
+export const MEMCACHED_PORT_OFFSET = 11211 - 7379;
 
 /** `--config` and `MERKLEKV_CONFIG` are read before everything else, so they are not a Setting. */
 export const CONFIG_FLAG = '--config';

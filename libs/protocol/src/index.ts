@@ -22,3 +22,7 @@ export {
   type SessionTimeouts,
   type SessionTransport,
 } from './session/session.js';
+export { MemcachedCounters } from './memcached/commands.js';
+export { MemcachedDecoder, type MemcachedEvent, type MemcachedDecoderOptions } from './memcached/decoder.js';
+export { type Framing, type MemcachedRequest, MEMCACHED_MAX_KEY_BYTES } from './memcached/request.js';
+export { MemcachedDispatch, memcachedSessionProtocol, type MemcachedProtocolDeps } from './memcached/session.js';

@@ -28,7 +28,7 @@
  * the client's next line, which ends the watch (and is not executed). A watcher whose unsent
  * events pass `maxUnsentBytes` is disconnected rather than buffered without bound.
  */
-import { type Command, type CommandPort, type CommandStats, isKvError, type WatchEvent, type WatchFeed, WRITE_COMMANDS } from '#commands';
+import { type Command, type CommandPort, type CommandStats, isKvError, type KvErrorCode, type WatchEvent, type WatchFeed, WRITE_COMMANDS } from '#commands';
 import { type Logger } from '#logging';
 
 /** What a session needs of its connection: a byte sink with flow control. */
@@ -51,13 +51,17 @@ export interface SessionTransport {
   setNoDelay(noDelay: boolean): void;
 }
 
-/** A protocol as a session runs it: how requests are decoded and replies framed. */
-export interface SessionProtocol {
+/**
+ * A protocol as a session runs it: how requests are decoded and replies framed. `X` is what the
+ * protocol's decoder attaches to a command to frame its reply (memcached: the request as sent).
+ */
+export interface SessionProtocol<X = unknown> {
   /** A decoder for one connection that hands `accept` each request, in input order, from inside `push`. */
-  createDecoder(accept: (input: SessionInput) => void): SessionDecoder;
+  createDecoder(accept: (input: SessionInput<X>) => void): SessionDecoder;
   /** The reply bytes; may throw when the result cannot be framed (the client then gets an error). */
-  encodeReply(command: Command, result: unknown): Buffer;
-  encodeError(message: string): Buffer;
+  encodeReply(command: Command, result: unknown, context: X | undefined): Buffer;
+  /** A failed command's reply: `code` is the KvError's (undefined for a bug). */
+  encodeError(message: string, code?: KvErrorCode, context?: X): Buffer;
   encodeWatchEvent(event: WatchEvent): Buffer;
   /** Sent when the client's next line ends a watch. */
   readonly watchEnd: Buffer;
@@ -70,10 +74,12 @@ export interface SessionDecoder {
 }
 
 /** One decoded request, as a protocol's decoder event maps to it. */
-export type SessionInput =
-  | { readonly kind: 'command'; readonly command: Command }
+export type SessionInput<X = unknown> =
+  | { readonly kind: 'command'; readonly command: Command; readonly context?: X }
   /** A malformed request: an error reply, the connection stays. */
   | { readonly kind: 'error'; readonly message: string }
+  /** A request answered without the command layer (a protocol's no-op, a refusal framed by the protocol), in order. */
+  | { readonly kind: 'reply'; readonly reply: Buffer; readonly countsAsError: boolean }
   /** Input the connection cannot go on from: the reply (maybe empty) after every earlier one, then close. */
   | { readonly kind: 'fatal'; readonly reply: Buffer; readonly countsAsError: boolean };
 
@@ -94,10 +100,10 @@ export interface SessionTimeouts {
   readonly requestMs: number;
 }
 
-export interface SessionDeps {
+export interface SessionDeps<X = unknown> {
   readonly executor: CommandPort;
   readonly stats: CommandStats;
-  readonly protocol: SessionProtocol;
+  readonly protocol: SessionProtocol<X>;
   /** Carries the client's id in its fields. */
   readonly logger: Logger;
   readonly limits?: SessionLimits;
@@ -110,10 +116,10 @@ interface Slot {
   close: boolean;
 }
 
-export class ProtocolSession {
+export class ProtocolSession<X = unknown> {
   private readonly executor: CommandPort;
   private readonly stats: CommandStats;
-  private readonly protocol: SessionProtocol;
+  private readonly protocol: SessionProtocol<X>;
   private readonly decoder: SessionDecoder;
   private readonly clock: () => number;
   /** When the client last made progress: a complete request, or replies taken. */
@@ -128,7 +134,7 @@ export class ProtocolSession {
   /** Bytes of filled slots still waiting behind an earlier reply. */
   private heldBytes = 0;
   /** Decoded requests not admitted yet, from `backlogHead` on. */
-  private readonly backlog: SessionInput[] = [];
+  private readonly backlog: SessionInput<X>[] = [];
   private backlogHead = 0;
   /** Commands executed whose results have not settled, and the bytes they carry (values being written). */
   private pendingResults = 0;
@@ -149,7 +155,7 @@ export class ProtocolSession {
 
   constructor(
     private readonly transport: SessionTransport,
-    deps: SessionDeps,
+    deps: SessionDeps<X>,
   ) {
     this.executor = deps.executor;
     this.stats = deps.stats;
@@ -221,7 +227,7 @@ export class ProtocolSession {
     return this.slots.length < this.limits.maxPendingReplies && this.transport.unsentBytes + this.heldBytes + this.pendingBytes < this.limits.maxUnsentBytes;
   }
 
-  private runnable(input: SessionInput): boolean {
+  private runnable(input: SessionInput<X>): boolean {
     if (!this.hasRoom()) return false;
     // A line that ends a watch runs at once; anything else that reads waits for the results before it.
     if (input.kind !== 'command' || this.watch !== undefined || this.watchPending) return true;
@@ -229,7 +235,7 @@ export class ProtocolSession {
   }
 
   /** One decoded request: runs at once when nothing waits and the budget has room, else joins the backlog. */
-  private accept(input: SessionInput): void {
+  private accept(input: SessionInput<X>): void {
     this.acceptedAny = true;
     if (this.closing) return;
     if (this.backlogHead === this.backlog.length && this.runnable(input)) {
@@ -277,7 +283,7 @@ export class ProtocolSession {
     this.backlogHead = 0;
   }
 
-  private process(input: SessionInput): void {
+  private process(input: SessionInput<X>): void {
     if (input.kind !== 'fatal') {
       // Whatever line the client sends after WATCH ends the watch; it is not executed.
       if (this.watch) {
@@ -292,11 +298,15 @@ export class ProtocolSession {
     }
     switch (input.kind) {
       case 'command':
-        this.execute(input.command);
+        this.execute(input.command, input.context);
         return;
       case 'error':
         this.stats.countError();
         this.push(this.protocol.encodeError(input.message), false);
+        return;
+      case 'reply':
+        if (input.countsAsError) this.stats.countError();
+        this.push(input.reply, false);
         return;
       case 'fatal':
         if (input.countsAsError) this.stats.countError();
@@ -305,17 +315,17 @@ export class ProtocolSession {
     }
   }
 
-  private execute(command: Command): void {
+  private execute(command: Command, context: X | undefined): void {
     let result: unknown;
     try {
       result = this.executor.execute(command);
     } catch (err) {
-      this.push(this.errorReply(err), false);
+      this.push(this.errorReply(err, context), false);
       return;
     }
     if (!(result instanceof Promise)) {
-      if (command.name === 'WATCH') this.beginWatch(undefined, this.encode(command, result), result as WatchFeed);
-      else this.push(this.encode(command, result), false);
+      if (command.name === 'WATCH') this.beginWatch(undefined, this.encode(command, result, context), result as WatchFeed);
+      else this.push(this.encode(command, result, context), false);
       return;
     }
     const slot = this.reserve();
@@ -323,7 +333,7 @@ export class ProtocolSession {
       // A line the client sends meanwhile ends the watch, as it would once streaming.
       this.watchPending = true;
       result.then(
-        (feed: unknown) => this.beginWatch(slot, this.encode(command, feed), feed as WatchFeed),
+        (feed: unknown) => this.beginWatch(slot, this.encode(command, feed, context), feed as WatchFeed),
         (err: unknown) => {
           this.watchPending = false;
           this.watchEndedEarly = false;
@@ -338,8 +348,8 @@ export class ProtocolSession {
     this.pendingBytes += carried;
     if (isWrite) this.pendingWrites++;
     result.then(
-      (value: unknown) => this.settle(slot, carried, isWrite, this.encode(command, value)),
-      (err: unknown) => this.settle(slot, carried, isWrite, this.errorReply(err)),
+      (value: unknown) => this.settle(slot, carried, isWrite, this.encode(command, value, context)),
+      (err: unknown) => this.settle(slot, carried, isWrite, this.errorReply(err, context)),
     );
   }
 
@@ -351,11 +361,11 @@ export class ProtocolSession {
   }
 
   /** The reply bytes, or an error when the result cannot be framed (e.g. a value holding a line feed). */
-  private encode(command: Command, result: unknown): Buffer {
+  private encode(command: Command, result: unknown, context: X | undefined): Buffer {
     try {
-      return this.protocol.encodeReply(command, result);
+      return this.protocol.encodeReply(command, result, context);
     } catch (err) {
-      return this.errorReply(err);
+      return this.errorReply(err, context);
     }
   }
 
@@ -463,11 +473,11 @@ export class ProtocolSession {
     this.transport.end();
   }
 
-  private errorReply(err: unknown): Buffer {
+  private errorReply(err: unknown, context?: X): Buffer {
     this.stats.countError();
-    if (isKvError(err)) return this.protocol.encodeError(err.message);
+    if (isKvError(err)) return this.protocol.encodeError(err.message, err.code, context);
     this.logger.error('command failed unexpectedly', { error: err });
-    return this.protocol.encodeError(`internal error: ${err instanceof Error ? err.message : String(err)}`);
+    return this.protocol.encodeError(`internal error: ${err instanceof Error ? err.message : String(err)}`, undefined, context);
   }
 }
 
@@ -477,6 +487,7 @@ function payloadBytes(command: Command): number {
     case 'SET':
     case 'APPEND':
     case 'PREPEND':
+    case 'STORE':
       return command.value.length;
     case 'MSET':
       return command.pairs.reduce((sum, [, value]) => sum + value.length, 0);

@@ -1,7 +1,7 @@
 import { type Socket } from 'node:net';
 import { type ClientHandle, type CommandPort, type CommandStats } from '#commands';
 import { type Logger } from '#logging';
-import { MERKLEKV_SESSION_PROTOCOL, ProtocolSession, type SessionTimeouts, type SessionTransport } from '#protocol';
+import { ProtocolSession, type SessionProtocol, type SessionTimeouts, type SessionTransport } from '#protocol';
 
 /** A socket as a session's transport. */
 function socketTransport(socket: Socket): SessionTransport {
@@ -24,24 +24,25 @@ function socketTransport(socket: Socket): SessionTransport {
 }
 
 /**
- * One MerkleKV text-protocol client: the socket's bytes go to a {@link ProtocolSession}, which
- * orders the replies, keeps read-your-writes across pipelined requests and bounds the work and
- * the reply bytes the connection may hold.
+ * One client of a line protocol (MerkleKV text, memcached): the socket's bytes go to a
+ * {@link ProtocolSession}, which orders the replies, keeps read-your-writes across pipelined
+ * requests and bounds the work and the reply bytes the connection may hold.
  */
-export class MerkleKvConnection {
-  private readonly session: ProtocolSession;
+export class SessionConnection<X> {
+  private readonly session: ProtocolSession<X>;
 
   constructor(
     private readonly socket: Socket,
     private readonly client: ClientHandle,
     executor: CommandPort,
     stats: CommandStats,
+    protocol: SessionProtocol<X>,
     private readonly logger: Logger,
   ) {
     this.session = new ProtocolSession(socketTransport(socket), {
       executor,
       stats,
-      protocol: MERKLEKV_SESSION_PROTOCOL,
+      protocol,
       logger: logger.child({ client: client.id }),
     });
     socket.on('data', (chunk: Buffer) => {

@@ -1,0 +1,78 @@
+import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
+import { AccessControl, ClientRegistry, type CommandPort, CommandStats } from '#commands';
+import { type NodeConfig } from '#config';
+import { Logger } from '#logging';
+import { MemcachedCounters, memcachedSessionProtocol, type MemcachedRequest } from '#protocol';
+import { NODE_CONFIG } from '../../../shared/src/tokens.js';
+import { NODE_VERSION } from '../../../shared/src/version.js';
+import { ClientTls } from '../client-tls.js';
+import { ProtocolCommands } from '../protocol-commands.js';
+import { SessionListener } from '../tcp/session-listener.js';
+
+/**
+ * memcached's text, meta and binary protocols on TCP (`memcached_port`, default 11211; none when
+ * it is off). Requests run on the same command port as the other protocols.
+ */
+@Injectable()
+export class MemcachedTcpServer implements BeforeApplicationShutdown {
+  private readonly listener: SessionListener<MemcachedRequest> | undefined;
+  private readonly executor: CommandPort;
+  private readonly logger: Logger;
+  /** The pending `flush_all <delay>`, if any: a later flush replaces it, as in memcached. */
+  private delayedFlush: NodeJS.Timeout | undefined;
+
+  constructor(
+    @Inject(NODE_CONFIG) config: NodeConfig,
+    commands: ProtocolCommands,
+    clients: ClientRegistry,
+    stats: CommandStats,
+    access: AccessControl,
+    logger: Logger,
+  ) {
+    this.executor = commands.for('memcached');
+    this.logger = logger.child({ component: 'memcached-tcp' });
+    if (config.memcachedPort === null) return;
+    const protocol = memcachedSessionProtocol({
+      maxValueBytes: config.maxValueBytes,
+      counters: new MemcachedCounters(),
+      version: NODE_VERSION,
+      pid: process.pid,
+      scheduleFlush: (delaySeconds) => this.scheduleFlush(delaySeconds),
+    });
+    this.listener = new SessionListener({
+      protocolName: 'memcached',
+      protocol,
+      host: config.host,
+      port: config.memcachedPort,
+      idleTimeoutSeconds: config.clientIdleTimeoutSeconds,
+      executor: this.executor,
+      access,
+      tls: ClientTls.of(config, logger),
+      maxConnections: config.maxConnections,
+      clients,
+      stats,
+      logger: this.logger,
+    });
+  }
+
+  /** Binds the port, unless memcached is off; resolves with the port bound. */
+  async listen(): Promise<number | undefined> {
+    return this.listener?.listen();
+  }
+
+  beforeApplicationShutdown(): Promise<void> {
+    clearTimeout(this.delayedFlush);
+    return this.listener?.close() ?? Promise.resolve();
+  }
+
+  private scheduleFlush(delaySeconds: number): void {
+    clearTimeout(this.delayedFlush);
+    this.delayedFlush = setTimeout(() => {
+      this.delayedFlush = undefined;
+      Promise.resolve()
+        .then(() => this.executor.execute({ name: 'TRUNCATE' }))
+        .catch((err: unknown) => this.logger.error('delayed flush_all failed', { error: err }));
+    }, delaySeconds * 1000);
+    this.delayedFlush.unref();
+  }
+}
