@@ -66,11 +66,39 @@
  * than the grace period are not transferred to a side that lacks their key: see the rule and
  * why it is safe in tombstones.ts.
  */
+import { randomInt } from 'node:crypto';
 import { compareStamps, type Entry } from '#crdt';
-import { compareBytes, DiffSession, EMPTY_ROOT, equalBytes, isMstError, type KeyDiff, type SummaryRequest } from '#mst';
+import {
+  compareBytes,
+  DiffSession,
+  EMPTY_ROOT,
+  equalBytes,
+  isMstError,
+  type KeyDiff,
+  keysFromLayer,
+  type MerkleSearchTree,
+  rangeFingerprint,
+  type SummaryRequest,
+} from '#mst';
 import { type ReplicaStore } from '#store';
-import { decodeReply, encodeBatch, encodeHello, encodeOp, type HelloShard, type Op, type OpResult, type Reply } from './codec.js';
+import {
+  decodeReply,
+  encodeBatch,
+  encodeHello,
+  encodeOp,
+  type FingerprintSpan,
+  type HelloShard,
+  type Op,
+  type OpResult,
+  PROTOCOL_VERSION,
+  type ProtocolVersion,
+  type Reply,
+  type Span,
+  type TopRanges,
+} from './codec.js';
 import { AntiEntropyError } from './errors.js';
+import { type KeyRange, keysWithFingerprints, rangesOf, sketchCells, sketchRanges } from './reconcile.js';
+import { itemKeyFingerprint, itemRange, type SketchDifference } from './sketch.js';
 import { isOldTombstone } from './tombstones.js';
 
 /** Sends one encoded request to the peer; resolves with its encoded reply. */
@@ -85,6 +113,10 @@ export interface SessionLimits {
   readonly concurrency: number;
   /** Bytes sent and received after which the session sends nothing more (BUDGET); the replies to its last round may overshoot. Default 256 MiB. */
   readonly byteBudget: number;
+  /** Sketches asked again, bigger, before a shard is left to the next session. Default 2. */
+  readonly sketchRetries: number;
+  /** Comparisons of all shards in one session: a shard whose roots still differ after its repair (concurrent writes, a fingerprint collision) gets another, with a new salt. Default 2. */
+  readonly passes: number;
 }
 
 export const SESSION_DEFAULTS: SessionLimits = {
@@ -92,6 +124,8 @@ export const SESSION_DEFAULTS: SessionLimits = {
   maxRefsPerMessage: 256,
   concurrency: 4,
   byteBudget: 256 << 20,
+  sketchRetries: 2,
+  passes: 2,
 };
 
 export interface SessionOptions {
@@ -104,6 +138,8 @@ export interface SessionOptions {
   readonly now?: () => number;
   /** Told after every message that streamed entries into an empty shard. */
   readonly onProgress?: (progress: SessionProgress) => void;
+  /** The newest protocol to speak. Default: the newest this release speaks; a peer that refuses it gets the older one. */
+  readonly maxVersion?: ProtocolVersion;
 }
 
 export interface SessionProgress {
@@ -139,14 +175,42 @@ export interface SessionReport {
   readonly completedShards: readonly number[];
   /** The peer's outbox and backlog were empty at the hello. */
   readonly peerClean: boolean;
+  /** The protocol version spoken (the newest both sides speak). */
+  readonly protocolVersion: ProtocolVersion;
   /** Null when the session completed. */
   readonly error: AntiEntropyError | null;
 }
 
+/** A v2 comparison of one shard by range sketches. */
+interface Reconciliation {
+  /** Our tree as the comparison started. */
+  readonly tree: MerkleSearchTree;
+  /** The peer's tree version its ops name. */
+  readonly root: Uint8Array;
+  readonly spans: readonly Span[];
+  readonly ranges: readonly KeyRange[];
+  /** Sketches asked so far; 0 before the first. */
+  attempts: number;
+  /** Cells of the next sketch (0: the responder sizes it from the ranges that differ). */
+  cells: number;
+  /** Waiting for a sketch. */
+  asked: boolean;
+}
+
 interface ShardWork {
   readonly shard: number;
-  /** Descending the peer's tree. */
+  /** v1: descending the peer's tree. */
   diff: DiffSession | null;
+  /** v2: comparing by sketches. */
+  recon: Reconciliation | null;
+  /** v2: the peer's keys we lack, by fingerprint, to fetch. */
+  resolve: FingerprintSpan[];
+  /** v2: the peer's root after our repairs; `pending` until its answer is applied. */
+  verify: 'no' | 'ask' | 'pending' | 'done' | 'failed';
+  /** The peer's root as its hello announced it: the tree version v2 ops name. */
+  readonly theirs: Uint8Array;
+  /** v2: the root the peer answered a root check with, until compared. */
+  peerRoot: Uint8Array | null;
   /** Streaming into an empty shard: the last key received (null before the first). */
   stream: { after: string | null } | null;
   fetch: string[];
@@ -185,6 +249,8 @@ class Session {
   #streaming = 0;
   #recordsSent = 0;
   #recordsReceived = 0;
+  #version: ProtocolVersion;
+  #salt = 0;
   readonly #completed: number[] = [];
 
   constructor(options: SessionOptions) {
@@ -195,14 +261,19 @@ class Session {
     this.#graceMs = options.tombstoneGraceMs ?? Infinity;
     this.#now = options.now ?? Date.now;
     this.#onProgress = options.onProgress;
+    this.#version = options.maxVersion ?? PROTOCOL_VERSION;
     this.#startedAt = this.#now();
   }
 
   async run(): Promise<SessionReport> {
     let error: AntiEntropyError | null = null;
     try {
-      const work = await this.#hello();
-      while (work.some((w) => !this.#finished(w))) await this.#step(work);
+      for (let pass = 1; pass <= this.#limits.passes; pass++) {
+        const work = await this.#greet();
+        while (work.some((w) => !this.#finished(w))) await this.#step(work);
+        // Another pass only for what a root check found still different (v2 only).
+        if (!work.some((w) => w.verify === 'failed')) break;
+      }
     } catch (err) {
       error = toSessionError(err);
     }
@@ -222,15 +293,30 @@ class Session {
       recordsReceived: this.#recordsReceived,
       completedShards: this.#completed.sort((a, b) => a - b),
       peerClean: this.#peerClean,
+      protocolVersion: this.#version,
       error,
     };
+  }
+
+  /** The hello in the newest version both sides speak: a peer of an older release refuses ours with VERSION. */
+  async #greet(): Promise<ShardWork[]> {
+    try {
+      return await this.#hello();
+    } catch (err) {
+      if (!(err instanceof AntiEntropyError && err.code === 'VERSION' && err.remote && this.#version > 1)) throw err;
+      this.#version = 1;
+      return this.#hello();
+    }
   }
 
   async #hello(): Promise<ShardWork[]> {
     const store = this.#store;
     const shards = Array.from({ length: store.shardCount }, (_, i) => ({ root: store.shardRoot(i), floor: store.shardFloor(i) }));
-    const [reply] = await this.#exchange([encodeHello({ kind: 'hello', node: store.nodeId, fanout: store.shardSnapshot(0).fanout, shards })]);
+    this.#salt = this.#version >= 2 ? randomInt(0, 2 ** 32 - 1) : 0;
+    const hello = { kind: 'hello', version: this.#version, node: store.nodeId, fanout: store.shardSnapshot(0).fanout, salt: this.#salt, shards } as const;
+    const [reply] = await this.#exchange([encodeHello(hello)]);
     if (reply?.kind !== 'hello') throw new AntiEntropyError('PROTOCOL', 'the peer did not answer the hello with a hello');
+    if (reply.version !== this.#version) throw new AntiEntropyError('PROTOCOL', `a version ${this.#version} hello was answered in version ${reply.version}`);
     if (reply.shards.length !== store.shardCount) {
       throw new AntiEntropyError('MISMATCH', `the peer answered for ${reply.shards.length} shards, this node has ${store.shardCount}`);
     }
@@ -239,21 +325,28 @@ class Session {
     await Promise.all(reply.shards.map((s, i) => (compareStamps(s.floor, store.shardFloor(i)) > 0 ? store.applyTruncate(i, s.floor) : undefined)));
     const work: ShardWork[] = [];
     reply.shards.forEach((theirs, shard) => {
-      if (theirs.root === null) this.#completed.push(shard);
-      else work.push(this.#startShard(shard, theirs, theirs.root));
+      if (theirs.root === null) {
+        if (!this.#completed.includes(shard)) this.#completed.push(shard);
+      } else work.push(this.#startShard(shard, theirs, theirs.root));
     });
-    this.#shardsDiffering = work.length;
+    this.#shardsDiffering = Math.max(this.#shardsDiffering, work.length);
     return work;
   }
 
   #startShard(shard: number, theirs: HelloShard, root: Uint8Array): ShardWork {
-    const work: ShardWork = { shard, diff: null, stream: null, fetch: [], push: [], outstanding: 0 };
+    const work: ShardWork = { shard, diff: null, recon: null, resolve: [], verify: 'no', theirs: root, peerRoot: null, stream: null, fetch: [], push: [], outstanding: 0 };
     const local = this.#store.shardSnapshot(shard);
     if (equalBytes(local.root(), EMPTY_ROOT)) {
       work.stream = { after: null };
       this.#streaming++;
       return work;
     }
+    if (theirs.top !== null) {
+      work.recon = this.#reconcile(local, root, theirs.top);
+      if (work.recon === null) work.verify = 'ask';
+      return work;
+    }
+    // v1, or a peer with nothing in this shard (every key of ours is missing there).
     work.diff = new DiffSession(local, root, { maxBatch: this.#limits.maxRefsPerMessage });
     if (theirs.summary !== null && !work.diff.done) {
       // The peer sent its root node with the hello: answer the descent's first request here.
@@ -262,6 +355,71 @@ class Session {
     }
     this.#settleDiff(work);
     return work;
+  }
+
+  /**
+   * Compares the peer's top ranges with ours; the ranges that differ, each cut along our keys of
+   * one layer, go in one sketch op. The layer is the lowest that still cuts the whole shard into
+   * at least RANGES_PER_SHARD ranges (of ~fanout^layer keys): enough ranges for the share of
+   * differing ones to estimate the differences (estimateDifferences), few enough that the cuts
+   * cost a few bytes a key. Null when no top range differs (the root check then says whether
+   * anything does).
+   */
+  #reconcile(tree: MerkleSearchTree, root: Uint8Array, top: TopRanges): Reconciliation | null {
+    const bounds = [null, ...top.keys, null];
+    const cutLayer = Math.min(top.layer - 1, Math.floor(Math.log(tree.size / RANGES_PER_SHARD) / Math.log(tree.fanout)));
+    const spans: Span[] = [];
+    for (let i = 0; i <= top.keys.length; i++) {
+      const lo = bounds[i]!;
+      const hi = bounds[i + 1]!;
+      if (equalBytes(rangeFingerprint(tree, lo, hi, this.#salt), top.fingerprints[i]!)) continue;
+      const cuts = cutLayer >= 1 ? keysFromLayer(tree, cutLayer, lo, hi) : [];
+      const edges = [lo, ...cuts, hi];
+      spans.push({ lo, hi, cuts, fingerprints: edges.slice(1).map((end, j) => rangeFingerprint(tree, edges[j]!, end, this.#salt)) });
+    }
+    if (spans.length === 0) return null;
+    return { tree, root, spans, ranges: rangesOf(spans), attempts: 0, cells: 0, asked: false };
+  }
+
+  /**
+   * A peeled sketch difference becomes repairs: a key fingerprint on both sides is a key both
+   * hold differently (fetched with our version, as in v1), ours alone a key the peer lacks
+   * (pushed), theirs alone a key we lack (resolved by its fingerprint and fetched in one op).
+   */
+  #settleSketch(work: ShardWork, recon: Reconciliation, difference: SketchDifference): void {
+    const byKey = (items: readonly [number, number][]): Map<string, [range: number, keyFp: number]> =>
+      new Map(items.map(([hi, lo]): [string, [number, number]] => [`${itemRange(hi)}:${itemKeyFingerprint(hi, lo)}`, [itemRange(hi), itemKeyFingerprint(hi, lo)]]));
+    const mine = byKey(difference.mine);
+    const theirs = byKey(difference.theirs);
+    const ourFingerprints = new Map<number, Set<number>>();
+    for (const [range, keyFp] of mine.values()) {
+      const set = ourFingerprints.get(range) ?? new Set<number>();
+      set.add(keyFp);
+      ourFingerprints.set(range, set);
+    }
+    const now = this.#now();
+    for (const [range, fps] of ourFingerprints) {
+      for (const [name, keyFp] of keysWithFingerprints(recon.tree, recon.ranges[range]!, fps, this.#salt)) {
+        const id = `${range}:${keyFp}`;
+        this.#differences++;
+        if (theirs.has(id)) {
+          work.fetch.push(name);
+          theirs.delete(id);
+          continue;
+        }
+        const entry = this.#store.read(name);
+        if (entry !== undefined && isOldTombstone(entry, now, this.#graceMs)) continue;
+        work.push.push(name);
+      }
+    }
+    const wanted = new Map<number, number[]>();
+    for (const [range, keyFp] of theirs.values()) {
+      wanted.set(range, [...(wanted.get(range) ?? []), keyFp]);
+      this.#differences++;
+    }
+    for (const [range, keyFingerprints] of wanted) work.resolve.push({ ...recon.ranges[range]!, keyFingerprints });
+    work.recon = null;
+    work.verify = 'ask';
   }
 
   /** Once a descent is done, its keys become fetches and pushes. */
@@ -291,21 +449,40 @@ class Session {
     }
   }
 
+  /** Nothing left to ask or apply. A v2 shard is complete once the roots matched after its repair; v1 trusts the descent. */
   #finished(work: ShardWork): boolean {
-    const done = work.diff === null && work.stream === null && work.fetch.length === 0 && work.push.length === 0 && work.outstanding === 0;
-    if (done && !this.#completed.includes(work.shard)) this.#completed.push(work.shard);
+    const idle =
+      work.diff === null &&
+      work.recon === null &&
+      work.stream === null &&
+      work.fetch.length === 0 &&
+      work.push.length === 0 &&
+      work.resolve.length === 0 &&
+      work.outstanding === 0;
+    const done = idle && (work.verify === 'no' || work.verify === 'done' || work.verify === 'failed');
+    if (done && work.verify !== 'failed' && !this.#completed.includes(work.shard)) this.#completed.push(work.shard);
     return done;
   }
 
   /** One round: every op that can be asked now, packed into messages, sent, applied. */
   async #step(work: readonly ShardWork[]): Promise<void> {
-    const ops: { op: Op; work: ShardWork; bytes: Uint8Array }[] = [];
+    const groups: Planned[][] = [];
+    let ops: Planned[] = [];
     const add = (w: ShardWork, op: Op): void => {
       w.outstanding++;
       ops.push({ op, work: w, bytes: encodeOp(op) });
     };
     for (const w of work) {
+      ops = [];
       for (let request = w.diff?.nextRequest(); request; request = w.diff?.nextRequest()) add(w, { op: 'summaries', shard: w.shard, request });
+      const recon = w.recon;
+      if (recon !== null && !recon.asked) {
+        recon.asked = true;
+        recon.attempts++;
+        add(w, { op: 'sketch', shard: w.shard, root: recon.root, salt: this.#salt, cells: recon.cells, spans: recon.spans });
+      }
+      for (const spans of this.#chunks(w.resolve)) add(w, { op: 'resolve', shard: w.shard, root: w.theirs, salt: this.#salt, spans });
+      w.resolve = [];
       if (w.stream !== null && w.outstanding === 0) add(w, { op: 'range', shard: w.shard, after: w.stream.after });
       for (const keys of this.#chunks(w.fetch)) {
         const versions = keys.map((key) => {
@@ -322,10 +499,18 @@ class Session {
       w.push = [];
       this.#recordsSent += entries.length;
       for (const chunk of this.#chunks(entries)) add(w, { op: 'push', shard: w.shard, entries: chunk });
+      // The root check rides with the repairs when they fit one message (the peer runs a
+      // message's ops in order, so it answers with its root after them); else it waits a round.
+      const bytes = ops.reduce((n, o) => n + o.bytes.length, 0);
+      if (w.verify === 'ask' && w.outstanding === ops.length && w.stream === null && bytes <= this.#limits.maxMessageBytes) {
+        w.verify = 'pending';
+        add(w, { op: 'verify', shard: w.shard });
+      }
+      if (ops.length > 0) groups.push(ops);
     }
-    if (ops.length === 0) throw new AntiEntropyError('PROTOCOL', 'the session has work left but nothing to ask');
-    const messages = this.#pack(ops);
-    const replies = await this.#exchange(messages.map((m) => encodeBatch(m.map((o) => o.bytes))));
+    if (groups.length === 0) throw new AntiEntropyError('PROTOCOL', 'the session has work left but nothing to ask');
+    const messages = this.#pack(groups);
+    const replies = await this.#exchange(messages.map((m) => encodeBatch(m.map((o) => o.bytes), this.#version)));
     // Every reply is checked before any is applied.
     const results = messages.map((message, i) => {
       const reply = replies[i]!;
@@ -339,6 +524,13 @@ class Session {
       });
     });
     await Promise.all(messages.flatMap((message, i) => message.map(({ op, work: w }, j) => this.#apply(w, op, results[i]![j]!).finally(() => w.outstanding--))));
+    // Our merges of this round are in: compare roots where the peer told its own.
+    for (const w of work) {
+      if (w.verify !== 'pending' || w.peerRoot === null) continue;
+      const busy = w.fetch.length > 0 || w.push.length > 0 || w.resolve.length > 0;
+      w.verify = busy ? 'ask' : equalBytes(this.#store.shardRoot(w.shard), w.peerRoot) ? 'done' : 'failed';
+      w.peerRoot = null;
+    }
   }
 
   /** Splits a list so that no op grows beyond a message. */
@@ -349,29 +541,42 @@ class Session {
     return out;
   }
 
-  /** Packs ops into messages of at most maxMessageBytes and maxRefsPerMessage (one op may exceed alone). */
-  #pack<T extends { op: Op; bytes: Uint8Array }>(ops: readonly T[]): T[][] {
-    const messages: T[][] = [];
-    let current: T[] = [];
+  /**
+   * Packs ops into messages of at most maxMessageBytes and maxRefsPerMessage (one op may exceed
+   * alone). A shard's ops of one round that fit one message go in one message: its root check
+   * must follow its repairs.
+   */
+  #pack(groups: readonly Planned[][]): Planned[][] {
+    const messages: Planned[][] = [];
+    let current: Planned[] = [];
     let bytes = 0;
     let refs = 0;
-    for (const o of ops) {
-      const opRefs = o.op.op === 'summaries' ? o.op.request.refs.length : 0;
-      if (current.length > 0 && (bytes + o.bytes.length > this.#limits.maxMessageBytes || refs + opRefs > this.#limits.maxRefsPerMessage)) {
+    for (const group of groups) {
+      const size = group.reduce((n, o) => n + o.bytes.length, 0);
+      if (current.length > 0 && size <= this.#limits.maxMessageBytes && bytes + size > this.#limits.maxMessageBytes) {
         messages.push(current);
         current = [];
         bytes = 0;
         refs = 0;
       }
-      current.push(o);
-      bytes += o.bytes.length;
-      refs += opRefs;
-      // A stream's batch fills a reply on its own: one per message, so that they travel in parallel.
-      if (o.op.op === 'range') {
-        messages.push(current);
-        current = [];
-        bytes = 0;
-        refs = 0;
+      for (const o of group) {
+        const opRefs = o.op.op === 'summaries' ? o.op.request.refs.length : 0;
+        if (current.length > 0 && (bytes + o.bytes.length > this.#limits.maxMessageBytes || refs + opRefs > this.#limits.maxRefsPerMessage)) {
+          messages.push(current);
+          current = [];
+          bytes = 0;
+          refs = 0;
+        }
+        current.push(o);
+        bytes += o.bytes.length;
+        refs += opRefs;
+        // A stream's batch fills a reply on its own: one per message, so that they travel in parallel.
+        if (o.op.op === 'range') {
+          messages.push(current);
+          current = [];
+          bytes = 0;
+          refs = 0;
+        }
       }
     }
     if (current.length > 0) messages.push(current);
@@ -410,6 +615,19 @@ class Session {
       case 'push':
         this.#pushed += result.changed;
         return;
+      case 'sketch':
+        this.#absorbSketch(w, result);
+        return;
+      case 'resolve':
+        for (const [key] of result.entries) {
+          if (store.shardOf(key) !== w.shard) throw new AntiEntropyError('PROTOCOL', `a resolve reply of shard ${w.shard} holds a key of shard ${store.shardOf(key)}`);
+        }
+        this.#recordsReceived += result.entries.length;
+        await Promise.all(result.entries.map(([key, entry]) => merge(key, entry)));
+        return;
+      case 'verify':
+        w.peerRoot = result.root;
+        return;
       case 'range': {
         const stream = w.stream!;
         let after = stream.after;
@@ -432,6 +650,33 @@ class Session {
         return;
       }
     }
+  }
+
+  /**
+   * The peer's sketch of the ranges that differ, minus ours of the same ranges, peeled. A sketch
+   * too small for the difference is asked again, sized from what this one shows (see
+   * Sketch.estimateDifference); after `sketchRetries` the shard is left to the next pass.
+   */
+  #absorbSketch(w: ShardWork, result: Extract<OpResult, { op: 'sketch' }>): void {
+    const recon = w.recon!;
+    recon.asked = false;
+    if (result.differs.length !== recon.ranges.length) {
+      throw new AntiEntropyError('PROTOCOL', `a sketch of ${recon.ranges.length} ranges was answered for ${result.differs.length}`);
+    }
+    const ours = sketchRanges(recon.tree, recon.ranges, result.differs, result.sketch.cells, this.#salt);
+    const difference = ours.sketch.differenceFrom(result.sketch);
+    if (difference !== null) {
+      this.#settleSketch(w, recon, difference);
+      return;
+    }
+    if (recon.attempts > this.#limits.sketchRetries) {
+      w.recon = null;
+      w.verify = 'failed';
+      return;
+    }
+    // The difference holds at most every item of both sides; the failed table tells about how many.
+    const estimate = Math.min(result.items + ours.items, 2 * ours.sketch.estimateDifference(result.sketch));
+    recon.cells = Math.max(2 * result.sketch.cells, sketchCells(estimate, this.#limits.maxMessageBytes));
   }
 
   /** Sends messages (at most `concurrency` in flight), counting bytes and round trips; decodes and checks the replies. */
@@ -475,6 +720,16 @@ class Session {
       throw new AntiEntropyError('BUDGET', `the session spent ${spent} of its ${this.#limits.byteBudget} bytes; the next one carries on`);
     }
   }
+}
+
+/** The ranges a shard is cut into for its sketch, at least (see #reconcile). */
+const RANGES_PER_SHARD = 32;
+
+/** An op as planned for a round: which shard's work it serves, and its bytes. */
+interface Planned {
+  readonly op: Op;
+  readonly work: ShardWork;
+  readonly bytes: Uint8Array;
 }
 
 function toSessionError(err: unknown): AntiEntropyError {
