@@ -42,7 +42,7 @@ describe('the benchmarks', () => {
     const mst = await runBuilt('mst', ['--keys', '2000']);
     expect(mst.code).toBe(0);
     expect(JSON.parse(mst.stdout)).toMatchObject({ keys: 2000 });
-    const antiEntropy = await runBuilt('anti-entropy', ['--keys', '2000', '--concurrency', '4']);
+    const antiEntropy = await runBuilt('anti-entropy', ['--keys', '2000', '--big-keys', '3000', '--concurrency', '4']);
     expect(antiEntropy.code).toBe(0);
     const lines = antiEntropy.stdout.trim().split('\n').map((line) => JSON.parse(line) as { keys: number; converged: boolean });
     expect(lines.length).toBeGreaterThan(0);

@@ -674,8 +674,11 @@ class Session {
       w.verify = 'failed';
       return;
     }
-    // The difference holds at most every item of both sides; the failed table tells about how many.
-    const estimate = Math.min(result.items + ours.items, 2 * ours.sketch.estimateDifference(result.sketch));
+    // The difference holds at most every item of both sides; a failed table that is not full
+    // tells about how many (a full one only that there are more than it has cells).
+    const upper = result.items + ours.items;
+    const shown = ours.sketch.estimateDifference(result.sketch);
+    const estimate = shown === null ? upper : Math.min(upper, 2 * shown);
     recon.cells = Math.max(2 * result.sketch.cells, sketchCells(estimate, this.#limits.maxMessageBytes));
   }
 

@@ -5,6 +5,7 @@
  * essay in tree.ts): O(height), whatever the number of keys in the range. Everything here reads
  * a frozen tree: pass a snapshot.
  */
+import { compareBytes } from './bytes.js';
 import { sha256 } from './layer.js';
 import { childAt, copyKey, DIGEST_BYTES, keyEnd, keyStart, lowerBound, type MstNode, search } from './node.js';
 import { findDigest, type MerkleSearchTree, rangeHash, rootNode } from './tree.js';
@@ -18,9 +19,11 @@ export const RANGE_FINGERPRINT_BYTES = 8;
  * range give equal fingerprints on every replica, whatever the shapes of the trees around it.
  */
 export function rangeFingerprint(tree: MerkleSearchTree, lo: Uint8Array | null, hi: Uint8Array | null, salt: number): Uint8Array {
-  const root = rootNode(tree);
   const input = new Uint8Array(4 + 1 + DIGEST_BYTES + 1 + 32);
   new DataView(input.buffer).setUint32(0, salt >>> 0);
+  // An empty range (hi at or below lo) holds nothing on any replica (rangeHash wants lo < hi).
+  if (lo !== null && hi !== null && compareBytes(lo, hi) >= 0) return sha256(input).subarray(0, RANGE_FINGERPRINT_BYTES);
+  const root = rootNode(tree);
   const first = lo === null ? undefined : findDigest(root, lo);
   if (first !== undefined) {
     input[4] = 1;
