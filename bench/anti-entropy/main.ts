@@ -4,14 +4,16 @@
  * sets of (key, version hash) items, a negentropy reconciliation (NIP-77, @nostr-dev-kit/sync)
  * for comparison. One JSON line on stdout, progress on stderr.
  *
- * Scenarios at `--keys` N (default 1,000,000; real stores over the memory engine, filled by
- * merges): 1% of the keys with newer values on B (scattered), missing on B, missing half on
- * each side, 1% consecutive keys changed, 10 scattered values changed, identical. Then
+ * Scenarios at `--keys` N (default 1,000,000): 1% of the keys with newer values on B
+ * (scattered), missing on B, missing half on each side, 1% consecutive keys changed, 10
+ * scattered values changed, identical. Their replicas are real stores over the memory engine,
+ * filled by merges (`--build stores`), or built like the big one (`--build bulk`). Then
  * `--big-keys` M (default 10,000,000; 0 skips it) with 0.1% scattered values changed: two
- * replicas of that size as real stores would take ~50 GB and an hour to fill here, so each side
- * is a ReplicaStore whose shard trees are bulk-built from sorted keys (MerkleSearchTree.fromSorted,
- * the store's own digests) and whose entries are derived from the key on read, with merges kept
- * in an overlay: the session, the responder, the trees and the wire are the real ones.
+ * replicas of that size as real stores would take tens of GB and most of an hour to fill here, so
+ * each side is a ReplicaStore whose shard trees are bulk-built from sorted keys
+ * (MerkleSearchTree.fromSorted, the store's own digests) and whose entries are derived from the
+ * key on read, with merges kept in an overlay: the session, the responder, the trees and the wire
+ * are the real ones. Negentropy runs on replicas up to `--negentropy-keys` (default 1,000,000).
  *
  * Per scenario:
  *   min_bytes            the differing records themselves (key + encoded entry of the side that
@@ -39,6 +41,8 @@ const flags = benchCommandLine({
     keys: { hint: 'N', description: 'keys of each replica in the main scenarios', default: '1000000' },
     'big-keys': { hint: 'N', description: 'keys of each replica in the 0.1% scenario (0 skips it)', default: '10000000' },
     concurrency: { hint: 'N', description: "the session's messages in flight", default: '64' },
+    build: { hint: 'stores|bulk', description: 'how the main scenarios build their replicas (bulk: as the big one, much faster)', default: 'stores' },
+    'negentropy-keys': { hint: 'N', description: 'largest replica negentropy is run on (its items are JavaScript objects: ~300 B each)', default: '1000000' },
   },
   notes: ['Runs in this process, over a simulated link. One JSON line on stdout, progress on stderr.'],
 });
@@ -49,6 +53,13 @@ if (!Number.isInteger(BIG) || BIG < 0) {
   process.exit(2);
 }
 const CONCURRENCY = Math.floor(positive('concurrency', flags.concurrency));
+type Build = 'stores' | 'bulk';
+if (flags.build !== 'stores' && flags.build !== 'bulk') {
+  process.stderr.write('--build is stores or bulk\n');
+  process.exit(2);
+}
+const BUILD: Build = flags.build;
+const NEGENTROPY_KEYS = Math.floor(positive('negentropy-keys', flags['negentropy-keys']));
 const SHARDS = 16;
 const LINK_BYTES_PER_MS = 6250; // 50 Mbps
 const RTT_MS = 20;
@@ -111,25 +122,34 @@ async function realReplica(id: string, n: number, missing: ReadonlySet<number>, 
 }
 
 /**
- * A replica of `n` keys built for size: per shard, a tree bulk-built from the sorted keys and the
- * store's digests; entries derived from the key on read (B's changed ones newer); merges land in
- * an overlay and in the tree, as a store's would.
+ * The two replicas of a scenario built for size: per shard, trees bulk-built from the sorted keys
+ * and the store's digests (one shard's arrays at a time); entries derived from the key on read;
+ * merges land in an overlay and in the tree, as a store's would.
  */
-function syntheticReplica(id: string, n: number, changed: ReadonlySet<number>): ReplicaStore {
-  const indexOf = (name: string): number => Number(name.slice(4));
-  const overlay = new Map<string, Entry>();
-  const trees: MerkleSearchTree[] = [];
+function bulkPair(scenario: Scenario): [ReplicaStore, ReplicaStore] {
+  const changed = new Set(scenario.changedOnB);
+  const missing = [new Set(scenario.missingOnA), new Set(scenario.missingOnB)] as const;
+  const trees: [MerkleSearchTree[], MerkleSearchTree[]] = [[], []];
   const byShard: number[][] = Array.from({ length: SHARDS }, () => []);
-  for (let i = 0; i < n; i++) byShard[shardOf(key(i), SHARDS)]!.push(i);
-  for (const indexes of byShard) {
-    const keys = indexes.map((i) => Buffer.from(key(i)));
-    const digests = indexes.map((i) => entryDigest(changed.has(i) ? newer(i) : base(i)));
-    trees.push(MerkleSearchTree.fromSorted(keys, digests));
-  }
+  for (let i = 0; i < scenario.keys; i++) byShard[shardOf(key(i), SHARDS)]!.push(i);
+  byShard.forEach((indexes, shard) => {
+    for (const side of [0, 1] as const) {
+      const held = indexes.filter((i) => !missing[side].has(i));
+      const digests = held.map((i) => entryDigest(side === 1 && changed.has(i) ? newer(i) : base(i)));
+      trees[side].push(MerkleSearchTree.fromSorted(held.map((i) => Buffer.from(key(i))), digests));
+    }
+    byShard[shard] = [];
+  });
+  return [bulkReplica('a', missing[0], new Set(), trees[0]), bulkReplica('b', missing[1], changed, trees[1])];
+}
+
+function bulkReplica(id: string, missing: ReadonlySet<number>, changed: ReadonlySet<number>, trees: readonly MerkleSearchTree[]): ReplicaStore {
+  const overlay = new Map<string, Entry>();
   for (const tree of trees) tree.root();
   const read = (name: string): Entry | undefined => {
-    const i = indexOf(name);
-    return overlay.get(name) ?? (Number.isInteger(i) && i >= 0 && i < n ? (changed.has(i) ? newer(i) : base(i)) : undefined);
+    const i = Number(name.slice(4));
+    if (overlay.has(name)) return overlay.get(name);
+    return Number.isInteger(i) && i >= 0 && !missing.has(i) && Buffer.from(key(i)).equals(Buffer.from(name)) ? (changed.has(i) ? newer(i) : base(i)) : undefined;
   };
   return {
     nodeId: id,
@@ -206,13 +226,18 @@ async function session(a: ReplicaStore, b: ReplicaStore): Promise<{ report: Sess
 
 const recordBytes = (i: number, entry: Entry): number => Buffer.byteLength(key(i)) + encodeEntry(entry).length;
 
-async function run(scenario: Scenario, build: 'stores' | 'synthetic'): Promise<Record<string, unknown>> {
+async function run(scenario: Scenario, build: Build): Promise<Record<string, unknown>> {
   progress(`${scenario.name} (${scenario.keys} keys): building both replicas`);
   const changed = new Set(scenario.changedOnB);
-  const a = build === 'stores' ? await realReplica('a', scenario.keys, new Set(scenario.missingOnA), new Set()) : syntheticReplica('a', scenario.keys, new Set());
-  const b = build === 'stores' ? await realReplica('b', scenario.keys, new Set(scenario.missingOnB), changed) : syntheticReplica('b', scenario.keys, changed);
-  progress(`${scenario.name}: negentropy`);
-  const neg = await negentropy(a, b);
+  const [a, b] =
+    build === 'stores'
+      ? [await realReplica('a', scenario.keys, new Set(scenario.missingOnA), new Set()), await realReplica('b', scenario.keys, new Set(scenario.missingOnB), changed)]
+      : bulkPair(scenario);
+  let neg: Record<string, number> | string = `skipped above --negentropy-keys ${NEGENTROPY_KEYS}`;
+  if (scenario.keys <= NEGENTROPY_KEYS) {
+    progress(`${scenario.name}: negentropy`);
+    neg = await negentropy(a, b);
+  }
   progress(`${scenario.name}: session`);
   const minBytes =
     scenario.missingOnA.reduce((n, i) => n + recordBytes(i, base(i)), 0) +
@@ -227,7 +252,7 @@ async function run(scenario: Scenario, build: 'stores' | 'synthetic'): Promise<R
   const line = {
     scenario: scenario.name,
     keys: scenario.keys,
-    built: build === 'stores' ? 'real stores (memory engine), filled by merges' : 'bulk-built trees, entries derived from keys, merges in an overlay',
+    built: build === 'stores' ? 'real stores (memory engine), filled by merges' : 'bulk-built trees, entries derived from the keys, merges in an overlay',
     differing,
     bytes_a_to_b: aToB,
     bytes_b_to_a: bToA,
@@ -247,8 +272,8 @@ async function run(scenario: Scenario, build: 'stores' | 'synthetic'): Promise<R
 
 async function main(): Promise<void> {
   const results: Record<string, unknown>[] = [];
-  for (const scenario of scenarios(N)) results.push(await run(scenario, 'stores'));
-  if (BIG > 0) results.push(await run({ name: 'values_changed_0.1pct', keys: BIG, missingOnA: [], missingOnB: [], changedOnB: pick(BIG, Math.round(BIG / 1000), 5) }, 'synthetic'));
+  for (const scenario of scenarios(N)) results.push(await run(scenario, BUILD));
+  if (BIG > 0) results.push(await run({ name: 'values_changed_0.1pct', keys: BIG, missingOnA: [], missingOnB: [], changedOnB: pick(BIG, Math.round(BIG / 1000), 5) }, 'bulk'));
   process.stdout.write(`${JSON.stringify({ bench: 'anti-entropy', link: { mbps: 50, rtt_ms: RTT_MS }, shards: SHARDS, concurrency: CONCURRENCY, scenarios: results })}\n`);
 }
 

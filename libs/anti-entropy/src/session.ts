@@ -4,67 +4,114 @@
  * One session repairs every difference between this replica and one peer, in both directions,
  * over any request/reply transport (NATS request/reply between nodes, the `AE` command of the
  * MerkleKV text protocol for `SYNC host port`). The initiator drives; the responder
- * (responder.ts) only answers, from copy-on-write snapshots of its trees.
+ * (responder.ts) only answers, from copy-on-write snapshots of its trees, and keeps no session
+ * state beyond them.
  *
- * ## The exchange
+ * ## What must cross the link, and what this costs on top
  *
- * 1. Hello: the initiator sends every shard's MST root and truncation floor (16 shards: ~550
- *    bytes). The responder applies floors above its own, and answers with one flag byte per
- *    shard, plus, for a shard whose root differs, its root, its floor and its root node. With
- *    no divergence the whole session is this one round trip of about 600 bytes.
- * 2. Descent: for every differing shard a DiffSession (#mst sync.ts) walks the peer's tree by key
- *    range, comparing each peer node with the canonical tree of the same range on our side. All
- *    the nodes to ask for at one depth, across all shards, go in one round trip (split into
- *    messages of bounded size, sent with bounded concurrency); the root node came with the
- *    hello. The descent ends knowing exactly which keys differ: ours only, theirs only, both
- *    but different.
- * 3. Repair: one more round trip fetches the peer's entries for the keys it has and we lack, and
- *    pushes ours for the keys we have and it lacks. For a key both hold differently the fetch
- *    carries our entry's version (stamp and type, ~12 bytes): the peer answers with its entry
- *    where ours does not win outright, and asks for ours where its own does not (both for equal
- *    versions, which join field by field); ours then goes in the next round trip. Each differing
- *    record thus crosses the link once, toward the side it wins on. Entries are full CRDT states, merged with the same lattice join as replication on both
- *    sides (ReplicaStore.merge), so the order of fetch and push, a repeat, or a concurrent write
- *    cannot lose anything: after the merge both sides hold the join.
+ * The floor is the differing records themselves, each once, toward the side it wins on. On top
+ * of that any protocol must say WHICH keys differ: for d differences among n keys that is at
+ * least about d · log2(n / d) bits, a few bytes a difference. Version 1 of this protocol (kept,
+ * below) walked the peer's Merkle Search Tree node by node: every node on the path to a
+ * difference crossed whole, ~16 full keys and 32-byte digests, ~2 KB a scattered difference and
+ * a round trip per tree level (7 round trips, 20 MB for 10k differences among 1M keys). Version 2
+ * sends instead fingerprints of key ranges and, for the ranges that differ, an invertible Bloom
+ * lookup table (sketch.ts) of their entries, from which the initiator peels the differing keys
+ * themselves: ~30 bytes a difference, in three round trips.
  *
- * A shard we hold nothing of (a new or wiped node) skips the descent: it streams the peer's
- * entries in key order, a bounded batch per message, with a cursor. Its summaries would cost
- * more than the entries.
+ * ## The exchange (version 2)
  *
- * ## Bytes: the minimum, and what this costs on top
+ * 1. Hello (round trip 1): the initiator sends every shard's root, truncation floor and a random
+ *    32-bit salt for the session's fingerprints (16 shards: ~540 bytes). The responder applies
+ *    floors above its own and answers one flag byte per shard; for a shard whose root differs,
+ *    its root and its "top": the keys of its root node, which cut the shard into ~16 ranges,
+ *    with an 8-byte fingerprint of each (a salted hash of the range's canonical subtree hash,
+ *    #mst ranges.ts: O(height) from cached hashes, however many keys the range holds). With no
+ *    divergence the session is this one round trip.
+ * 2. Sketch (round trip 2), every differing shard in one message: the initiator compares the top
+ *    fingerprints with its own of the same ranges; each range that differs is cut along the
+ *    initiator's keys of one layer (ranges of ~16^L keys, L the lowest layer that still cuts the
+ *    shard into 32 or more ranges: 256 keys at 62k keys a shard, 4,096 at 625k), and those
+ *    ranges go with their fingerprints in one `sketch` op. The responder finds which of them
+ *    differ, and from their share p estimates the differences they hold: the ranges are gaps
+ *    between keys of one layer, geometric in size, so a range is equal with probability
+ *    1 / (1 + λ) for λ differences a range, and λ = p / (1 - p) (reconcile.ts). It answers a
+ *    bitmap of the differing ranges and a sketch of their entries sized for twice that estimate
+ *    (a key held differently is two items): ~1.4 cells a difference plus a small floor, 13 bytes
+ *    a cell. An item is (range index 16 bits | key fingerprint 24 | version fingerprint 24),
+ *    salted; the version fingerprint hashes the entry digest, which stays opaque here.
+ * 3. Repair (round trip 3): the initiator builds its own sketch of the same ranges, subtracts,
+ *    and peels: items only the peer has, items only we have. A key fingerprint on both sides is a
+ *    key both hold differently: fetched by name with our version, and the peer answers with its
+ *    entry where ours does not win and asks for ours where its does not (both to join); ours
+ *    alone, a key the peer lacks: pushed; theirs alone, a key we lack: a `resolve` op names its
+ *    range and fingerprint and the peer answers with the entries. Each shard's repair ends with
+ *    a `verify` op in the same message, which the peer runs after the pushes before it: its root.
+ *    Once our merges are in, equal roots (full SHA-256) close the shard.
  *
- * What must cross the link is the differing records themselves, each once, toward the side it
- * wins on: the fetch carries our versions so that the peer sends an entry only where it wins,
- * and asks for ours only where ours does (records shipped / differing keys = 1.0, measured).
- * No record both sides share ever travels. The overhead is the descent: the summaries of the
- * peer nodes on the paths to the differing keys, O(d · height) of them for d differences, each
- * ~16 full keys with 32-byte digests (~1.2-1.5 KB). That is why the cost depends on where the
- * differences lie (bench/anti-entropy, 1M keys of 24 + 100 bytes, 10k differing, 16 shards):
+ * Where our version wins on a key both hold, pushing it takes a fourth round trip. A sketch too
+ * small to peel (an estimate too low: differences bunched in a few ranges, or a dense shard) is
+ * asked again in the next round trip, sized from the failed table (its share of empty cells) or,
+ * when it is full, from the item counts of both sides (an upper bound); after 2 retries the
+ * shard waits for the next pass. A shard whose roots still differ after its repair (writes during
+ * the session, or a collision: two ranges with equal 8-byte fingerprints, two items with equal
+ * 64-bit items) gets a second pass of the whole exchange with a new salt: a collision costs round
+ * trips, never a difference left unrepaired and reported as repaired. Fingerprints are salted
+ * per session so that no collision, chosen by whoever picks keys or not, repeats.
  *
- * - clustered (10k consecutive keys changed): 2.5 MB in all for 1.37 MB of records, 0.8 s
- *   modelled at 50 Mbps / 20 ms: the shared paths are paid once;
- * - scattered (1% random): ~21 MB for the same 1.37 MB, ~2 KB of summaries per differing key,
- *   5-6 s modelled: nearly every leaf and every node above it differs, and is shipped whole;
- * - nothing differs: one round trip of 556 bytes.
+ * A shard we hold nothing of (a new or wiped node) skips all this: it streams the peer's entries
+ * in key order, a bounded batch per message, with a cursor. A shard the peer holds nothing of is
+ * pushed whole.
  *
- * Getting scattered differences near the minimum needs short fingerprints instead of full keys
- * and digests at the lowest levels, where most of those summaries are; the summaries
- * must stay the nodes' hash preimages for the descent to be verifiable, so that is a change of
- * #mst's protocol, not of this session's. A fixed-shape Merkle tree (Cassandra) ships whole
- * leaf ranges of records instead; negentropy ships the identifiers of the whole set first.
- * Round trips are the height of the tallest differing tree (5-6 at 62k keys a shard, the root
- * node riding on the hello) plus the hello and the repair (one more where the peer asks for
- * our entries): 6-7 in all at 1M keys, whatever the number of differences.
+ * ## Cost model, and the bound it reaches
+ *
+ * For d scattered differences among n keys in s shards, with the ranges of step 2 holding r
+ * keys (r ~ n / (32 s) up to 16 times that):
+ *
+ *     bytes ≈ records + 560 (hello) + s · 16 · 33 (tops)
+ *             + (ranges cut) · 33 (the keys and fingerprints of step 2)
+ *             + 2.8 d · 13 + s · 420 (sketches) + d · ~40 (fetch names and versions, or resolves)
+ *     round trips = 3 (+1 where we win a key both hold, +1 per sketch retry, x2 for a second pass)
+ *
+ * The ranges cut are those of the differing top ranges: all of them once d exceeds ~16 s (every
+ * top range holds a difference), so at most n / r ~ 32 s to 512 s ranges. The session's memory is
+ * the sketches and the ops of one round: entries are streamed from the snapshots (scanRange),
+ * never collected, so a 20M-key node compares a shard at a time in the same bounded space.
+ * CPU is a scan of the differing ranges on each side (~all keys once d reaches the number of
+ * ranges), a hash of each key; the descent of version 1 read only the differing paths but sent
+ * them whole.
+ *
+ * Measured (bench/anti-entropy, 1M keys of 24 + 100 bytes, 16 shards, 50 Mbps / 20 ms modelled,
+ * both sides' CPU time added; `npm run bench:anti-entropy -- --build bulk`):
+ *
+ * FIGURES
+ *
+ * A negentropy implementation (NIP-77, @nostr-dev-kit/sync, measured in the same run on the same
+ * (key, version hash) items) needs two round trips to learn the differing ids, then one more to
+ * move the records, and sends ~1.2 KB a difference without a frame limit (its leaves are lists
+ * of 32-byte ids): see the README for its figures beside ours.
+ *
+ * ## Versions
+ *
+ * Every message starts with its protocol version; a reply has its request's version. A node
+ * answers every version up to its own (ResponderLimits.maxVersion): an older peer that sends a
+ * version 1 hello gets version 1 (the node-by-node descent of #mst sync.ts, whose root node rides
+ * on the hello, and the same fetch, push and range ops). An initiator whose version 2 hello is
+ * refused with VERSION (an older release) says hello again in version 1, at the cost of that
+ * round trip, and speaks version 1 for the session. Error replies are always version 1, which
+ * every release reads.
  *
  * ## Safety and bounds
  *
- * The responder checks everything it is sent (responder.ts) and hashes nothing on trust: the
- * DiffSession verifies every summary against the hash it asked for. The session stops with a
- * stable code (AntiEntropyError) when the peer answers an error, when its byte budget is spent
- * (what was merged stays merged: the next session carries on), or when its AbortSignal fires
- * (the coordinator aborts sessions with a peer that membership declares dead). Tombstones older
- * than the grace period are not transferred to a side that lacks their key: see the rule and
- * why it is safe in tombstones.ts.
+ * The responder checks everything it is sent (responder.ts) and hashes nothing on trust; a
+ * version 1 descent verifies every summary against the hash it asked for, and a version 2 shard
+ * is complete only once full roots match. The session stops with a stable code (AntiEntropyError)
+ * when the peer answers an error, when its byte budget is spent (what was merged stays merged:
+ * the next session carries on), or when its AbortSignal fires (the coordinator aborts sessions
+ * with a peer that membership declares dead). Messages carry only ops whose replies fit one
+ * (#replyWeight): the responder cuts a reply at its byte limit, and what it left out is asked
+ * again, a round trip more. Tombstones older than the grace period are not transferred to a side
+ * that lacks their key: see the rule and why it is safe in tombstones.ts.
  */
 import { randomInt } from 'node:crypto';
 import { compareStamps, type Entry } from '#crdt';
@@ -502,7 +549,8 @@ class Session {
       // The root check rides with the repairs when they fit one message (the peer runs a
       // message's ops in order, so it answers with its root after them); else it waits a round.
       const bytes = ops.reduce((n, o) => n + o.bytes.length, 0);
-      if (w.verify === 'ask' && w.outstanding === ops.length && w.stream === null && bytes <= this.#limits.maxMessageBytes) {
+      const load = ops.reduce((n, o) => n + this.#replyWeight(o.op), 0);
+      if (w.verify === 'ask' && w.outstanding === ops.length && w.stream === null && bytes <= this.#limits.maxMessageBytes && load <= this.#limits.maxMessageBytes) {
         w.verify = 'pending';
         add(w, { op: 'verify', shard: w.shard });
       }
@@ -535,47 +583,73 @@ class Session {
 
   /** Splits a list so that no op grows beyond a message. */
   #chunks<T>(items: readonly T[]): T[][] {
-    const perOp = Math.max(1, Math.floor(this.#limits.maxMessageBytes / 256));
+    const perOp = Math.max(1, Math.floor(this.#limits.maxMessageBytes / 512));
     const out: T[][] = [];
     for (let i = 0; i < items.length; i += perOp) out.push(items.slice(i, i + perOp));
     return out;
   }
 
   /**
-   * Packs ops into messages of at most maxMessageBytes and maxRefsPerMessage (one op may exceed
-   * alone). A shard's ops of one round that fit one message go in one message: its root check
-   * must follow its repairs.
+   * What an op's reply may weigh, in bytes: the responder stops a reply at its byte limit and
+   * the rest is asked again, a round trip more, so a message carries only ops whose replies fit
+   * (a node summary ~ maxMessageBytes / maxRefsPerMessage, an entry up to 512 bytes, a sketch up
+   * to 64 KiB).
+   */
+  #replyWeight(op: Op): number {
+    const max = this.#limits.maxMessageBytes;
+    switch (op.op) {
+      case 'summaries':
+        return (op.request.refs.length * max) / this.#limits.maxRefsPerMessage;
+      case 'fetch':
+        return op.keys.length * 512;
+      case 'resolve':
+        return op.spans.reduce((n, span) => n + span.keyFingerprints.length, 0) * 512;
+      case 'sketch':
+        return 64 << 10;
+      case 'push':
+      case 'range':
+      case 'verify':
+        return 0;
+    }
+  }
+
+  /**
+   * Packs ops into messages of at most maxMessageBytes, whose replies fit too (#replyWeight; one
+   * op may exceed alone). A shard's ops of one round that fit one message go in one message: its
+   * root check must follow its repairs.
    */
   #pack(groups: readonly Planned[][]): Planned[][] {
+    const max = this.#limits.maxMessageBytes;
     const messages: Planned[][] = [];
     let current: Planned[] = [];
     let bytes = 0;
-    let refs = 0;
+    let weight = 0;
     for (const group of groups) {
       const size = group.reduce((n, o) => n + o.bytes.length, 0);
-      if (current.length > 0 && size <= this.#limits.maxMessageBytes && bytes + size > this.#limits.maxMessageBytes) {
+      const load = group.reduce((n, o) => n + this.#replyWeight(o.op), 0);
+      if (current.length > 0 && size <= max && load <= max && (bytes + size > max || weight + load > max)) {
         messages.push(current);
         current = [];
         bytes = 0;
-        refs = 0;
+        weight = 0;
       }
       for (const o of group) {
-        const opRefs = o.op.op === 'summaries' ? o.op.request.refs.length : 0;
-        if (current.length > 0 && (bytes + o.bytes.length > this.#limits.maxMessageBytes || refs + opRefs > this.#limits.maxRefsPerMessage)) {
+        const opWeight = this.#replyWeight(o.op);
+        if (current.length > 0 && (bytes + o.bytes.length > max || weight + opWeight > max)) {
           messages.push(current);
           current = [];
           bytes = 0;
-          refs = 0;
+          weight = 0;
         }
         current.push(o);
         bytes += o.bytes.length;
-        refs += opRefs;
+        weight += opWeight;
         // A stream's batch fills a reply on its own: one per message, so that they travel in parallel.
         if (o.op.op === 'range') {
           messages.push(current);
           current = [];
           bytes = 0;
-          refs = 0;
+          weight = 0;
         }
       }
     }
