@@ -50,7 +50,7 @@ const floorArb: fc.Arbitrary<Stamp> = fc.oneof(fc.constant(ZERO_STAMP), stampArb
 const summaryArb = fc.constantFrom(...SUMMARIES);
 const pairsArb = fc.array(fc.tuple(keyArb, anyEntryArb), { maxLength: 4 });
 const boundArb = fc.uint8Array({ minLength: 1, maxLength: 12 });
-const fingerprintArb = fc.uint8Array({ minLength: 8, maxLength: 8 });
+const fingerprintArb = fc.uint8Array({ minLength: 6, maxLength: 6 });
 const saltArb = fc.nat({ max: 0xffff_ffff });
 const spanArb = fc.array(boundArb, { maxLength: 3 }).chain((cuts) =>
   fc.record({ lo: fc.option(boundArb), hi: fc.option(boundArb), cuts: fc.constant(cuts), fingerprints: fc.array(fingerprintArb, { minLength: cuts.length + 1, maxLength: cuts.length + 1 }) }),

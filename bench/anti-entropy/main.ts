@@ -133,10 +133,12 @@ function bulkPair(scenario: Scenario): [ReplicaStore, ReplicaStore] {
   const byShard: number[][] = Array.from({ length: SHARDS }, () => []);
   for (let i = 0; i < scenario.keys; i++) byShard[shardOf(key(i), SHARDS)]!.push(i);
   byShard.forEach((indexes, shard) => {
+    const keys = indexes.map((i) => Buffer.from(key(i)));
+    const digests = indexes.map((i) => entryDigest(base(i)));
     for (const side of [0, 1] as const) {
-      const held = indexes.filter((i) => !missing[side].has(i));
-      const digests = held.map((i) => entryDigest(side === 1 && changed.has(i) ? newer(i) : base(i)));
-      trees[side].push(MerkleSearchTree.fromSorted(held.map((i) => Buffer.from(key(i))), digests));
+      const held = indexes.flatMap((i, j) => (missing[side].has(i) ? [] : [j]));
+      const sideDigests = held.map((j) => (side === 1 && changed.has(indexes[j]!) ? entryDigest(newer(indexes[j]!)) : digests[j]!));
+      trees[side].push(MerkleSearchTree.fromSorted(held.map((j) => keys[j]!), sideDigests));
     }
     byShard[shard] = [];
   });

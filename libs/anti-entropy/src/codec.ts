@@ -14,7 +14,7 @@
  *                     flags: 1 = the shard differs (its root follows), 2 = a floor follows,
  *                     4 = the top follows (saves the first round trip of the comparison):
  *                     v1: varint len | the root node's canonical bytes
- *                     v2: u8 layer | varint n | n x bound | (n + 1) x fp[8], the fingerprints
+ *                     v2: u8 layer | varint n | n x bound | (n + 1) x fp[6], the fingerprints
  *                         of the n + 1 ranges the root's keys cut the shard into
  *   bound     = varint length | key bytes
  *   'B' batch         varint n | n x op, op = u8 type | varint shard | body:
@@ -25,7 +25,7 @@
  *                       'R' u8 0 | u8 1 str after                  entries in key order after `after`
  *                     v2 only:
  *                       'I' root[32] | u32 salt | varint cells | spans    a sketch of the ranges that differ
- *                           spans = varint s | s x (opt lo | opt hi | varint j | j x bound | (j + 1) x fp[8]):
+ *                           spans = varint s | s x (opt lo | opt hi | varint j | j x bound | (j + 1) x fp[6]):
  *                           each span [lo, hi) cut by j keys into j + 1 ranges with our fingerprints
  *                           (opt = u8 0 | u8 1 bound); cells 0 = the responder sizes the sketch
  *                       'K' root[32] | u32 salt | varint s | s x (opt lo | opt hi | varint k | k x u24 keyFp)
@@ -55,6 +55,7 @@ import {
   encodeResponse as encodeSummaryResponse,
   decodeNode,
   HASH_BYTES,
+  RANGE_FINGERPRINT_BYTES,
   type NodeSummary,
   Reader,
   type SummaryRequest,
@@ -67,7 +68,7 @@ import { Sketch } from './sketch.js';
 /** The newest session protocol this node speaks; it answers every version from 1 on. */
 export const PROTOCOL_VERSION = 2;
 export type ProtocolVersion = 1 | 2;
-const FINGERPRINT_BYTES = 8;
+const FINGERPRINT_BYTES = RANGE_FINGERPRINT_BYTES;
 
 /** Compares all shard roots (and truncation floors) in one exchange. */
 export interface HelloRequest {

@@ -6,7 +6,7 @@
  */
 import { type MerkleSearchTree, rangeFingerprint, scanRange } from '#mst';
 import { type Span } from './codec.js';
-import { cellsFor, itemOf, keyFingerprint, MAX_SKETCH_CELLS, Sketch, versionFingerprint } from './sketch.js';
+import { cellsFor, itemHi, itemLo, keyFingerprint, MAX_SKETCH_CELLS, Sketch, versionFingerprint } from './sketch.js';
 
 /** A half-open key range [lo, hi); null bounds are unbounded. */
 export interface KeyRange {
@@ -61,8 +61,8 @@ export function sketchRanges(tree: MerkleSearchTree, ranges: readonly KeyRange[]
   ranges.forEach((range, index) => {
     if (!differs[index]) return;
     scanRange(tree, range.lo, range.hi, (data, keyFrom, keyTo, digestAt) => {
-      const [hi, lo] = itemOf(index, keyFingerprint(data, keyFrom, keyTo, salt), versionFingerprint(data, digestAt, salt));
-      sketch.insert(hi, lo);
+      const keyFp = keyFingerprint(data, keyFrom, keyTo, salt);
+      sketch.insert(itemHi(index, keyFp), itemLo(keyFp, versionFingerprint(data, digestAt, salt)));
       items++;
     });
   });

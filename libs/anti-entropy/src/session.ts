@@ -24,8 +24,9 @@
  * 1. Hello (round trip 1): the initiator sends every shard's root, truncation floor and a random
  *    32-bit salt for the session's fingerprints (16 shards: ~540 bytes). The responder applies
  *    floors above its own and answers one flag byte per shard; for a shard whose root differs,
- *    its root and its "top": the keys of its root node, which cut the shard into ~16 ranges,
- *    with an 8-byte fingerprint of each (a salted hash of the range's canonical subtree hash,
+ *    its root and its "top": the keys of its highest layers (the root's, or down to the first
+ *    layer that holds 8 keys or more), which cut the shard into ~10-20 ranges, with a 6-byte
+ *    fingerprint of each (a salted hash of the range's canonical subtree hash,
  *    #mst ranges.ts: O(height) from cached hashes, however many keys the range holds). With no
  *    divergence the session is this one round trip.
  * 2. Sketch (round trip 2), every differing shard in one message: the initiator compares the top
@@ -36,9 +37,9 @@
  *    differ, and from their share p estimates the differences they hold: the ranges are gaps
  *    between keys of one layer, geometric in size, so a range is equal with probability
  *    1 / (1 + λ) for λ differences a range, and λ = p / (1 - p) (reconcile.ts). It answers a
- *    bitmap of the differing ranges and a sketch of their entries sized for twice that estimate
- *    (a key held differently is two items): ~1.4 cells a difference plus a small floor, 13 bytes
- *    a cell. An item is (range index 16 bits | key fingerprint 24 | version fingerprint 24),
+ *    bitmap of the differing ranges and a sketch of their entries sized for 2.4 items a key of
+ *    that estimate (a key held differently is two items; the estimate is off by ~10%): 1.4
+ *    cells an item plus a small floor, 13 bytes a cell. An item is (range index 16 bits | key fingerprint 24 | version fingerprint 24),
  *    salted; the version fingerprint hashes the entry digest, which stays opaque here.
  * 3. Repair (round trip 3): the initiator builds its own sketch of the same ranges, subtracts,
  *    and peels: items only the peer has, items only we have. A key fingerprint on both sides is a
@@ -54,7 +55,7 @@
  * asked again in the next round trip, sized from the failed table (its share of empty cells) or,
  * when it is full, from the item counts of both sides (an upper bound); after 2 retries the
  * shard waits for the next pass. A shard whose roots still differ after its repair (writes during
- * the session, or a collision: two ranges with equal 8-byte fingerprints, two items with equal
+ * the session, or a collision: two ranges with equal 6-byte fingerprints, two items with equal
  * 64-bit items) gets a second pass of the whole exchange with a new salt: a collision costs round
  * trips, never a difference left unrepaired and reported as repaired. Fingerprints are salted
  * per session so that no collision, chosen by whoever picks keys or not, repeats.
@@ -68,8 +69,8 @@
  * For d scattered differences among n keys in s shards, with the ranges of step 2 holding r
  * keys (r ~ n / (32 s) up to 16 times that):
  *
- *     bytes ≈ records + 560 (hello) + s · 16 · 33 (tops)
- *             + (ranges cut) · 33 (the keys and fingerprints of step 2)
+ *     bytes ≈ records + 560 (hello) + s · 16 · 31 (tops)
+ *             + (ranges cut) · 31 (the keys and fingerprints of step 2)
  *             + 2.8 d · 13 + s · 420 (sketches) + d · ~40 (fetch names and versions, or resolves)
  *     round trips = 3 (+1 where we win a key both hold, +1 per sketch retry, x2 for a second pass)
  *

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { Reader, Writer } from '#mst';
 import { estimateDifferences } from './reconcile.js';
-import { cellsFor, itemKeyFingerprint, itemOf, itemRange, Sketch } from './sketch.js';
+import { cellsFor, itemHi, itemKeyFingerprint, itemLo, itemRange, Sketch } from './sketch.js';
 
 const SEED = 0x5c37c4;
 const itemArb = fc.tuple(fc.nat({ max: 0xffff_ffff }), fc.nat({ max: 0xffff_ffff }));
@@ -92,7 +92,7 @@ describe('the sketch (IBLT)', () => {
   });
 
   it('packs the range, the key fingerprint and the version fingerprint into one item', () => {
-    const [hi, lo] = itemOf(513, 0xabcdef, 0x123456);
+    const [hi, lo] = [itemHi(513, 0xabcdef), itemLo(0xabcdef, 0x123456)];
     expect(itemRange(hi)).toBe(513);
     expect(itemKeyFingerprint(hi, lo)).toBe(0xabcdef);
     expect(lo & 0xffffff).toBe(0x123456);

@@ -11,7 +11,7 @@ import { childAt, copyKey, DIGEST_BYTES, keyEnd, keyStart, lowerBound, type MstN
 import { findDigest, type MerkleSearchTree, rangeHash, rootNode } from './tree.js';
 
 /** Bytes of a range fingerprint: a collision costs a verification pass, never a lost difference. */
-export const RANGE_FINGERPRINT_BYTES = 8;
+export const RANGE_FINGERPRINT_BYTES = 6;
 
 /**
  * The fingerprint of the tree's entries in [lo, hi) (null bounds are unbounded), salted so that
