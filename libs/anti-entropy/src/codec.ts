@@ -14,9 +14,11 @@
  *                     flags: 1 = the shard differs (its root follows), 2 = a floor follows,
  *                     4 = the top follows (saves the first round trip of the comparison):
  *                     v1: varint len | the root node's canonical bytes
- *                     v2: u8 layer | varint n | n x bound | (n + 1) x fp[6], the fingerprints
+ *                     v2: u8 layer | varint n | bounds(n) | (n + 1) x fp[6], the fingerprints
  *                         of the n + 1 ranges the root's keys cut the shard into
  *   bound     = varint length | key bytes
+ *   bounds(n) = n x (varint shared | bound): ascending keys, each as the length of the longest
+ *               prefix it shares with the previous one and the bytes after it
  *   'B' batch         varint n | n x op, op = u8 type | varint shard | body:
  *                       'S' varint len | #mst summary request     one level of differing nodes
  *                       'F' varint k | k x (str key | version)     fetch these keys' entries
@@ -25,10 +27,10 @@
  *                       'R' u8 0 | u8 1 str after                  entries in key order after `after`
  *                     v2 only:
  *                       'I' root[32] | u32 salt | varint cells | spans    a sketch of the ranges that differ
- *                           spans = varint s | s x (opt lo | opt hi | varint j | j x bound | (j + 1) x fp[6]):
+ *                           spans = varint s | s x (opt lo | opt hi | varint j | bounds(j) | (j + 1) x fp[6]):
  *                           each span [lo, hi) cut by j keys into j + 1 ranges with our fingerprints
  *                           (opt = u8 0 | u8 1 bound); cells 0 = the responder sizes the sketch
- *                       'K' root[32] | u32 salt | varint s | s x (opt lo | opt hi | varint k | k x u24 keyFp)
+ *                       'K' root[32] | u32 salt | varint s | s x (opt lo | opt hi | varint k | k x u32 keyFp)
  *                           the entries of the keys with these fingerprints in [lo, hi)
  *                       'V'                                         this shard's root, after the ops before it
  *   'b' batch reply   varint n | n x result, in op order, result = u8 type | body:
@@ -63,7 +65,7 @@ import {
   Writer,
 } from '#mst';
 import { ANTI_ENTROPY_ERROR_CODES, AntiEntropyError, type AntiEntropyErrorCode } from './errors.js';
-import { Sketch } from './sketch.js';
+import { MAX_KEY_FINGERPRINT, MAX_SKETCH_RANGES, Sketch } from './sketch.js';
 
 /** The newest session protocol this node speaks; it answers every version from 1 on. */
 export const PROTOCOL_VERSION = 2;
@@ -282,11 +284,43 @@ function writeOptBound(w: Writer, bound: Uint8Array | null): void {
   }
 }
 
+/**
+ * Ascending keys, front-coded: each as the bytes it shares with the one before, then the rest
+ * (neighbouring cuts of one range share most of their bytes: ~8 bytes a 24-byte key).
+ */
+function writeSortedBounds(w: Writer, bounds: readonly Uint8Array[]): void {
+  let previous: Uint8Array = new Uint8Array(0);
+  for (const bound of bounds) {
+    let shared = 0;
+    while (shared < bound.length && shared < previous.length && bound[shared] === previous[shared]) shared++;
+    w.varint(shared);
+    writeBlob(w, bound.subarray(shared));
+    previous = bound;
+  }
+}
+
+function readSortedBounds(r: Reader, count: number, maxKey: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let previous: Uint8Array = new Uint8Array(0);
+  for (let i = 0; i < count; i++) {
+    const shared = r.varint(previous.length, 'shared prefix');
+    const rest = readBlob(r, maxKey - shared, 'bound length');
+    const bound = new Uint8Array(shared + rest.length);
+    bound.set(previous.subarray(0, shared));
+    bound.set(rest, shared);
+    // Front coding is canonical only with the longest shared prefix.
+    if (shared < previous.length && rest.length > 0 && rest[0] === previous[shared]) r.fail('a bound shares more than it says');
+    out.push(bound);
+    previous = bound;
+  }
+  return out;
+}
+
 function writeTop(w: Writer, top: TopRanges): void {
   if (top.fingerprints.length !== top.keys.length + 1) throw new AntiEntropyError('PROTOCOL', 'n keys cut n + 1 ranges');
   w.u8(top.layer);
   w.varint(top.keys.length);
-  for (const key of top.keys) writeBlob(w, key);
+  writeSortedBounds(w, top.keys);
   for (const fp of top.fingerprints) writeFingerprint(w, fp);
 }
 
@@ -331,7 +365,7 @@ export function encodeOp(op: Op): Uint8Array {
         writeOptBound(w, span.lo);
         writeOptBound(w, span.hi);
         w.varint(span.cuts.length);
-        for (const cut of span.cuts) writeBlob(w, cut);
+        writeSortedBounds(w, span.cuts);
         for (const fp of span.fingerprints) writeFingerprint(w, fp);
       }
       break;
@@ -344,9 +378,7 @@ export function encodeOp(op: Op): Uint8Array {
         writeOptBound(w, span.hi);
         w.varint(span.keyFingerprints.length);
         for (const fp of span.keyFingerprints) {
-          w.u8((fp >>> 16) & 0xff);
-          w.u8((fp >>> 8) & 0xff);
-          w.u8(fp & 0xff);
+          writeU32(w, fp);
         }
       }
       break;
@@ -470,8 +502,8 @@ function readFingerprints(r: Reader, count: number): Uint8Array[] {
   return out;
 }
 
-/** Most ranges one sketch op may name (the sketch's range index is 16 bits). */
-const MAX_RANGES = 1 << 16;
+/** Most ranges one sketch op may name (the sketch's range index is 12 bits). */
+const MAX_RANGES = MAX_SKETCH_RANGES;
 
 function readBlob(r: Reader, max: number, field: string): Uint8Array {
   return r.bytes(r.varint(Math.min(max, r.remaining), field));
@@ -549,7 +581,7 @@ function readOp(r: Reader, limits: CodecLimits, maxKey: number, version: Protoco
         const j = r.varint(Math.floor(r.remaining / (1 + FINGERPRINT_BYTES)), 'cut count');
         ranges += j + 1;
         if (ranges > MAX_RANGES) r.fail(`more than ${MAX_RANGES} ranges in one sketch op`);
-        for (let c = 0; c < j; c++) cuts.push(readBlob(r, maxKey, 'bound length').slice());
+        cuts.push(...readSortedBounds(r, j, maxKey));
         spans.push({ lo, hi, cuts, fingerprints: readFingerprints(r, j + 1) });
       }
       return { op: 'sketch', shard, root, salt, cells, spans };
@@ -562,11 +594,12 @@ function readOp(r: Reader, limits: CodecLimits, maxKey: number, version: Protoco
       for (let i = 0; i < count; i++) {
         const lo = readOptBound(r, maxKey);
         const hi = readOptBound(r, maxKey);
-        const k = r.varint(Math.floor(r.remaining / 3), 'fingerprint count');
+        const k = r.varint(Math.floor(r.remaining / 4), 'fingerprint count');
         const keyFingerprints: number[] = [];
         for (let f = 0; f < k; f++) {
-          const b = r.bytes(3);
-          keyFingerprints.push((b[0]! << 16) | (b[1]! << 8) | b[2]!);
+          const fp = readU32(r);
+          if (fp > MAX_KEY_FINGERPRINT) r.fail(`a key fingerprint of more than 28 bits`);
+          keyFingerprints.push(fp);
         }
         spans.push({ lo, hi, keyFingerprints });
       }
@@ -624,7 +657,7 @@ function readTop(r: Reader, maxKey: number): TopRanges {
   const layer = r.u8();
   const n = r.varint(Math.floor(r.remaining / (1 + FINGERPRINT_BYTES)), 'top key count');
   const keys: Uint8Array[] = [];
-  for (let i = 0; i < n; i++) keys.push(readBlob(r, maxKey, 'key length').slice());
+  keys.push(...readSortedBounds(r, n, maxKey));
   return { layer, keys, fingerprints: readFingerprints(r, n + 1) };
 }
 

@@ -39,7 +39,7 @@
  *    1 / (1 + λ) for λ differences a range, and λ = p / (1 - p) (reconcile.ts). It answers a
  *    bitmap of the differing ranges and a sketch of their entries sized for 2.4 items a key of
  *    that estimate (a key held differently is two items; the estimate is off by ~10%): 1.4
- *    cells an item plus a small floor, 13 bytes a cell. An item is (range index 16 bits | key fingerprint 24 | version fingerprint 24),
+ *    cells an item plus a small floor, 13 bytes a cell. An item is (range index 12 bits | key fingerprint 28 | version fingerprint 24),
  *    salted; the version fingerprint hashes the entry digest, which stays opaque here.
  * 3. Repair (round trip 3): the initiator builds its own sketch of the same ranges, subtracts,
  *    and peels: items only the peer has, items only we have. A key fingerprint on both sides is a
@@ -146,7 +146,7 @@ import {
 } from './codec.js';
 import { AntiEntropyError } from './errors.js';
 import { type KeyRange, keysWithFingerprints, rangesOf, sketchCells, sketchRanges } from './reconcile.js';
-import { itemKeyFingerprint, itemRange, type SketchDifference } from './sketch.js';
+import { itemKeyFingerprint, itemRange, MAX_SKETCH_RANGES, type SketchDifference } from './sketch.js';
 import { isOldTombstone } from './tombstones.js';
 
 /** Sends one encoded request to the peer; resolves with its encoded reply. */
@@ -415,18 +415,25 @@ class Session {
    */
   #reconcile(tree: MerkleSearchTree, root: Uint8Array, top: TopRanges): Reconciliation | null {
     const bounds = [null, ...top.keys, null];
-    const cutLayer = Math.min(top.layer - 1, Math.floor(Math.log(tree.size / RANGES_PER_SHARD) / Math.log(tree.fanout)));
-    const spans: Span[] = [];
+    const differing: [Uint8Array | null, Uint8Array | null][] = [];
     for (let i = 0; i <= top.keys.length; i++) {
-      const lo = bounds[i]!;
-      const hi = bounds[i + 1]!;
-      if (equalBytes(rangeFingerprint(tree, lo, hi, this.#salt), top.fingerprints[i]!)) continue;
-      const cuts = cutLayer >= 1 ? keysFromLayer(tree, cutLayer, lo, hi) : [];
-      const edges = [lo, ...cuts, hi];
-      spans.push({ lo, hi, cuts, fingerprints: edges.slice(1).map((end, j) => rangeFingerprint(tree, edges[j]!, end, this.#salt)) });
+      if (!equalBytes(rangeFingerprint(tree, bounds[i]!, bounds[i + 1]!, this.#salt), top.fingerprints[i]!)) differing.push([bounds[i]!, bounds[i + 1]!]);
     }
-    if (spans.length === 0) return null;
-    return { tree, root, spans, ranges: rangesOf(spans), attempts: 0, cells: 0, asked: false };
+    if (differing.length === 0) return null;
+    // One sketch names at most MAX_SKETCH_RANGES ranges: cut a layer higher if need be.
+    let cutLayer = Math.min(top.layer - 1, Math.floor(Math.log(tree.size / RANGES_PER_SHARD) / Math.log(tree.fanout)));
+    for (;;) {
+      const cuts = differing.map(([lo, hi]) => (cutLayer >= 1 ? keysFromLayer(tree, cutLayer, lo, hi) : []));
+      if (cuts.reduce((n, c) => n + c.length + 1, 0) > MAX_SKETCH_RANGES && cutLayer < top.layer) {
+        cutLayer++;
+        continue;
+      }
+      const spans = differing.map(([lo, hi], i): Span => {
+        const edges = [lo, ...cuts[i]!, hi];
+        return { lo, hi, cuts: cuts[i]!, fingerprints: edges.slice(1).map((end, j) => rangeFingerprint(tree, edges[j]!, end, this.#salt)) };
+      });
+      return { tree, root, spans, ranges: rangesOf(spans), attempts: 0, cells: 0, asked: false };
+    }
   }
 
   /**

@@ -92,9 +92,9 @@ describe('the sketch (IBLT)', () => {
   });
 
   it('packs the range, the key fingerprint and the version fingerprint into one item', () => {
-    const [hi, lo] = [itemHi(513, 0xabcdef), itemLo(0xabcdef, 0x123456)];
-    expect(itemRange(hi)).toBe(513);
-    expect(itemKeyFingerprint(hi, lo)).toBe(0xabcdef);
+    const [hi, lo] = [itemHi(4095, 0xfabcdef), itemLo(0xfabcdef, 0x123456)];
+    expect(itemRange(hi)).toBe(4095);
+    expect(itemKeyFingerprint(hi, lo)).toBe(0xfabcdef);
     expect(lo & 0xffffff).toBe(0x123456);
   });
 });

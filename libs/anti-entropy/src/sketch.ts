@@ -5,7 +5,7 @@
  * does not, in O(cells), whatever the number of items inserted. A table of c cells decodes about
  * c / 1.3 differences (fewer for small tables, see cellsFor); past that it fails, visibly.
  *
- * An item is (range index 16 bits | key fingerprint 24 bits | version fingerprint 24 bits), see
+ * An item is (range index 12 bits | key fingerprint 28 bits | version fingerprint 24 bits), see
  * itemHi/itemLo: both sides derive the same item from the same key and version, and the key part lets
  * the initiator pair "mine" and "theirs" of one key. The fingerprints are salted per session, so
  * a collision (which only hides a difference until the final root check) does not repeat.
@@ -18,10 +18,21 @@
 import { type Reader, type Writer } from '#mst';
 
 const PARTITIONS = 4;
-const SEEDS = [0x8f1bbcdc, 0x5a827999, 0x6ed9eba1, 0x3c6ef372] as const;
+const SEED_1 = 0x8f1bbcdc;
+const SEED_2 = 0x5a827999;
 const CHECK_SEED = 0xca62c1d6;
 /** Largest table accepted from a peer: 13 bytes a cell, well inside a reply. */
 export const MAX_SKETCH_CELLS = 1 << 16;
+
+/**
+ * An item's cell in partition p: the four 16-bit halves of two mixes, each scaled to the
+ * partition (at most 16,384 cells, see MAX_SKETCH_CELLS): two hashes for four independent cells.
+ */
+function cellIn(p: number, part: number, h1: number, h2: number): number {
+  const word = p < 2 ? h1 : h2;
+  const half = (p & 1) === 0 ? word & 0xffff : word >>> 16;
+  return p * part + ((half * part) >>> 16);
+}
 
 /** A 32-bit mix of two words (murmur3's finalizer steps, with a seed). */
 export function mix(a: number, b: number, seed: number): number {
@@ -75,13 +86,21 @@ export class Sketch {
 
   #toggle(hi: number, lo: number, sign: number): void {
     const check = mix(hi, lo, CHECK_SEED);
+    const h1 = mix(hi, lo, SEED_1);
+    const h2 = mix(lo, hi, SEED_2);
     for (let p = 0; p < PARTITIONS; p++) {
-      const cell = p * this.#part + (mix(hi, lo, SEEDS[p]!) % this.#part);
+      const cell = cellIn(p, this.#part, h1, h2);
       this.count[cell]! += sign;
       this.hi[cell]! ^= hi;
       this.lo[cell]! ^= lo;
       this.check[cell]! ^= check;
     }
+  }
+
+  #cells(hi: number, lo: number): number[] {
+    const h1 = mix(hi, lo, SEED_1);
+    const h2 = mix(lo, hi, SEED_2);
+    return Array.from({ length: PARTITIONS }, (_, p) => cellIn(p, this.#part, h1, h2));
   }
 
   /**
@@ -111,10 +130,7 @@ export class Sketch {
       const sign = d.count[c]!;
       (sign === 1 ? out.theirs : out.mine).push([hi, lo]);
       d.#toggle(hi, lo, -sign);
-      for (let p = 0; p < PARTITIONS; p++) {
-        const cell = p * d.#part + (mix(hi, lo, SEEDS[p]!) % d.#part);
-        if (pure(cell)) queue.push(cell);
-      }
+      for (const cell of d.#cells(hi, lo)) if (pure(cell)) queue.push(cell);
     }
     for (let c = 0; c < this.cells; c++) if (d.count[c] !== 0 || d.hi[c] !== 0 || d.lo[c] !== 0 || d.check[c] !== 0) return null;
     return out;
@@ -171,14 +187,16 @@ function readU32(r: Reader): number {
   return ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
 }
 
-/** Most ranges one sketch covers: the range index is 16 bits of the item. */
-export const MAX_SKETCH_RANGES = 1 << 16;
+/** Most ranges one sketch covers: the range index is 12 bits of the item. */
+export const MAX_SKETCH_RANGES = 1 << 12;
+/** Key fingerprints have 28 bits. */
+export const MAX_KEY_FINGERPRINT = (1 << 28) - 1;
 
-/** The salted 24-bit fingerprint of a key (FNV-1a over its bytes, then mixed). */
+/** The salted 28-bit fingerprint of a key (FNV-1a over its bytes, then mixed). */
 export function keyFingerprint(data: Uint8Array, from: number, to: number, salt: number): number {
   let h = 0x811c9dc5 ^ salt;
   for (let i = from; i < to; i++) h = Math.imul(h ^ data[i]!, 0x01000193);
-  return mix(h, to - from, salt) & 0xffffff;
+  return mix(h, to - from, salt) & MAX_KEY_FINGERPRINT;
 }
 
 /** The salted 24-bit fingerprint of a version digest (already a uniform hash: 16 of its bytes are mixed). */
@@ -188,10 +206,10 @@ export function versionFingerprint(data: Uint8Array, at: number, salt: number): 
 }
 
 /** The item of one entry, as two words (no pair allocated: this runs for every key scanned): range index and key fingerprint... */
-export const itemHi = (range: number, keyFp: number): number => ((range << 16) | (keyFp >>> 8)) >>> 0;
+export const itemHi = (range: number, keyFp: number): number => ((range << 20) | (keyFp >>> 8)) >>> 0;
 /** ...and the rest of the key fingerprint and the version fingerprint. */
 export const itemLo = (keyFp: number, versionFp: number): number => (((keyFp & 0xff) << 24) | versionFp) >>> 0;
 
 /** The range index and key fingerprint of an item: what identifies its key. */
-export const itemRange = (hi: number): number => hi >>> 16;
-export const itemKeyFingerprint = (hi: number, lo: number): number => (((hi & 0xffff) << 8) | (lo >>> 24)) >>> 0;
+export const itemRange = (hi: number): number => hi >>> 20;
+export const itemKeyFingerprint = (hi: number, lo: number): number => (((hi & 0xfffff) << 8) | (lo >>> 24)) >>> 0;

@@ -78,14 +78,15 @@ export type EntryVisitor = (data: Uint8Array, keyFrom: number, keyTo: number, di
  * dominate a scan of a million keys). The tree must not change during the call.
  */
 export function scanRange(tree: MerkleSearchTree, lo: Uint8Array | null, hi: Uint8Array | null, visit: EntryVisitor): void {
-  const walk = (node: MstNode | null): void => {
+  // inLo / inHi: the whole subtree is known to be at or above lo / below hi (no search needed).
+  const walk = (node: MstNode | null, inLo: boolean, inHi: boolean): void => {
     if (node === null) return;
-    const from = lo === null ? 0 : lowerBound(node, lo);
-    const to = hi === null ? node.n : lowerBound(node, hi);
+    const from = inLo ? 0 : lowerBound(node, lo!);
+    const to = inHi ? node.n : lowerBound(node, hi!);
     for (let i = from; i <= to; i++) {
-      walk(childAt(node, i));
+      walk(childAt(node, i), inLo || i > from, inHi || i < to);
       if (i < to) visit(node.data, keyStart(node, i), keyEnd(node, i), DIGEST_BYTES * i);
     }
   };
-  walk(rootNode(tree));
+  walk(rootNode(tree), lo === null, hi === null);
 }
