@@ -17,7 +17,7 @@
  * a round trip per tree level (7 round trips, 20 MB for 10k differences among 1M keys). Version 2
  * sends instead fingerprints of key ranges and, for the ranges that differ, an invertible Bloom
  * lookup table (sketch.ts) of their entries, from which the initiator peels the differing keys
- * themselves: ~30 bytes a difference, in three round trips.
+ * themselves: ~80 bytes a difference all told, in three round trips.
  *
  * ## The exchange (version 2)
  *
