@@ -20,6 +20,7 @@ import {
   type OpResult,
   type Reply,
   type Request,
+  Sketch,
 } from '#anti-entropy';
 import { type Stamp, ZERO_STAMP } from '#crdt';
 import { HASH_BYTES, MerkleSearchTree, type NodeSummary, summarize } from '#mst';
@@ -48,8 +49,44 @@ const keyArb = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 });
 const floorArb: fc.Arbitrary<Stamp> = fc.oneof(fc.constant(ZERO_STAMP), stampArb);
 const summaryArb = fc.constantFrom(...SUMMARIES);
 const pairsArb = fc.array(fc.tuple(keyArb, anyEntryArb), { maxLength: 4 });
+const boundArb = fc.uint8Array({ minLength: 1, maxLength: 12 });
+const fingerprintArb = fc.uint8Array({ minLength: 6, maxLength: 6 });
+const saltArb = fc.nat({ max: 0xffff_ffff });
+const spanArb = fc.array(boundArb, { maxLength: 3 }).chain((cuts) =>
+  fc.record({ lo: fc.option(boundArb), hi: fc.option(boundArb), cuts: fc.constant(cuts), fingerprints: fc.array(fingerprintArb, { minLength: cuts.length + 1, maxLength: cuts.length + 1 }) }),
+);
+const sketchArb = fc.integer({ min: 1, max: 3 }).chain((quarter) =>
+  fc.array(fc.tuple(fc.nat({ max: 0xffff_ffff }), fc.nat({ max: 0xffff_ffff })), { maxLength: 5 }).map((items) => {
+    const sketch = new Sketch(4 * quarter);
+    for (const [hi, lo] of items) sketch.insert(hi, lo);
+    return sketch;
+  }),
+);
 
-const opArb: fc.Arbitrary<Op> = fc.oneof(
+/** Ops only version 2 speaks. */
+const v2OpArb: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ op: fc.constant('sketch' as const), shard: shardArb, root: hashArb, salt: saltArb, cells: fc.nat({ max: 1 << 20 }), spans: fc.array(spanArb, { maxLength: 3 }) }),
+  fc.record({
+    op: fc.constant('resolve' as const),
+    shard: shardArb,
+    root: hashArb,
+    salt: saltArb,
+    spans: fc.array(fc.record({ lo: fc.option(boundArb), hi: fc.option(boundArb), keyFingerprints: fc.array(fc.nat({ max: (1 << 28) - 1 }), { maxLength: 4 }) }), { maxLength: 3 }),
+  }),
+  fc.record({ op: fc.constant('verify' as const), shard: shardArb }),
+);
+
+const v2ResultArb: fc.Arbitrary<OpResult> = fc.oneof(
+  fc.record({ op: fc.constant('sketch' as const), differs: fc.array(fc.boolean(), { maxLength: 20 }), items: fc.nat({ max: 0xffff_ffff }), sketch: sketchArb }),
+  fc.record({ op: fc.constant('resolve' as const), entries: pairsArb }),
+  fc.record({ op: fc.constant('verify' as const), root: hashArb }),
+);
+
+const topArb = fc.array(boundArb, { maxLength: 4 }).chain((keys) =>
+  fc.record({ layer: fc.nat({ max: 255 }), keys: fc.constant(keys), fingerprints: fc.array(fingerprintArb, { minLength: keys.length + 1, maxLength: keys.length + 1 }) }),
+);
+
+const v1OpArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({
     op: fc.constant('summaries' as const),
     shard: shardArb,
@@ -62,7 +99,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('range' as const), shard: shardArb, after: fc.option(keyArb) }),
 );
 
-const resultArb: fc.Arbitrary<OpResult> = fc.oneof(
+const v1ResultArb: fc.Arbitrary<OpResult> = fc.oneof(
   fc.record({ op: fc.constant('summaries' as const), response: fc.record({ nodes: fc.array(fc.option(summaryArb), { maxLength: 3 }) }) }),
   fc.record({ op: fc.constant('fetch' as const), answers: fc.array(fc.record({ entry: fc.option(anyEntryArb), want: fc.boolean() }), { maxLength: 4 }) }),
   fc.record({ op: fc.constant('push' as const), changed: fc.nat({ max: 0xffff_ffff }) }),
@@ -72,28 +109,43 @@ const resultArb: fc.Arbitrary<OpResult> = fc.oneof(
 const requestArb: fc.Arbitrary<Request> = fc.oneof(
   fc.record({
     kind: fc.constant('hello' as const),
+    version: fc.constantFrom(1 as const, 2 as const),
     node: nodeIdArb,
     fanout: fc.nat({ max: 255 }),
+    salt: saltArb,
     shards: fc.array(fc.record({ root: hashArb, floor: floorArb }), { maxLength: 6 }),
-  }),
-  fc.record({ kind: fc.constant('batch' as const), ops: fc.array(opArb, { maxLength: 5 }) }),
+  }).map((hello) => (hello.version === 1 ? { ...hello, salt: 0 } : hello)),
+  fc.record({ kind: fc.constant('batch' as const), version: fc.constant(1 as const), ops: fc.array(v1OpArb, { maxLength: 5 }) }),
+  fc.record({ kind: fc.constant('batch' as const), version: fc.constant(2 as const), ops: fc.array(fc.oneof(v1OpArb, v2OpArb), { maxLength: 5 }) }),
 );
 
 const replyArb: fc.Arbitrary<Reply> = fc.oneof(
   fc.record({
     kind: fc.constant('hello' as const),
+    version: fc.constant(1 as const),
     node: nodeIdArb,
     clean: fc.boolean(),
     shards: fc.array(
-      fc.option(hashArb).chain((root) => fc.record({ root: fc.constant(root), floor: floorArb, summary: root === null ? fc.constant(null) : fc.option(summaryArb) })),
+      fc.option(hashArb).chain((root) => fc.record({ root: fc.constant(root), floor: floorArb, summary: root === null ? fc.constant(null) : fc.option(summaryArb), top: fc.constant(null) })),
       { maxLength: 6 },
     ),
   }),
-  fc.record({ kind: fc.constant('batch' as const), results: fc.array(resultArb, { maxLength: 5 }) }),
+  fc.record({
+    kind: fc.constant('hello' as const),
+    version: fc.constant(2 as const),
+    node: nodeIdArb,
+    clean: fc.boolean(),
+    shards: fc.array(
+      fc.option(hashArb).chain((root) => fc.record({ root: fc.constant(root), floor: floorArb, summary: fc.constant(null), top: root === null ? fc.constant(null) : fc.option(topArb) })),
+      { maxLength: 6 },
+    ),
+  }),
+  fc.record({ kind: fc.constant('batch' as const), version: fc.constant(1 as const), results: fc.array(v1ResultArb, { maxLength: 5 }) }),
+  fc.record({ kind: fc.constant('batch' as const), version: fc.constant(2 as const), results: fc.array(fc.oneof(v1ResultArb, v2ResultArb), { maxLength: 5 }) }),
   fc.record({ kind: fc.constant('error' as const), code: fc.constantFrom(...ANTI_ENTROPY_ERROR_CODES), message: fc.string({ unit: 'grapheme', maxLength: 200 }) }),
 );
 
-const HEADERS = [0x48, 0x68, 0x42, 0x62, 0x45].map((kind) => [1, kind]);
+const HEADERS = [0x48, 0x68, 0x42, 0x62, 0x45].flatMap((kind) => [[1, kind], [2, kind]]);
 
 type AeInput =
   | { readonly kind: 'bytes'; readonly bytes: Uint8Array }

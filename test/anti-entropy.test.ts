@@ -233,16 +233,16 @@ describe('anti-entropy between real nodes over real NATS', () => {
     const bogus = new Uint8Array(32).fill(0xee);
     const cases: [string, Uint8Array, string][] = [
       ['garbage', Buffer.from('definitely not a session message'), 'VERSION'],
-      ['a truncated hello', encodeRequest({ kind: 'hello', node: 'evil', fanout: 16, shards: [] }).subarray(0, 5), 'DECODE'],
-      ['the wrong shard count', encodeRequest({ kind: 'hello', node: 'evil', fanout: 16, shards: [{ root: bogus, floor: stamp }] }), 'MISMATCH'],
-      ['a shard out of range', encodeRequest({ kind: 'batch', ops: [{ op: 'fetch', shard: 99, keys: ['k1'], versions: [null] }] }), 'BAD_SHARD'],
+      ['a truncated hello', encodeRequest({ kind: 'hello', version: 1, salt: 0, node: 'evil', fanout: 16, shards: [] }).subarray(0, 5), 'DECODE'],
+      ['the wrong shard count', encodeRequest({ kind: 'hello', version: 1, salt: 0, node: 'evil', fanout: 16, shards: [{ root: bogus, floor: stamp }] }), 'MISMATCH'],
+      ['a shard out of range', encodeRequest({ kind: 'batch', version: 1, ops: [{ op: 'fetch', shard: 99, keys: ['k1'], versions: [null] }] }), 'BAD_SHARD'],
       [
         'a key pushed under the wrong shard',
-        encodeRequest({ kind: 'batch', ops: [{ op: 'push', shard: wrongShard, entries: [['k1', { type: 'register', stamp, value: Buffer.from('pwned') }]] }] }),
+        encodeRequest({ kind: 'batch', version: 1, ops: [{ op: 'push', shard: wrongShard, entries: [['k1', { type: 'register', stamp, value: Buffer.from('pwned') }]] }] }),
         'BAD_SHARD',
       ],
-      ['a huge batch', encodeRequest({ kind: 'batch', ops: Array.from({ length: 5000 }, () => ({ op: 'range' as const, shard: 0, after: null })) }), 'TOO_LARGE'],
-      ['bad hashes', encodeRequest({ kind: 'batch', ops: [{ op: 'summaries', shard: 0, request: { root: bogus, refs: [{ hash: bogus, lo: null }] } }] }), 'STALE'],
+      ['a huge batch', encodeRequest({ kind: 'batch', version: 1, ops: Array.from({ length: 5000 }, () => ({ op: 'range' as const, shard: 0, after: null })) }), 'TOO_LARGE'],
+      ['bad hashes', encodeRequest({ kind: 'batch', version: 1, ops: [{ op: 'summaries', shard: 0, request: { root: bogus, refs: [{ hash: bogus, lo: null }] } }] }), 'STALE'],
     ];
     for (const [what, bytes, code] of cases) expect([what, await ask(bytes)]).toEqual([what, expect.objectContaining({ kind: 'error', code })]);
     // The same through the MerkleKV port, as SYNC carries them.

@@ -42,10 +42,12 @@ describe('the benchmarks', () => {
     const mst = await runBuilt('mst', ['--keys', '2000']);
     expect(mst.code).toBe(0);
     expect(JSON.parse(mst.stdout)).toMatchObject({ keys: 2000 });
-    const antiEntropy = await runBuilt('anti-entropy', ['--keys', '2000', '--concurrency', '4']);
+    const antiEntropy = await runBuilt('anti-entropy', ['--keys', '2000', '--big-keys', '3000', '--concurrency', '4']);
     expect(antiEntropy.code).toBe(0);
-    const lines = antiEntropy.stdout.trim().split('\n').map((line) => JSON.parse(line) as { keys: number; converged: boolean });
-    expect(lines.length).toBeGreaterThan(0);
-    expect(lines.every((line) => line.keys === 2000 && line.converged)).toBe(true);
+    const lines = antiEntropy.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const { scenarios } = JSON.parse(lines[0]!) as { scenarios: { keys: number; converged: boolean }[] };
+    expect(scenarios.map((s) => s.keys)).toEqual([2000, 2000, 2000, 2000, 2000, 2000, 3000]);
+    expect(scenarios.every((s) => s.converged)).toBe(true);
   });
 });

@@ -29,10 +29,11 @@ async function samples(): Promise<{ requests: Request[]; replies: Reply[] }> {
   await store.close();
   return {
     requests: [
-      { kind: 'hello', node: 'n1', fanout: 16, shards: [{ root, floor: ZERO_STAMP }, { root: EMPTY_ROOT, floor: stamp }] },
-      { kind: 'hello', node: 'n', fanout: 16, shards: [] },
+      { kind: 'hello', version: 1, salt: 0, node: 'n1', fanout: 16, shards: [{ root, floor: ZERO_STAMP }, { root: EMPTY_ROOT, floor: stamp }] },
+      { kind: 'hello', version: 1, salt: 0, node: 'n', fanout: 16, shards: [] },
       {
         kind: 'batch',
+        version: 1,
         ops: [
           { op: 'summaries', shard: 1, request: { root, refs: [{ hash: root, lo: null }, { hash: root, lo: Buffer.from('k1') }] } },
           { op: 'fetch', shard: 0, keys: ['k1', 'ключ', '🔑'], versions: [null, { type: 'counter', stamp }, { type: 'set', stamp: ZERO_STAMP }] },
@@ -41,21 +42,23 @@ async function samples(): Promise<{ requests: Request[]; replies: Reply[] }> {
           { op: 'range', shard: 2, after: 'k9' },
         ],
       },
-      { kind: 'batch', ops: [] },
+      { kind: 'batch', version: 1, ops: [] },
     ],
     replies: [
       {
         kind: 'hello',
+        version: 1,
         node: 'n2',
         clean: true,
         shards: [
-          { root: null, floor: ZERO_STAMP, summary: null },
-          { root, floor: stamp, summary },
-          { root, floor: ZERO_STAMP, summary: null },
+          { root: null, floor: ZERO_STAMP, summary: null, top: null },
+          { root, floor: stamp, summary, top: null },
+          { root, floor: ZERO_STAMP, summary: null, top: null },
         ],
       },
       {
         kind: 'batch',
+        version: 1,
         results: [
           { op: 'summaries', response: { nodes: [summary, null] } },
           {
@@ -116,7 +119,7 @@ describe('the session codec', () => {
 
   it('refuses another protocol version with VERSION', async () => {
     const bytes = encodeRequest((await samples()).requests[0]!).slice();
-    bytes[0] = 2;
+    bytes[0] = 3;
     expect(() => decodeRequest(bytes)).toThrow(expect.objectContaining({ code: 'VERSION' }));
   });
 

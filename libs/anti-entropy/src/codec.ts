@@ -3,27 +3,45 @@
  * checked against what is left before anything is allocated, so hostile bytes give an
  * AntiEntropyError('DECODE' or 'VERSION'), never a crash or a huge allocation.
  *
- *   message   = u8 version (1) | u8 kind | body
+ *   message   = u8 version (1 or 2) | u8 kind | body; a reply has its request's version, an
+ *               error reply is always version 1 (every release reads it)
  *   str       = varint byte length | UTF-8 (well-formed)
  *   entry     = varint byte length | the CRDT codec's canonical bytes (#crdt encodeEntry)
  *   floor     = 0x00 (never truncated) | 0x01 entry (a tombstone stamped with the floor)
  *
- *   'H' hello         str node | u8 fanout | varint n | n x (root[32] | floor)
- *   'h' hello reply   str node | u8 clean | varint n | n x (u8 flags | [root[32]] | [floor] | [varint len | node])
+ *   'H' hello         str node | u8 fanout | [v2: u32 salt] | varint n | n x (root[32] | floor)
+ *   'h' hello reply   str node | u8 clean | varint n | n x (u8 flags | [root[32]] | [floor] | [top])
  *                     flags: 1 = the shard differs (its root follows), 2 = a floor follows,
- *                     4 = the root node's canonical bytes follow (saves the descent's first round trip)
+ *                     4 = the top follows (saves the first round trip of the comparison):
+ *                     v1: varint len | the root node's canonical bytes
+ *                     v2: u8 layer | varint n | bounds(n) | (n + 1) x fp[6], the fingerprints
+ *                         of the n + 1 ranges the root's keys cut the shard into
+ *   bound     = varint length | key bytes
+ *   bounds(n) = n x (varint shared | bound): ascending keys, each as the length of the longest
+ *               prefix it shares with the previous one and the bytes after it
  *   'B' batch         varint n | n x op, op = u8 type | varint shard | body:
  *                       'S' varint len | #mst summary request     one level of differing nodes
  *                       'F' varint k | k x (str key | version)     fetch these keys' entries
  *                           version = u8 0 (we lack the key) | u8 1 + type (0-3) | floor-like tombstone entry of its stamp
  *                       'P' varint k | k x (str key | entry)       merge these entries
  *                       'R' u8 0 | u8 1 str after                  entries in key order after `after`
+ *                     v2 only:
+ *                       'I' root[32] | u32 salt | varint cells | spans    a sketch of the ranges that differ
+ *                           spans = varint s | s x (opt lo | opt hi | varint j | bounds(j) | (j + 1) x fp[6]):
+ *                           each span [lo, hi) cut by j keys into j + 1 ranges with our fingerprints
+ *                           (opt = u8 0 | u8 1 bound); cells 0 = the responder sizes the sketch
+ *                       'K' root[32] | u32 salt | varint s | s x (opt lo | opt hi | varint k | k x u32 keyFp)
+ *                           the entries of the keys with these fingerprints in [lo, hi)
+ *                       'V'                                         this shard's root, after the ops before it
  *   'b' batch reply   varint n | n x result, in op order, result = u8 type | body:
  *                       'S' varint len | #mst summary response
  *                       'F' varint k | k x (u8 flags | [entry])    the first k keys asked; flags: 1 = the
  *                           peer's entry follows (it wins, or must be joined), 2 = send yours (it wins, or must be joined)
  *                       'P' varint changed
  *                       'R' varint k | k x (str key | entry) | u8 more
+ *                       'I' varint m | bitmap[ceil(m / 8)] of the ranges that differ | varint items | sketch
+ *                       'K' varint k | k x (str key | entry)
+ *                       'V' root[32]
  *   'E' error         str code | str message
  *
  * Floors travel as tombstone entries so that the CRDT codec (and its validation) is the only
@@ -39,6 +57,7 @@ import {
   encodeResponse as encodeSummaryResponse,
   decodeNode,
   HASH_BYTES,
+  RANGE_FINGERPRINT_BYTES,
   type NodeSummary,
   Reader,
   type SummaryRequest,
@@ -46,14 +65,21 @@ import {
   Writer,
 } from '#mst';
 import { ANTI_ENTROPY_ERROR_CODES, AntiEntropyError, type AntiEntropyErrorCode } from './errors.js';
+import { MAX_KEY_FINGERPRINT, MAX_SKETCH_RANGES, Sketch } from './sketch.js';
 
-export const PROTOCOL_VERSION = 1;
+/** The newest session protocol this node speaks; it answers every version from 1 on. */
+export const PROTOCOL_VERSION = 2;
+export type ProtocolVersion = 1 | 2;
+const FINGERPRINT_BYTES = RANGE_FINGERPRINT_BYTES;
 
 /** Compares all shard roots (and truncation floors) in one exchange. */
 export interface HelloRequest {
   readonly kind: 'hello';
+  readonly version: ProtocolVersion;
   readonly node: string;
   readonly fanout: number;
+  /** Salts the session's fingerprints (v2; 0 in v1), so that a collision does not repeat in the next session. */
+  readonly salt: number;
   readonly shards: readonly { readonly root: Uint8Array; readonly floor: Stamp }[];
 }
 
@@ -61,12 +87,37 @@ export interface HelloShard {
   /** The responder's root, when it differs from the one the initiator sent. */
   readonly root: Uint8Array | null;
   readonly floor: Stamp;
-  /** The responder's root node, when the shard differs and the initiator's tree is not empty. */
+  /** v1: the responder's root node, when the shard differs and the initiator's tree is not empty. */
   readonly summary: NodeSummary | null;
+  /** v2: the ranges the responder's root keys cut the shard into, with their fingerprints (same condition). */
+  readonly top: TopRanges | null;
+}
+
+/** Keys k_1..k_n cut a shard into [-inf, k_1), [k_1, k_2), ..., [k_n, +inf): n + 1 fingerprints. */
+export interface TopRanges {
+  readonly layer: number;
+  readonly keys: readonly Uint8Array[];
+  readonly fingerprints: readonly Uint8Array[];
+}
+
+/** [lo, hi) cut by `cuts` into cuts.length + 1 ranges, each with the sender's fingerprint. */
+export interface Span {
+  readonly lo: Uint8Array | null;
+  readonly hi: Uint8Array | null;
+  readonly cuts: readonly Uint8Array[];
+  readonly fingerprints: readonly Uint8Array[];
+}
+
+/** Keys in [lo, hi) named by their salted 24-bit fingerprints. */
+export interface FingerprintSpan {
+  readonly lo: Uint8Array | null;
+  readonly hi: Uint8Array | null;
+  readonly keyFingerprints: readonly number[];
 }
 
 export interface HelloReply {
   readonly kind: 'hello';
+  readonly version: ProtocolVersion;
   readonly node: string;
   /** The responder's outbox and replication backlog were both empty when it answered. */
   readonly clean: boolean;
@@ -78,14 +129,21 @@ export type Op =
   /** `versions[i]`: our version of `keys[i]`, null when we lack it; the peer answers only with what we lack. */
   | { readonly op: 'fetch'; readonly shard: number; readonly keys: readonly string[]; readonly versions: readonly (Version | null)[] }
   | { readonly op: 'push'; readonly shard: number; readonly entries: readonly (readonly [string, Entry])[] }
-  | { readonly op: 'range'; readonly shard: number; readonly after: string | null };
+  | { readonly op: 'range'; readonly shard: number; readonly after: string | null }
+  | { readonly op: 'sketch'; readonly shard: number; readonly root: Uint8Array; readonly salt: number; readonly cells: number; readonly spans: readonly Span[] }
+  | { readonly op: 'resolve'; readonly shard: number; readonly root: Uint8Array; readonly salt: number; readonly spans: readonly FingerprintSpan[] }
+  | { readonly op: 'verify'; readonly shard: number };
 
 export type OpResult =
   | { readonly op: 'summaries'; readonly response: SummaryResponse }
   /** One answer for each of the first `answers.length` keys asked; ask the rest again. */
   | { readonly op: 'fetch'; readonly answers: readonly FetchAnswer[] }
   | { readonly op: 'push'; readonly changed: number }
-  | { readonly op: 'range'; readonly entries: readonly (readonly [string, Entry])[]; readonly more: boolean };
+  | { readonly op: 'range'; readonly entries: readonly (readonly [string, Entry])[]; readonly more: boolean }
+  /** `differs[i]`: range i of the op (spans' ranges in order) differs; the sketch covers those, `items` of them here. */
+  | { readonly op: 'sketch'; readonly differs: readonly boolean[]; readonly items: number; readonly sketch: Sketch }
+  | { readonly op: 'resolve'; readonly entries: readonly (readonly [string, Entry])[] }
+  | { readonly op: 'verify'; readonly root: Uint8Array };
 
 /** The peer's entry when ours does not beat it; `want`: ours does not lose to it, push it. */
 export interface FetchAnswer {
@@ -95,11 +153,13 @@ export interface FetchAnswer {
 
 export interface BatchRequest {
   readonly kind: 'batch';
+  readonly version: ProtocolVersion;
   readonly ops: readonly Op[];
 }
 
 export interface BatchReply {
   readonly kind: 'batch';
+  readonly version: ProtocolVersion;
   readonly results: readonly OpResult[];
 }
 
@@ -121,7 +181,9 @@ export interface CodecLimits {
 }
 
 const KIND = { hello: 0x48, helloReply: 0x68, batch: 0x42, batchReply: 0x62, error: 0x45 } as const; // H h B b E
-const OP = { summaries: 0x53, fetch: 0x46, push: 0x50, range: 0x52 } as const; // S F P R
+const OP = { summaries: 0x53, fetch: 0x46, push: 0x50, range: 0x52, sketch: 0x49, resolve: 0x4b, verify: 0x56 } as const; // S F P R I K V
+/** Ops a version-1 peer knows. */
+const V1_OPS: ReadonlySet<Op['op']> = new Set(['summaries', 'fetch', 'push', 'range']);
 const OP_NAMES = new Map<number, Op['op']>(Object.entries(OP).map(([name, byte]) => [byte, name as Op['op']]));
 /** Entry types by their wire index (the CRDT codec's kinds). */
 const TYPES: readonly EntryType[] = ['register', 'tombstone', 'counter', 'set'];
@@ -135,9 +197,9 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 // --- writing ----------------------------------------------------------------------------------
 
-function start(kind: number, size: number): Writer {
+function start(kind: number, size: number, version: ProtocolVersion): Writer {
   const w = new Writer(size);
-  w.u8(PROTOCOL_VERSION);
+  w.u8(version);
   w.u8(kind);
   return w;
 }
@@ -173,9 +235,10 @@ function writeRoot(w: Writer, root: Uint8Array): void {
 }
 
 export function encodeHello(hello: HelloRequest): Uint8Array {
-  const w = start(KIND.hello, 64 + hello.shards.length * 40);
+  const w = start(KIND.hello, 64 + hello.shards.length * 40, hello.version);
   writeStr(w, hello.node);
   w.u8(hello.fanout);
+  if (hello.version >= 2) writeU32(w, hello.salt);
   w.varint(hello.shards.length);
   for (const shard of hello.shards) {
     writeRoot(w, shard.root);
@@ -185,23 +248,85 @@ export function encodeHello(hello: HelloRequest): Uint8Array {
 }
 
 export function encodeHelloReply(reply: HelloReply): Uint8Array {
-  const w = start(KIND.helloReply, 64 + reply.shards.length * 8);
+  const w = start(KIND.helloReply, 64 + reply.shards.length * 8, reply.version);
   writeStr(w, reply.node);
   w.u8(reply.clean ? 1 : 0);
   w.varint(reply.shards.length);
   for (const shard of reply.shards) {
     const hasFloor = compareStamps(shard.floor, ZERO_STAMP) !== 0;
-    w.u8((shard.root ? FLAG_DIFFERS : 0) | (hasFloor ? FLAG_FLOOR : 0) | (shard.root && shard.summary ? FLAG_SUMMARY : 0));
+    const top = reply.version === 1 ? shard.summary : shard.top;
+    w.u8((shard.root ? FLAG_DIFFERS : 0) | (hasFloor ? FLAG_FLOOR : 0) | (shard.root && top ? FLAG_SUMMARY : 0));
     if (shard.root) writeRoot(w, shard.root);
     if (hasFloor) writeStamp(w, shard.floor);
-    if (shard.root && shard.summary) writeBlob(w, shard.summary.bytes);
+    if (shard.root && shard.summary && reply.version === 1) writeBlob(w, shard.summary.bytes);
+    if (shard.root && shard.top && reply.version >= 2) writeTop(w, shard.top);
   }
   return w.finish();
 }
 
+function writeU32(w: Writer, v: number): void {
+  w.u8(v >>> 24);
+  w.u8((v >>> 16) & 0xff);
+  w.u8((v >>> 8) & 0xff);
+  w.u8(v & 0xff);
+}
+
+function writeFingerprint(w: Writer, fp: Uint8Array): void {
+  if (fp.length !== FINGERPRINT_BYTES) throw new AntiEntropyError('PROTOCOL', `a range fingerprint is ${FINGERPRINT_BYTES} bytes`);
+  w.bytes(fp);
+}
+
+function writeOptBound(w: Writer, bound: Uint8Array | null): void {
+  if (bound === null) w.u8(0);
+  else {
+    w.u8(1);
+    writeBlob(w, bound);
+  }
+}
+
+/**
+ * Ascending keys, front-coded: each as the bytes it shares with the one before, then the rest
+ * (neighbouring cuts of one range share most of their bytes: ~8 bytes a 24-byte key).
+ */
+function writeSortedBounds(w: Writer, bounds: readonly Uint8Array[]): void {
+  let previous: Uint8Array = new Uint8Array(0);
+  for (const bound of bounds) {
+    let shared = 0;
+    while (shared < bound.length && shared < previous.length && bound[shared] === previous[shared]) shared++;
+    w.varint(shared);
+    writeBlob(w, bound.subarray(shared));
+    previous = bound;
+  }
+}
+
+function readSortedBounds(r: Reader, count: number, maxKey: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let previous: Uint8Array = new Uint8Array(0);
+  for (let i = 0; i < count; i++) {
+    const shared = r.varint(previous.length, 'shared prefix');
+    const rest = readBlob(r, maxKey - shared, 'bound length');
+    const bound = new Uint8Array(shared + rest.length);
+    bound.set(previous.subarray(0, shared));
+    bound.set(rest, shared);
+    // Front coding is canonical only with the longest shared prefix.
+    if (shared < previous.length && rest.length > 0 && rest[0] === previous[shared]) r.fail('a bound shares more than it says');
+    out.push(bound);
+    previous = bound;
+  }
+  return out;
+}
+
+function writeTop(w: Writer, top: TopRanges): void {
+  if (top.fingerprints.length !== top.keys.length + 1) throw new AntiEntropyError('PROTOCOL', 'n keys cut n + 1 ranges');
+  w.u8(top.layer);
+  w.varint(top.keys.length);
+  writeSortedBounds(w, top.keys);
+  for (const fp of top.fingerprints) writeFingerprint(w, fp);
+}
+
 /** One op of a batch, encoded alone so that the sender can pack ops up to a message size. */
 export function encodeOp(op: Op): Uint8Array {
-  const w = new Writer(op.op === 'summaries' ? 16 + op.request.refs.length * 48 : 64);
+  const w = new Writer(op.op === 'summaries' ? 16 + op.request.refs.length * 48 : op.op === 'sketch' ? 64 + op.spans.length * 64 : 64);
   w.u8(OP[op.op]);
   w.varint(op.shard);
   switch (op.op) {
@@ -230,6 +355,35 @@ export function encodeOp(op: Op): Uint8Array {
         writeStr(w, op.after);
       }
       break;
+    case 'sketch':
+      writeRoot(w, op.root);
+      writeU32(w, op.salt);
+      w.varint(op.cells);
+      w.varint(op.spans.length);
+      for (const span of op.spans) {
+        if (span.fingerprints.length !== span.cuts.length + 1) throw new AntiEntropyError('PROTOCOL', 'j cuts make j + 1 ranges');
+        writeOptBound(w, span.lo);
+        writeOptBound(w, span.hi);
+        w.varint(span.cuts.length);
+        writeSortedBounds(w, span.cuts);
+        for (const fp of span.fingerprints) writeFingerprint(w, fp);
+      }
+      break;
+    case 'resolve':
+      writeRoot(w, op.root);
+      writeU32(w, op.salt);
+      w.varint(op.spans.length);
+      for (const span of op.spans) {
+        writeOptBound(w, span.lo);
+        writeOptBound(w, span.hi);
+        w.varint(span.keyFingerprints.length);
+        for (const fp of span.keyFingerprints) {
+          writeU32(w, fp);
+        }
+      }
+      break;
+    case 'verify':
+      break;
   }
   return w.finish();
 }
@@ -256,27 +410,42 @@ export function encodeResult(result: OpResult): Uint8Array {
       writePairs(w, result.entries);
       w.u8(result.more ? 1 : 0);
       break;
+    case 'sketch': {
+      w.varint(result.differs.length);
+      const bitmap = new Uint8Array(Math.ceil(result.differs.length / 8));
+      result.differs.forEach((d, i) => d && (bitmap[i >>> 3]! |= 1 << (i & 7)));
+      w.bytes(bitmap);
+      w.varint(result.items);
+      result.sketch.encode(w);
+      break;
+    }
+    case 'resolve':
+      writePairs(w, result.entries);
+      break;
+    case 'verify':
+      writeRoot(w, result.root);
+      break;
   }
   return w.finish();
 }
 
-function assemble(kind: number, parts: readonly Uint8Array[]): Uint8Array {
+function assemble(kind: number, parts: readonly Uint8Array[], version: ProtocolVersion): Uint8Array {
   let size = 8;
   for (const part of parts) size += part.length;
-  const w = start(kind, size);
+  const w = start(kind, size, version);
   w.varint(parts.length);
   for (const part of parts) w.bytes(part);
   return w.finish();
 }
 
 /** A batch request from ops encoded with {@link encodeOp}. */
-export const encodeBatch = (ops: readonly Uint8Array[]): Uint8Array => assemble(KIND.batch, ops);
+export const encodeBatch = (ops: readonly Uint8Array[], version: ProtocolVersion): Uint8Array => assemble(KIND.batch, ops, version);
 
 /** A batch reply from results encoded with {@link encodeResult}, in op order. */
-export const encodeBatchReply = (results: readonly Uint8Array[]): Uint8Array => assemble(KIND.batchReply, results);
+export const encodeBatchReply = (results: readonly Uint8Array[], version: ProtocolVersion): Uint8Array => assemble(KIND.batchReply, results, version);
 
 export function encodeRequest(request: Request): Uint8Array {
-  return request.kind === 'hello' ? encodeHello(request) : encodeBatch(request.ops.map(encodeOp));
+  return request.kind === 'hello' ? encodeHello(request) : encodeBatch(request.ops.map(encodeOp), request.version);
 }
 
 export function encodeReply(reply: Reply): Uint8Array {
@@ -284,9 +453,9 @@ export function encodeReply(reply: Reply): Uint8Array {
     case 'hello':
       return encodeHelloReply(reply);
     case 'batch':
-      return encodeBatchReply(reply.results.map(encodeResult));
+      return encodeBatchReply(reply.results.map(encodeResult), reply.version);
     case 'error': {
-      const w = start(KIND.error, 32 + reply.message.length);
+      const w = start(KIND.error, 32 + reply.message.length, 1);
       writeStr(w, reply.code);
       // Bounded, so that the peer's decoder (which takes at most 4 KiB) always reads it.
       writeStr(w, reply.message.slice(0, 1000));
@@ -308,11 +477,33 @@ function strictly<T>(what: string, decode: () => T): T {
   }
 }
 
-function readHeader(r: Reader): number {
+function readHeader(r: Reader): { version: ProtocolVersion; kind: number } {
   const version = r.u8();
-  if (version !== PROTOCOL_VERSION) throw new AntiEntropyError('VERSION', `protocol version ${version} is not spoken here (this node speaks ${PROTOCOL_VERSION})`);
-  return r.u8();
+  if (version < 1 || version > PROTOCOL_VERSION) {
+    throw new AntiEntropyError('VERSION', `protocol version ${version} is not spoken here (this node speaks 1 to ${PROTOCOL_VERSION})`);
+  }
+  return { version: version as ProtocolVersion, kind: r.u8() };
 }
+
+function readU32(r: Reader): number {
+  const b = r.bytes(4);
+  return ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+}
+
+function readOptBound(r: Reader, maxKey: number): Uint8Array | null {
+  const flag = r.u8();
+  if (flag > 1) r.fail(`bad bound flag ${flag}`);
+  return flag === 0 ? null : readBlob(r, maxKey, 'bound length').slice();
+}
+
+function readFingerprints(r: Reader, count: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) out.push(r.bytes(FINGERPRINT_BYTES).slice());
+  return out;
+}
+
+/** Most ranges one sketch op may name (the sketch's range index is 12 bits). */
+const MAX_RANGES = MAX_SKETCH_RANGES;
 
 function readBlob(r: Reader, max: number, field: string): Uint8Array {
   return r.bytes(r.varint(Math.min(max, r.remaining), field));
@@ -348,8 +539,9 @@ function readShard(r: Reader): number {
   return r.varint(MAX_SHARDS - 1, 'shard');
 }
 
-function readOp(r: Reader, limits: CodecLimits, maxKey: number): Op {
+function readOp(r: Reader, limits: CodecLimits, maxKey: number, version: ProtocolVersion): Op {
   const type = OP_NAMES.get(r.u8());
+  if (type !== undefined && version === 1 && !V1_OPS.has(type)) r.fail(`a ${type} op in a version 1 batch`);
   const shard = readShard(r);
   switch (type) {
     case 'summaries':
@@ -375,13 +567,54 @@ function readOp(r: Reader, limits: CodecLimits, maxKey: number): Op {
       if (flag > 1) r.fail(`bad range flag ${flag}`);
       return { op: 'range', shard, after: flag === 0 ? null : readStr(r, maxKey, 'key length') };
     }
+    case 'sketch': {
+      const root = r.bytes(HASH_BYTES).slice();
+      const salt = readU32(r);
+      const cells = r.varint(0xffff_ffff, 'cells');
+      const count = r.varint(Math.floor(r.remaining / (2 + FINGERPRINT_BYTES + 1)), 'span count');
+      const spans: Span[] = [];
+      let ranges = 0;
+      for (let i = 0; i < count; i++) {
+        const lo = readOptBound(r, maxKey);
+        const hi = readOptBound(r, maxKey);
+        const cuts: Uint8Array[] = [];
+        const j = r.varint(Math.floor(r.remaining / (1 + FINGERPRINT_BYTES)), 'cut count');
+        ranges += j + 1;
+        if (ranges > MAX_RANGES) r.fail(`more than ${MAX_RANGES} ranges in one sketch op`);
+        cuts.push(...readSortedBounds(r, j, maxKey));
+        spans.push({ lo, hi, cuts, fingerprints: readFingerprints(r, j + 1) });
+      }
+      return { op: 'sketch', shard, root, salt, cells, spans };
+    }
+    case 'resolve': {
+      const root = r.bytes(HASH_BYTES).slice();
+      const salt = readU32(r);
+      const count = r.varint(Math.floor(r.remaining / 3), 'span count');
+      const spans: FingerprintSpan[] = [];
+      for (let i = 0; i < count; i++) {
+        const lo = readOptBound(r, maxKey);
+        const hi = readOptBound(r, maxKey);
+        const k = r.varint(Math.floor(r.remaining / 4), 'fingerprint count');
+        const keyFingerprints: number[] = [];
+        for (let f = 0; f < k; f++) {
+          const fp = readU32(r);
+          if (fp > MAX_KEY_FINGERPRINT) r.fail(`a key fingerprint of more than 28 bits`);
+          keyFingerprints.push(fp);
+        }
+        spans.push({ lo, hi, keyFingerprints });
+      }
+      return { op: 'resolve', shard, root, salt, spans };
+    }
+    case 'verify':
+      return { op: 'verify', shard };
     case undefined:
       return r.fail('unknown op');
   }
 }
 
-function readResult(r: Reader, limits: CodecLimits, maxKey: number): OpResult {
+function readResult(r: Reader, limits: CodecLimits, maxKey: number, version: ProtocolVersion): OpResult {
   const type = OP_NAMES.get(r.u8());
+  if (type !== undefined && version === 1 && !V1_OPS.has(type)) r.fail(`a ${type} result in a version 1 batch`);
   switch (type) {
     case 'summaries':
       return { op: 'summaries', response: decodeSummaryResponse(readBlob(r, r.remaining, 'summary response length').slice(), limits) };
@@ -403,9 +636,29 @@ function readResult(r: Reader, limits: CodecLimits, maxKey: number): OpResult {
       if (more > 1) r.fail(`bad more flag ${more}`);
       return { op: 'range', entries, more: more === 1 };
     }
+    case 'sketch': {
+      const count = r.varint(Math.min(MAX_RANGES, r.remaining * 8), 'range count');
+      const bitmap = r.bytes(Math.ceil(count / 8));
+      if (count % 8 !== 0 && bitmap[bitmap.length - 1]! >>> count % 8 !== 0) r.fail('bits set past the ranges');
+      const differs = Array.from({ length: count }, (_, i) => (bitmap[i >>> 3]! & (1 << (i & 7))) !== 0);
+      const items = r.varint(0xffff_ffff, 'items');
+      return { op: 'sketch', differs, items, sketch: Sketch.decode(r) };
+    }
+    case 'resolve':
+      return { op: 'resolve', entries: readPairs(r, maxKey) };
+    case 'verify':
+      return { op: 'verify', root: r.bytes(HASH_BYTES).slice() };
     case undefined:
       return r.fail('unknown op');
   }
+}
+
+function readTop(r: Reader, maxKey: number): TopRanges {
+  const layer = r.u8();
+  const n = r.varint(Math.floor(r.remaining / (1 + FINGERPRINT_BYTES)), 'top key count');
+  const keys: Uint8Array[] = [];
+  keys.push(...readSortedBounds(r, n, maxKey));
+  return { layer, keys, fingerprints: readFingerprints(r, n + 1) };
 }
 
 /** Decodes a request from a peer: a hello or a batch. */
@@ -413,11 +666,12 @@ export function decodeRequest(bytes: Uint8Array, limits: CodecLimits = {}): Requ
   return strictly('session request', () => {
     const r = new Reader(bytes, 'session request');
     const maxKey = limits.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES;
-    const kind = readHeader(r);
+    const { version, kind } = readHeader(r);
     let request: Request;
     if (kind === KIND.hello) {
       const node = readStr(r, 64, 'node id length');
       const fanout = r.u8();
+      const salt = version >= 2 ? readU32(r) : 0;
       const count = r.varint(Math.min(MAX_SHARDS, Math.floor(r.remaining / (HASH_BYTES + 1))), 'shard count');
       const shards: { root: Uint8Array; floor: Stamp }[] = [];
       for (let i = 0; i < count; i++) {
@@ -426,12 +680,12 @@ export function decodeRequest(bytes: Uint8Array, limits: CodecLimits = {}): Requ
         if (flag > 1) r.fail(`bad floor flag ${flag}`);
         shards.push({ root, floor: flag === 0 ? ZERO_STAMP : readStamp(r) });
       }
-      request = { kind: 'hello', node, fanout, shards };
+      request = { kind: 'hello', version, node, fanout, salt, shards };
     } else if (kind === KIND.batch) {
       const count = r.varint(Math.floor(r.remaining / 2), 'op count');
       const ops: Op[] = [];
-      for (let i = 0; i < count; i++) ops.push(readOp(r, limits, maxKey));
-      request = { kind: 'batch', ops };
+      for (let i = 0; i < count; i++) ops.push(readOp(r, limits, maxKey, version));
+      request = { kind: 'batch', version, ops };
     } else {
       return r.fail(`unexpected request kind ${kind}`);
     }
@@ -446,7 +700,7 @@ export function decodeReply(bytes: Uint8Array, limits: CodecLimits = {}): Reply 
     const r = new Reader(bytes, 'session reply');
     const maxKey = limits.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES;
     const nodeLimits: DecodeLimits = { maxKeyBytes: maxKey, ...(limits.maxRefs === undefined ? {} : { maxRefs: limits.maxRefs }) };
-    const kind = readHeader(r);
+    const { version, kind } = readHeader(r);
     let reply: Reply;
     if (kind === KIND.helloReply) {
       const node = readStr(r, 64, 'node id length');
@@ -459,15 +713,17 @@ export function decodeReply(bytes: Uint8Array, limits: CodecLimits = {}): Reply 
         if (flags > 7 || ((flags & FLAG_SUMMARY) !== 0 && (flags & FLAG_DIFFERS) === 0)) r.fail(`bad shard flags ${flags}`);
         const root = (flags & FLAG_DIFFERS) !== 0 ? r.bytes(HASH_BYTES).slice() : null;
         const floor = (flags & FLAG_FLOOR) !== 0 ? readStamp(r) : ZERO_STAMP;
-        const summary = (flags & FLAG_SUMMARY) !== 0 ? decodeNode(readBlob(r, r.remaining, 'node length').slice(), nodeLimits) : null;
-        shards.push({ root, floor, summary });
+        const hasTop = (flags & FLAG_SUMMARY) !== 0;
+        const summary = hasTop && version === 1 ? decodeNode(readBlob(r, r.remaining, 'node length').slice(), nodeLimits) : null;
+        const top = hasTop && version >= 2 ? readTop(r, maxKey) : null;
+        shards.push({ root, floor, summary, top });
       }
-      reply = { kind: 'hello', node, clean: clean === 1, shards };
+      reply = { kind: 'hello', version, node, clean: clean === 1, shards };
     } else if (kind === KIND.batchReply) {
       const count = r.varint(Math.floor(r.remaining / 2), 'result count');
       const results: OpResult[] = [];
-      for (let i = 0; i < count; i++) results.push(readResult(r, limits, maxKey));
-      reply = { kind: 'batch', results };
+      for (let i = 0; i < count; i++) results.push(readResult(r, limits, maxKey, version));
+      reply = { kind: 'batch', version, results };
     } else if (kind === KIND.error) {
       const code = readStr(r, 64, 'code length');
       const message = readStr(r, 4096, 'message length');

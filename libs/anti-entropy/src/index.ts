@@ -6,6 +6,8 @@
  * - session.ts: the initiator, and the design essay (why this exchange, its cost)
  * - responder.ts: answers a peer's messages, validating everything
  * - codec.ts: the versioned wire format
+ * - sketch.ts: the invertible Bloom lookup table a v2 session compares ranges with
+ * - reconcile.ts: what both sides of a v2 session compute alike (ranges, estimate, sketches)
  * - tombstones.ts: when a tombstone may be collected, and why that never resurrects a value
  * - reference.ts: SYNC's SCAN/GET fallback for servers without anti-entropy
  * - coordinator.ts: the round policy: when the next round runs, and with which peer
@@ -21,6 +23,10 @@ export {
   type Op,
   type OpResult,
   PROTOCOL_VERSION,
+  type ProtocolVersion,
+  type Span,
+  type FingerprintSpan,
+  type TopRanges,
   type Reply,
   type Request,
   decodeReply,
@@ -40,5 +46,6 @@ export {
   type Transport,
   runSession,
 } from './session.js';
+export { Sketch, cellsFor } from './sketch.js';
 export { TombstoneCollector, type TombstoneCollectorOptions, isOldTombstone } from './tombstones.js';
 export { type KeyValuePeer, type ReferencePullReport, pullFromReference } from './reference.js';

@@ -21,7 +21,7 @@ describe('the responder', () => {
   afterEach(() => store.close());
 
   const ask = async (bytes: Uint8Array): Promise<Reply> => decodeReply(await responder.handle(bytes));
-  const batch = (...ops: Op[]): Uint8Array => encodeRequest({ kind: 'batch', ops });
+  const batch = (...ops: Op[]): Uint8Array => encodeRequest({ kind: 'batch', version: 1, ops });
   /** A key of `shard` (keys are spread over the 4 shards by hash). */
   const keyOf = (shard: number): string => {
     for (let i = 0; ; i++) if (store.shardOf(`x${i}`) === shard) return `x${i}`;
@@ -44,9 +44,9 @@ describe('the responder', () => {
   });
 
   it('refuses a wrong shard count or fanout at the hello', async () => {
-    await refuses(encodeRequest({ kind: 'hello', node: 'p', fanout: 16, shards: [{ root: EMPTY_ROOT, floor: stamp }] }), 'MISMATCH');
+    await refuses(encodeRequest({ kind: 'hello', version: 1, salt: 0, node: 'p', fanout: 16, shards: [{ root: EMPTY_ROOT, floor: stamp }] }), 'MISMATCH');
     const shards = Array.from({ length: 4 }, () => ({ root: EMPTY_ROOT, floor: stamp }));
-    await refuses(encodeRequest({ kind: 'hello', node: 'p', fanout: 32, shards }), 'MISMATCH');
+    await refuses(encodeRequest({ kind: 'hello', version: 1, salt: 0, node: 'p', fanout: 32, shards }), 'MISMATCH');
   });
 
   it('refuses shards out of range and keys sent under another shard, before applying anything', async () => {

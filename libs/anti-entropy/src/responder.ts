@@ -7,7 +7,7 @@
  */
 import { checkKey, isKvError } from '#commands';
 import { compareStamps, compareVersions, type Entry, type Version } from '#crdt';
-import { EMPTY_ROOT, equalBytes, SnapshotCache, summarize } from '#mst';
+import { EMPTY_ROOT, equalBytes, keysFromLayer, type MerkleSearchTree, rangeFingerprint, SnapshotCache, summarize, topKeys } from '#mst';
 import { type ReplicaStore } from '#store';
 import {
   type BatchRequest,
@@ -21,8 +21,12 @@ import {
   type HelloShard,
   type Op,
   type OpResult,
+  PROTOCOL_VERSION,
+  type ProtocolVersion,
+  type TopRanges,
 } from './codec.js';
 import { AntiEntropyError } from './errors.js';
+import { differingRanges, estimateDifferences, keysWithFingerprints, rangesOf, sketchCells, sketchRanges } from './reconcile.js';
 
 export interface ResponderLimits {
   /** Largest request accepted, in bytes. Default 1 MiB (a NATS message, a text-protocol line). */
@@ -41,6 +45,12 @@ export interface ResponderLimits {
   readonly maxValueBytes: number;
   /** Tree versions kept per shard for sessions in progress. Default 8. */
   readonly snapshots: number;
+  /**
+   * The newest session protocol answered; a request of a newer one gets VERSION, and the
+   * initiator falls back to this one. Default: the newest this release speaks (pin it lower
+   * only to stay with an older release's protocol).
+   */
+  readonly maxVersion: ProtocolVersion;
 }
 
 export const RESPONDER_DEFAULTS: ResponderLimits = {
@@ -52,6 +62,7 @@ export const RESPONDER_DEFAULTS: ResponderLimits = {
   maxKeyBytes: 1 << 20,
   maxValueBytes: 1 << 20,
   snapshots: 8,
+  maxVersion: PROTOCOL_VERSION,
 };
 
 export interface ResponderOptions {
@@ -102,6 +113,9 @@ export class Responder {
       }
       if (!this.#available()) throw new AntiEntropyError('UNAVAILABLE', 'anti-entropy is paused on this node (replication disabled or stopping)');
       const request = decodeRequest(bytes, { maxKeyBytes: this.#limits.maxKeyBytes, maxRefs: this.#limits.maxRefs });
+      if (request.version > this.#limits.maxVersion) {
+        throw new AntiEntropyError('VERSION', `protocol version ${request.version} is not spoken here (this node speaks 1 to ${this.#limits.maxVersion})`);
+      }
       return request.kind === 'hello' ? await this.#hello(request) : await this.#batch(request);
     } catch (err) {
       this.#errors++;
@@ -123,15 +137,16 @@ export class Responder {
     );
     const shards: HelloShard[] = hello.shards.map((theirs, i) => {
       const floor = store.shardFloor(i);
-      if (equalBytes(store.shardRoot(i), theirs.root)) return { root: null, floor, summary: null };
+      if (equalBytes(store.shardRoot(i), theirs.root)) return { root: null, floor, summary: null, top: null };
       const cache = this.#caches[i]!;
       const root = cache.remember(store.shardSnapshot(i));
-      // An initiator with an empty tree streams the shard instead of descending it.
-      const wantsSummary = !equalBytes(theirs.root, EMPTY_ROOT) && !equalBytes(root, EMPTY_ROOT);
-      const summary = wantsSummary ? (summarize(cache.get(root)!, { hash: root, lo: null }) ?? null) : null;
-      return { root, floor, summary };
+      // An initiator with an empty tree streams the shard instead of comparing it.
+      if (equalBytes(theirs.root, EMPTY_ROOT) || equalBytes(root, EMPTY_ROOT)) return { root, floor, summary: null, top: null };
+      const tree = cache.get(root)!;
+      if (hello.version === 1) return { root, floor, summary: summarize(tree, { hash: root, lo: null }) ?? null, top: null };
+      return { root, floor, summary: null, top: topRanges(tree, hello.salt) };
     });
-    return encodeHelloReply({ kind: 'hello', node: store.nodeId, clean: await this.#clean(), shards });
+    return encodeHelloReply({ kind: 'hello', version: hello.version, node: store.nodeId, clean: await this.#clean(), shards });
   }
 
   async #batch(batch: BatchRequest): Promise<Uint8Array> {
@@ -144,7 +159,7 @@ export class Responder {
       budget -= result.length;
       results.push(result);
     }
-    return encodeBatchReply(results);
+    return encodeBatchReply(results, batch.version);
   }
 
   #validate(op: Op): void {
@@ -170,7 +185,24 @@ export class Responder {
       case 'range':
         if (op.after !== null) this.#checkKey(op.after, op.shard);
         return;
+      case 'sketch':
+        this.#snapshot(op.shard, op.root);
+        if (op.cells % 4 !== 0) throw new AntiEntropyError('PROTOCOL', `a sketch of ${op.cells} cells (a multiple of 4)`);
+        return;
+      case 'resolve':
+        this.#snapshot(op.shard, op.root);
+        this.#checkCount(op.spans.reduce((n, span) => n + span.keyFingerprints.length, 0));
+        return;
+      case 'verify':
+        return;
     }
+  }
+
+  /** The tree version a v2 op names: the one its hello announced. */
+  #snapshot(shard: number, root: Uint8Array): MerkleSearchTree {
+    const tree = this.#caches[shard]!.get(root);
+    if (tree === undefined) throw new AntiEntropyError('STALE', `shard ${shard}: no tree version with the root asked for (start a new session)`);
+    return tree;
   }
 
   #checkCount(count: number): void {
@@ -234,8 +266,49 @@ export class Responder {
         }
         return { op: 'range', entries, more };
       }
+      case 'sketch': {
+        const tree = this.#snapshot(op.shard, op.root);
+        const ranges = rangesOf(op.spans);
+        const differs = differingRanges(tree, ranges, op.spans.flatMap((span) => span.fingerprints), op.salt);
+        const differing = differs.filter(Boolean).length;
+        // A key both sides hold differently is two items of the difference (theirs and ours), and
+        // the estimate is off by about 10% at a few hundred ranges: room for 2.4 items a key.
+        const cells = op.cells > 0 ? Math.min(op.cells, sketchCells(Infinity, budget)) : sketchCells(Math.ceil(2.4 * estimateDifferences(ranges.length, differing)), budget);
+        const { sketch, items } = sketchRanges(tree, ranges, differs, cells, op.salt);
+        return { op: 'sketch', differs, items, sketch };
+      }
+      case 'resolve': {
+        const tree = this.#snapshot(op.shard, op.root);
+        const entries: [string, Entry][] = [];
+        for (const span of op.spans) {
+          for (const [key] of keysWithFingerprints(tree, span, new Set(span.keyFingerprints), op.salt)) {
+            const entry = store.read(key);
+            if (entry !== undefined) entries.push([key, entry]);
+          }
+        }
+        return { op: 'resolve', entries };
+      }
+      case 'verify':
+        return { op: 'verify', root: store.shardRoot(op.shard) };
     }
   }
+}
+
+/** Keys the top cuts a shard with, at least (a root node may hold a single key). */
+const TOP_KEYS = 8;
+
+/**
+ * The ranges a tree's keys of its highest layers cut it into, with their fingerprints: a v2
+ * hello's first look. The root's layer, or lower until that layer and those above hold TOP_KEYS.
+ */
+function topRanges(tree: MerkleSearchTree, salt: number): TopRanges | null {
+  const top = topKeys(tree);
+  if (top === null) return null;
+  let { layer, keys } = top;
+  while (keys.length < TOP_KEYS && layer > 0) keys = keysFromLayer(tree, --layer, null, null);
+  const bounds = [null, ...keys, null];
+  const fingerprints = keys.concat([new Uint8Array(0)]).map((_, i) => rangeFingerprint(tree, bounds[i]!, bounds[i + 1]!, salt));
+  return { layer, keys, fingerprints };
 }
 
 /**

@@ -1,7 +1,10 @@
 import fc from 'fast-check';
 import { assign, encodeEntry, type Entry, merge, touch } from '#crdt';
 import { MemoryEngine, Store } from '#store';
+import { decodeReply, decodeRequest, encodeReply, encodeRequest, type ProtocolVersion, type Reply } from './codec.js';
+import { type ResponderOptions } from './responder.js';
 import { runSession, type SessionOptions } from './session.js';
+import { rangeFingerprint } from '#mst';
 import { add, del, entries, inc, link, openReplica, roots, set } from './spec-support.js';
 
 const SEED = 0x5eed;
@@ -26,8 +29,8 @@ async function copyAll(from: Store, to: Store): Promise<void> {
   await Promise.all([...entries(from)].map(([key, entry]) => to.merge(key, entry)));
 }
 
-async function session(initiator: Store, responder: Store, options: Partial<SessionOptions> = {}) {
-  const { transport, log, responder: r } = link(responder);
+async function session(initiator: Store, responder: Store, options: Partial<SessionOptions> = {}, peer: Omit<ResponderOptions, 'store'> = {}) {
+  const { transport, log, responder: r } = link(responder, peer);
   const report = await runSession({ store: initiator, transport, ...options });
   return { report, log, responder: r };
 }
@@ -139,8 +142,9 @@ describe('an anti-entropy session', () => {
       key: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g'),
       value: fc.string({ minLength: 1, maxLength: 3 }).map((s) => s.replace(/\s/g, '_')),
     });
+    const version = fc.constantFrom<ProtocolVersion>(1, 2);
     await fc.assert(
-      fc.asyncProperty(fc.array(op, { maxLength: 40 }), fc.array(op, { maxLength: 20 }), async (shared, diverged) => {
+      fc.asyncProperty(fc.array(op, { maxLength: 40 }), fc.array(op, { maxLength: 20 }), version, version, async (shared, diverged, ours, theirs) => {
         const x = await openReplica('x');
         const y = await openReplica('y');
         try {
@@ -154,8 +158,9 @@ describe('an anti-entropy session', () => {
           await copyAll(y, x);
           for (const o of diverged) await apply(o.side === 0 ? x : y, o);
           const expected = expectedJoin(x, y);
-          const { report } = await session(x, y, { limits: { maxRefsPerMessage: 2, maxMessageBytes: 300 } });
+          const { report } = await session(x, y, { maxVersion: ours, limits: { maxRefsPerMessage: 2, maxMessageBytes: 300 } }, { limits: { maxVersion: theirs } });
           expect(report.error).toBeNull();
+          expect(report.protocolVersion).toBe(Math.min(ours, theirs));
           expect(encoded(x)).toEqual(expected);
           expect(encoded(y)).toEqual(expected);
           expect(roots(x)).toEqual(roots(y));
@@ -244,5 +249,128 @@ describe('an anti-entropy session', () => {
     const garbage = await runSession({ store: b, transport: async () => new Uint8Array([1, 0x68, 9]) });
     expect(garbage.error?.code).toBe('DECODE');
     expect(entries(b).size).toBe(0);
+  });
+});
+
+describe('a version 2 session', () => {
+  let a: Store;
+  let b: Store;
+  beforeEach(async () => {
+    a = await openReplica('a');
+    b = await openReplica('b');
+    for (let i = 0; i < 2000; i++) await set(a, `key-${i}`, `v${i}`);
+    await copyAll(a, b);
+    for (let i = 0; i < 2000; i += 97) await set(b, `key-${i}`, 'newer');
+    for (let i = 0; i < 30; i++) await set(a, `only-a-${i}`, 'a');
+    for (let i = 0; i < 30; i++) await set(b, `only-b-${i}`, 'b');
+  });
+  afterEach(async () => {
+    await a.close();
+    await b.close();
+  });
+
+  /** A link whose replies (or requests) pass through `rewrite` first, as a faulty or colliding peer would make them. */
+  function tampered(peer: Store, rewrite: { reply?: (reply: Reply, n: number) => Reply; request?: (bytes: Uint8Array, n: number) => Uint8Array }) {
+    const { transport, responder, log } = link(peer);
+    let n = 0;
+    return {
+      log,
+      responder,
+      transport: async (request: Uint8Array, signal: AbortSignal): Promise<Uint8Array> => {
+        const i = n++;
+        const reply = await transport(rewrite.request?.(request, i) ?? request, signal);
+        return rewrite.reply === undefined ? reply : encodeReply(rewrite.reply(decodeReply(reply), i));
+      },
+    };
+  }
+
+  it('repairs scattered differences in three round trips: hello, one sketch, one repair with its root check', async () => {
+    const expected = expectedJoin(a, b);
+    const { report, log } = await session(a, b);
+    expect(report.error).toBeNull();
+    expect(report.protocolVersion).toBe(2);
+    expect(report.roundTrips).toBe(3);
+    expect(encoded(a)).toEqual(expected);
+    expect(roots(a)).toEqual(roots(b));
+    expect(report.completedShards).toEqual([0, 1, 2, 3]);
+    const ops = log.requests.slice(1).map((bytes) => {
+      const request = decodeRequest(bytes);
+      return request.kind === 'batch' ? request.ops.map((op) => op.op) : [];
+    });
+    expect(ops[0]!.every((op) => op === 'sketch')).toBe(true);
+    expect(ops[1]).toContain('verify');
+  });
+
+  it('finds a difference a fingerprint collision hid: the root check fails and a second pass, with a new salt, repairs it', async () => {
+    // Make every top range of the first hello look equal, as colliding fingerprints would.
+    const ourFingerprints = (reply: Reply): Reply => {
+      if (reply.kind !== 'hello') return reply;
+      const salt = decodeRequest(first!).kind === 'hello' ? (decodeRequest(first!) as { salt: number }).salt : 0;
+      return {
+        ...reply,
+        shards: reply.shards.map((shard, i) => {
+          if (shard.top === null) return shard;
+          const tree = a.shardSnapshot(i);
+          const bounds = [null, ...shard.top.keys, null];
+          return { ...shard, top: { ...shard.top, fingerprints: bounds.slice(1).map((hi, j) => rangeFingerprint(tree, bounds[j]!, hi, salt)) } };
+        }),
+      };
+    };
+    let first: Uint8Array | undefined;
+    const { transport, log } = tampered(b, {
+      request: (bytes, n) => {
+        if (n === 0) first = bytes;
+        return bytes;
+      },
+      reply: (reply, n) => (n === 0 ? ourFingerprints(reply) : reply),
+    });
+    const expected = expectedJoin(a, b);
+    const report = await runSession({ store: a, transport });
+    expect(report.error).toBeNull();
+    const hellos = log.requests.filter((bytes) => decodeRequest(bytes).kind === 'hello').map((bytes) => (decodeRequest(bytes) as { salt: number }).salt);
+    expect(hellos).toHaveLength(2);
+    expect(hellos[0]).not.toBe(hellos[1]);
+    expect(encoded(a)).toEqual(expected);
+    expect(roots(a)).toEqual(roots(b));
+  });
+
+  it('asks again, bigger, for a sketch too small to peel', async () => {
+    // The first sketch is asked with 4 cells, far too few for ~100 differences.
+    const { transport, log } = tampered(b, {
+      request: (bytes, n) => {
+        const request = decodeRequest(bytes);
+        if (n !== 1 || request.kind !== 'batch') return bytes;
+        return encodeRequest({ ...request, ops: request.ops.map((op) => (op.op === 'sketch' ? { ...op, cells: 4 } : op)) });
+      },
+    });
+    const expected = expectedJoin(a, b);
+    const report = await runSession({ store: a, transport });
+    expect(report.error).toBeNull();
+    const cells = log.requests.flatMap((bytes) => {
+      const request = decodeRequest(bytes);
+      return request.kind === 'batch' ? request.ops.flatMap((op) => (op.op === 'sketch' ? [op.cells] : [])) : [];
+    });
+    expect(cells.filter((c) => c === 4).length).toBeGreaterThan(0);
+    expect(cells.filter((c) => c > 4).length).toBeGreaterThan(0);
+    expect(report.roundTrips).toBe(4);
+    expect(encoded(a)).toEqual(expected);
+    expect(roots(a)).toEqual(roots(b));
+  });
+
+  it('speaks version 1 with a peer of an older release, and answers one', async () => {
+    const expected = expectedJoin(a, b);
+    const old = await session(a, b, {}, { limits: { maxVersion: 1 } });
+    expect(old.report.error).toBeNull();
+    expect(old.report.protocolVersion).toBe(1);
+    // The refused v2 hello, the v1 hello, then the v1 descent.
+    expect(old.log.requests.map((bytes) => bytes[0])).toEqual([2, ...old.log.requests.slice(1).map(() => 1)]);
+    expect(encoded(a)).toEqual(expected);
+    expect(roots(a)).toEqual(roots(b));
+    await set(a, 'later', 'x');
+    const asOld = await session(b, a, { maxVersion: 1 });
+    expect(asOld.report.error).toBeNull();
+    expect(asOld.report.protocolVersion).toBe(1);
+    expect(asOld.log.requests.every((bytes) => bytes[0] === 1)).toBe(true);
+    expect(roots(a)).toEqual(roots(b));
   });
 });

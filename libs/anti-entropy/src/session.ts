@@ -4,73 +4,163 @@
  * One session repairs every difference between this replica and one peer, in both directions,
  * over any request/reply transport (NATS request/reply between nodes, the `AE` command of the
  * MerkleKV text protocol for `SYNC host port`). The initiator drives; the responder
- * (responder.ts) only answers, from copy-on-write snapshots of its trees.
+ * (responder.ts) only answers, from copy-on-write snapshots of its trees, and keeps no session
+ * state beyond them.
  *
- * ## The exchange
+ * ## What must cross the link, and what this costs on top
  *
- * 1. Hello: the initiator sends every shard's MST root and truncation floor (16 shards: ~550
- *    bytes). The responder applies floors above its own, and answers with one flag byte per
- *    shard, plus, for a shard whose root differs, its root, its floor and its root node. With
- *    no divergence the whole session is this one round trip of about 600 bytes.
- * 2. Descent: for every differing shard a DiffSession (#mst sync.ts) walks the peer's tree by key
- *    range, comparing each peer node with the canonical tree of the same range on our side. All
- *    the nodes to ask for at one depth, across all shards, go in one round trip (split into
- *    messages of bounded size, sent with bounded concurrency); the root node came with the
- *    hello. The descent ends knowing exactly which keys differ: ours only, theirs only, both
- *    but different.
- * 3. Repair: one more round trip fetches the peer's entries for the keys it has and we lack, and
- *    pushes ours for the keys we have and it lacks. For a key both hold differently the fetch
- *    carries our entry's version (stamp and type, ~12 bytes): the peer answers with its entry
- *    where ours does not win outright, and asks for ours where its own does not (both for equal
- *    versions, which join field by field); ours then goes in the next round trip. Each differing
- *    record thus crosses the link once, toward the side it wins on. Entries are full CRDT states, merged with the same lattice join as replication on both
- *    sides (ReplicaStore.merge), so the order of fetch and push, a repeat, or a concurrent write
- *    cannot lose anything: after the merge both sides hold the join.
+ * The floor is the differing records themselves, each once, toward the side it wins on. On top
+ * of that any protocol must say WHICH keys differ: for d differences among n keys that is at
+ * least about d · log2(n / d) bits, a few bytes a difference. Version 1 of this protocol (kept,
+ * below) walked the peer's Merkle Search Tree node by node: every node on the path to a
+ * difference crossed whole, ~16 full keys and 32-byte digests, ~2 KB a scattered difference and
+ * a round trip per tree level (7 round trips, 20 MB for 10k differences among 1M keys). Version 2
+ * sends instead fingerprints of key ranges and, for the ranges that differ, an invertible Bloom
+ * lookup table (sketch.ts) of their entries, from which the initiator peels the differing keys
+ * themselves: ~80 bytes a difference all told, in three round trips.
  *
- * A shard we hold nothing of (a new or wiped node) skips the descent: it streams the peer's
- * entries in key order, a bounded batch per message, with a cursor. Its summaries would cost
- * more than the entries.
+ * ## The exchange (version 2)
  *
- * ## Bytes: the minimum, and what this costs on top
+ * 1. Hello (round trip 1): the initiator sends every shard's root, truncation floor and a random
+ *    32-bit salt for the session's fingerprints (16 shards: ~540 bytes). The responder applies
+ *    floors above its own and answers one flag byte per shard; for a shard whose root differs,
+ *    its root and its "top": the keys of its highest layers (the root's, or down to the first
+ *    layer that holds 8 keys or more), which cut the shard into ~10-20 ranges, with a 6-byte
+ *    fingerprint of each (a salted hash of the range's canonical subtree hash,
+ *    #mst ranges.ts: O(height) from cached hashes, however many keys the range holds). With no
+ *    divergence the session is this one round trip.
+ * 2. Sketch (round trip 2), every differing shard in one message: the initiator compares the top
+ *    fingerprints with its own of the same ranges; each range that differs is cut along the
+ *    initiator's keys of one layer (ranges of ~16^L keys, L the lowest layer that still cuts the
+ *    shard into 32 or more ranges: 256 keys at 62k keys a shard, 4,096 at 625k), and those
+ *    ranges go with their fingerprints in one `sketch` op. The responder finds which of them
+ *    differ, and from their share p estimates the differences they hold: the ranges are gaps
+ *    between keys of one layer, geometric in size, so a range is equal with probability
+ *    1 / (1 + λ) for λ differences a range, and λ = p / (1 - p) (reconcile.ts). It answers a
+ *    bitmap of the differing ranges and a sketch of their entries sized for 2.4 items a key of
+ *    that estimate (a key held differently is two items; the estimate is off by ~10%): 1.4
+ *    cells an item plus a small floor, 13 bytes a cell. An item is (range index 12 bits | key fingerprint 28 | version fingerprint 24),
+ *    salted; the version fingerprint hashes the entry digest, which stays opaque here.
+ * 3. Repair (round trip 3): the initiator builds its own sketch of the same ranges, subtracts,
+ *    and peels: items only the peer has, items only we have. A key fingerprint on both sides is a
+ *    key both hold differently: fetched by name with our version, and the peer answers with its
+ *    entry where ours does not win and asks for ours where its does not (both to join); ours
+ *    alone, a key the peer lacks: pushed; theirs alone, a key we lack: a `resolve` op names its
+ *    range and fingerprint and the peer answers with the entries. Each shard's repair ends with
+ *    a `verify` op in the same message, which the peer runs after the pushes before it: its root.
+ *    Once our merges are in, equal roots (full SHA-256) close the shard.
  *
- * What must cross the link is the differing records themselves, each once, toward the side it
- * wins on: the fetch carries our versions so that the peer sends an entry only where it wins,
- * and asks for ours only where ours does (records shipped / differing keys = 1.0, measured).
- * No record both sides share ever travels. The overhead is the descent: the summaries of the
- * peer nodes on the paths to the differing keys, O(d · height) of them for d differences, each
- * ~16 full keys with 32-byte digests (~1.2-1.5 KB). That is why the cost depends on where the
- * differences lie (bench/anti-entropy, 1M keys of 24 + 100 bytes, 10k differing, 16 shards):
+ * Where our version wins on a key both hold, pushing it takes a fourth round trip. A sketch too
+ * small to peel (an estimate too low: differences bunched in a few ranges, or a dense shard) is
+ * asked again in the next round trip, sized from the failed table (its share of empty cells) or,
+ * when it is full, from the item counts of both sides (an upper bound); after 2 retries the
+ * shard waits for the next pass. A shard whose roots still differ after its repair (writes during
+ * the session, or a collision: two ranges with equal 6-byte fingerprints, two items with equal
+ * 64-bit items) gets a second pass of the whole exchange with a new salt: a collision costs round
+ * trips, never a difference left unrepaired and reported as repaired. Fingerprints are salted
+ * per session so that no collision, chosen by whoever picks keys or not, repeats.
  *
- * - clustered (10k consecutive keys changed): 2.5 MB in all for 1.37 MB of records, 0.8 s
- *   modelled at 50 Mbps / 20 ms: the shared paths are paid once;
- * - scattered (1% random): ~21 MB for the same 1.37 MB, ~2 KB of summaries per differing key,
- *   5-6 s modelled: nearly every leaf and every node above it differs, and is shipped whole;
- * - nothing differs: one round trip of 556 bytes.
+ * A shard we hold nothing of (a new or wiped node) skips all this: it streams the peer's entries
+ * in key order, a bounded batch per message, with a cursor. A shard the peer holds nothing of is
+ * pushed whole.
  *
- * Getting scattered differences near the minimum needs short fingerprints instead of full keys
- * and digests at the lowest levels, where most of those summaries are; the summaries
- * must stay the nodes' hash preimages for the descent to be verifiable, so that is a change of
- * #mst's protocol, not of this session's. A fixed-shape Merkle tree (Cassandra) ships whole
- * leaf ranges of records instead; negentropy ships the identifiers of the whole set first.
- * Round trips are the height of the tallest differing tree (5-6 at 62k keys a shard, the root
- * node riding on the hello) plus the hello and the repair (one more where the peer asks for
- * our entries): 6-7 in all at 1M keys, whatever the number of differences.
+ * ## Cost model, and the bound it reaches
+ *
+ * For d scattered differences among n keys in s shards, with the ranges of step 2 holding r
+ * keys (r ~ n / (32 s) up to 16 times that):
+ *
+ *     bytes ≈ records + 560 (hello) + s · 16 · 31 (tops)
+ *             + (ranges cut) · 31 (the keys and fingerprints of step 2)
+ *             + 2.8 d · 13 + s · 420 (sketches) + d · ~40 (fetch names and versions, or resolves)
+ *     round trips = 3 (+1 where we win a key both hold, +1 per sketch retry, x2 for a second pass)
+ *
+ * The ranges cut are those of the differing top ranges: all of them once d exceeds ~16 s (every
+ * top range holds a difference), so at most n / r ~ 32 s to 512 s ranges. The session's memory is
+ * the sketches and the ops of one round: entries are streamed from the snapshots (scanRange),
+ * never collected, so a 20M-key node compares a shard at a time in the same bounded space.
+ * CPU is a scan of the differing ranges on each side (~all keys once d reaches the number of
+ * ranges), a hash of each key; the descent of version 1 read only the differing paths but sent
+ * them whole.
+ *
+ * Measured (bench/anti-entropy, 1M keys of 24 + 100 bytes, 16 shards, 50 Mbps / 20 ms modelled,
+ * both sides' CPU time added; `npm run bench:anti-entropy -- --build bulk`):
+ *
+ *   scenario (1M keys)             differing  round trips  beyond the records  modelled (no CPU)
+ *   values changed, scattered        10,000        3           0.82 MB          2.22 s (0.42 s)
+ *   missing on one side              10,000        3           0.67 MB          2.07 s (0.39 s)
+ *   missing on both sides            10,000        3           0.82 MB          1.79 s (0.41 s)
+ *   consecutive keys changed         10,000        4           0.88 MB          1.43 s (0.44 s)
+ *   10 differences                       10        3           17.1 KB            88 ms
+ *   nothing differs                       0        1            560 B             21 ms
+ *
+ * (version 1: 6-7 round trips and ~20 MB for the scattered cases, 5-5.5 s modelled.) So the
+ * bound reached: 3 round trips for scattered differences, ~80 bytes a difference beyond the
+ * records (a third of it the names and versions of the fetches, which any repair that moves each
+ * record once, toward the side it wins on, must send), under 20 KB for 10 differences among 1M
+ * keys. Not reached: 1.0 s modelled at 1M keys / 1% on this shared 2-core machine: the CPU of
+ * the scans (~0.3 µs a key on each side, ~70% of the keys scanned at 1% scattered) dominates
+ * what the link costs.
+ *
+ * A negentropy implementation (NIP-77, @nostr-dev-kit/sync, measured in the same run on the same
+ * (key, version hash) items) needs two round trips to learn the differing ids, then one more to
+ * move the records, and sends ~1.2 KB a difference without a frame limit (its leaves are lists
+ * of 32-byte ids): see the README for its figures beside ours.
+ *
+ * ## Versions
+ *
+ * Every message starts with its protocol version; a reply has its request's version. A node
+ * answers every version up to its own (ResponderLimits.maxVersion): an older peer that sends a
+ * version 1 hello gets version 1 (the node-by-node descent of #mst sync.ts, whose root node rides
+ * on the hello, and the same fetch, push and range ops). An initiator whose version 2 hello is
+ * refused with VERSION (an older release) says hello again in version 1, at the cost of that
+ * round trip, and speaks version 1 for the session. Error replies are always version 1, which
+ * every release reads.
  *
  * ## Safety and bounds
  *
- * The responder checks everything it is sent (responder.ts) and hashes nothing on trust: the
- * DiffSession verifies every summary against the hash it asked for. The session stops with a
- * stable code (AntiEntropyError) when the peer answers an error, when its byte budget is spent
- * (what was merged stays merged: the next session carries on), or when its AbortSignal fires
- * (the coordinator aborts sessions with a peer that membership declares dead). Tombstones older
- * than the grace period are not transferred to a side that lacks their key: see the rule and
- * why it is safe in tombstones.ts.
+ * The responder checks everything it is sent (responder.ts) and hashes nothing on trust; a
+ * version 1 descent verifies every summary against the hash it asked for, and a version 2 shard
+ * is complete only once full roots match. The session stops with a stable code (AntiEntropyError)
+ * when the peer answers an error, when its byte budget is spent (what was merged stays merged:
+ * the next session carries on), or when its AbortSignal fires (the coordinator aborts sessions
+ * with a peer that membership declares dead). Messages carry only ops whose replies fit one
+ * (#replyWeight): the responder cuts a reply at its byte limit, and what it left out is asked
+ * again, a round trip more. Tombstones older than the grace period are not transferred to a side
+ * that lacks their key: see the rule and why it is safe in tombstones.ts.
  */
+import { randomInt } from 'node:crypto';
 import { compareStamps, type Entry } from '#crdt';
-import { compareBytes, DiffSession, EMPTY_ROOT, equalBytes, isMstError, type KeyDiff, type SummaryRequest } from '#mst';
+import {
+  compareBytes,
+  DiffSession,
+  EMPTY_ROOT,
+  equalBytes,
+  isMstError,
+  type KeyDiff,
+  keysFromLayer,
+  type MerkleSearchTree,
+  rangeFingerprint,
+  type SummaryRequest,
+} from '#mst';
 import { type ReplicaStore } from '#store';
-import { decodeReply, encodeBatch, encodeHello, encodeOp, type HelloShard, type Op, type OpResult, type Reply } from './codec.js';
+import {
+  decodeReply,
+  encodeBatch,
+  encodeHello,
+  encodeOp,
+  type FingerprintSpan,
+  type HelloShard,
+  type Op,
+  type OpResult,
+  PROTOCOL_VERSION,
+  type ProtocolVersion,
+  type Reply,
+  type Span,
+  type TopRanges,
+} from './codec.js';
 import { AntiEntropyError } from './errors.js';
+import { type KeyRange, keysWithFingerprints, rangesOf, sketchCells, sketchRanges } from './reconcile.js';
+import { itemKeyFingerprint, itemRange, MAX_SKETCH_RANGES, type SketchDifference } from './sketch.js';
 import { isOldTombstone } from './tombstones.js';
 
 /** Sends one encoded request to the peer; resolves with its encoded reply. */
@@ -85,6 +175,10 @@ export interface SessionLimits {
   readonly concurrency: number;
   /** Bytes sent and received after which the session sends nothing more (BUDGET); the replies to its last round may overshoot. Default 256 MiB. */
   readonly byteBudget: number;
+  /** Sketches asked again, bigger, before a shard is left to the next session. Default 2. */
+  readonly sketchRetries: number;
+  /** Comparisons of all shards in one session: a shard whose roots still differ after its repair (concurrent writes, a fingerprint collision) gets another, with a new salt. Default 2. */
+  readonly passes: number;
 }
 
 export const SESSION_DEFAULTS: SessionLimits = {
@@ -92,6 +186,8 @@ export const SESSION_DEFAULTS: SessionLimits = {
   maxRefsPerMessage: 256,
   concurrency: 4,
   byteBudget: 256 << 20,
+  sketchRetries: 2,
+  passes: 2,
 };
 
 export interface SessionOptions {
@@ -104,6 +200,8 @@ export interface SessionOptions {
   readonly now?: () => number;
   /** Told after every message that streamed entries into an empty shard. */
   readonly onProgress?: (progress: SessionProgress) => void;
+  /** The newest protocol to speak. Default: the newest this release speaks; a peer that refuses it gets the older one. */
+  readonly maxVersion?: ProtocolVersion;
 }
 
 export interface SessionProgress {
@@ -139,14 +237,42 @@ export interface SessionReport {
   readonly completedShards: readonly number[];
   /** The peer's outbox and backlog were empty at the hello. */
   readonly peerClean: boolean;
+  /** The protocol version spoken (the newest both sides speak). */
+  readonly protocolVersion: ProtocolVersion;
   /** Null when the session completed. */
   readonly error: AntiEntropyError | null;
 }
 
+/** A v2 comparison of one shard by range sketches. */
+interface Reconciliation {
+  /** Our tree as the comparison started. */
+  readonly tree: MerkleSearchTree;
+  /** The peer's tree version its ops name. */
+  readonly root: Uint8Array;
+  readonly spans: readonly Span[];
+  readonly ranges: readonly KeyRange[];
+  /** Sketches asked so far; 0 before the first. */
+  attempts: number;
+  /** Cells of the next sketch (0: the responder sizes it from the ranges that differ). */
+  cells: number;
+  /** Waiting for a sketch. */
+  asked: boolean;
+}
+
 interface ShardWork {
   readonly shard: number;
-  /** Descending the peer's tree. */
+  /** v1: descending the peer's tree. */
   diff: DiffSession | null;
+  /** v2: comparing by sketches. */
+  recon: Reconciliation | null;
+  /** v2: the peer's keys we lack, by fingerprint, to fetch. */
+  resolve: FingerprintSpan[];
+  /** v2: the peer's root after our repairs; `pending` until its answer is applied. */
+  verify: 'no' | 'ask' | 'pending' | 'done' | 'failed';
+  /** The peer's root as its hello announced it: the tree version v2 ops name. */
+  readonly theirs: Uint8Array;
+  /** v2: the root the peer answered a root check with, until compared. */
+  peerRoot: Uint8Array | null;
   /** Streaming into an empty shard: the last key received (null before the first). */
   stream: { after: string | null } | null;
   fetch: string[];
@@ -185,6 +311,8 @@ class Session {
   #streaming = 0;
   #recordsSent = 0;
   #recordsReceived = 0;
+  #version: ProtocolVersion;
+  #salt = 0;
   readonly #completed: number[] = [];
 
   constructor(options: SessionOptions) {
@@ -195,14 +323,19 @@ class Session {
     this.#graceMs = options.tombstoneGraceMs ?? Infinity;
     this.#now = options.now ?? Date.now;
     this.#onProgress = options.onProgress;
+    this.#version = options.maxVersion ?? PROTOCOL_VERSION;
     this.#startedAt = this.#now();
   }
 
   async run(): Promise<SessionReport> {
     let error: AntiEntropyError | null = null;
     try {
-      const work = await this.#hello();
-      while (work.some((w) => !this.#finished(w))) await this.#step(work);
+      for (let pass = 1; pass <= this.#limits.passes; pass++) {
+        const work = await this.#greet();
+        while (work.some((w) => !this.#finished(w))) await this.#step(work);
+        // Another pass only for what a root check found still different (v2 only).
+        if (!work.some((w) => w.verify === 'failed')) break;
+      }
     } catch (err) {
       error = toSessionError(err);
     }
@@ -222,15 +355,30 @@ class Session {
       recordsReceived: this.#recordsReceived,
       completedShards: this.#completed.sort((a, b) => a - b),
       peerClean: this.#peerClean,
+      protocolVersion: this.#version,
       error,
     };
+  }
+
+  /** The hello in the newest version both sides speak: a peer of an older release refuses ours with VERSION. */
+  async #greet(): Promise<ShardWork[]> {
+    try {
+      return await this.#hello();
+    } catch (err) {
+      if (!(err instanceof AntiEntropyError && err.code === 'VERSION' && err.remote && this.#version > 1)) throw err;
+      this.#version = 1;
+      return this.#hello();
+    }
   }
 
   async #hello(): Promise<ShardWork[]> {
     const store = this.#store;
     const shards = Array.from({ length: store.shardCount }, (_, i) => ({ root: store.shardRoot(i), floor: store.shardFloor(i) }));
-    const [reply] = await this.#exchange([encodeHello({ kind: 'hello', node: store.nodeId, fanout: store.shardSnapshot(0).fanout, shards })]);
+    this.#salt = this.#version >= 2 ? randomInt(0, 2 ** 32 - 1) : 0;
+    const hello = { kind: 'hello', version: this.#version, node: store.nodeId, fanout: store.shardSnapshot(0).fanout, salt: this.#salt, shards } as const;
+    const [reply] = await this.#exchange([encodeHello(hello)]);
     if (reply?.kind !== 'hello') throw new AntiEntropyError('PROTOCOL', 'the peer did not answer the hello with a hello');
+    if (reply.version !== this.#version) throw new AntiEntropyError('PROTOCOL', `a version ${this.#version} hello was answered in version ${reply.version}`);
     if (reply.shards.length !== store.shardCount) {
       throw new AntiEntropyError('MISMATCH', `the peer answered for ${reply.shards.length} shards, this node has ${store.shardCount}`);
     }
@@ -239,21 +387,28 @@ class Session {
     await Promise.all(reply.shards.map((s, i) => (compareStamps(s.floor, store.shardFloor(i)) > 0 ? store.applyTruncate(i, s.floor) : undefined)));
     const work: ShardWork[] = [];
     reply.shards.forEach((theirs, shard) => {
-      if (theirs.root === null) this.#completed.push(shard);
-      else work.push(this.#startShard(shard, theirs, theirs.root));
+      if (theirs.root === null) {
+        if (!this.#completed.includes(shard)) this.#completed.push(shard);
+      } else work.push(this.#startShard(shard, theirs, theirs.root));
     });
-    this.#shardsDiffering = work.length;
+    this.#shardsDiffering = Math.max(this.#shardsDiffering, work.length);
     return work;
   }
 
   #startShard(shard: number, theirs: HelloShard, root: Uint8Array): ShardWork {
-    const work: ShardWork = { shard, diff: null, stream: null, fetch: [], push: [], outstanding: 0 };
+    const work: ShardWork = { shard, diff: null, recon: null, resolve: [], verify: 'no', theirs: root, peerRoot: null, stream: null, fetch: [], push: [], outstanding: 0 };
     const local = this.#store.shardSnapshot(shard);
     if (equalBytes(local.root(), EMPTY_ROOT)) {
       work.stream = { after: null };
       this.#streaming++;
       return work;
     }
+    if (theirs.top !== null) {
+      work.recon = this.#reconcile(local, root, theirs.top);
+      if (work.recon === null) work.verify = 'ask';
+      return work;
+    }
+    // v1, or a peer with nothing in this shard (every key of ours is missing there).
     work.diff = new DiffSession(local, root, { maxBatch: this.#limits.maxRefsPerMessage });
     if (theirs.summary !== null && !work.diff.done) {
       // The peer sent its root node with the hello: answer the descent's first request here.
@@ -262,6 +417,78 @@ class Session {
     }
     this.#settleDiff(work);
     return work;
+  }
+
+  /**
+   * Compares the peer's top ranges with ours; the ranges that differ, each cut along our keys of
+   * one layer, go in one sketch op. The layer is the lowest that still cuts the whole shard into
+   * at least RANGES_PER_SHARD ranges (of ~fanout^layer keys): enough ranges for the share of
+   * differing ones to estimate the differences (estimateDifferences), few enough that the cuts
+   * cost a few bytes a key. Null when no top range differs (the root check then says whether
+   * anything does).
+   */
+  #reconcile(tree: MerkleSearchTree, root: Uint8Array, top: TopRanges): Reconciliation | null {
+    const bounds = [null, ...top.keys, null];
+    const differing: [Uint8Array | null, Uint8Array | null][] = [];
+    for (let i = 0; i <= top.keys.length; i++) {
+      if (!equalBytes(rangeFingerprint(tree, bounds[i]!, bounds[i + 1]!, this.#salt), top.fingerprints[i]!)) differing.push([bounds[i]!, bounds[i + 1]!]);
+    }
+    if (differing.length === 0) return null;
+    // One sketch names at most MAX_SKETCH_RANGES ranges: cut a layer higher if need be.
+    let cutLayer = Math.min(top.layer - 1, Math.floor(Math.log(tree.size / RANGES_PER_SHARD) / Math.log(tree.fanout)));
+    for (;;) {
+      const cuts = differing.map(([lo, hi]) => (cutLayer >= 1 ? keysFromLayer(tree, cutLayer, lo, hi) : []));
+      if (cuts.reduce((n, c) => n + c.length + 1, 0) > MAX_SKETCH_RANGES && cutLayer < top.layer) {
+        cutLayer++;
+        continue;
+      }
+      const spans = differing.map(([lo, hi], i): Span => {
+        const edges = [lo, ...cuts[i]!, hi];
+        return { lo, hi, cuts: cuts[i]!, fingerprints: edges.slice(1).map((end, j) => rangeFingerprint(tree, edges[j]!, end, this.#salt)) };
+      });
+      return { tree, root, spans, ranges: rangesOf(spans), attempts: 0, cells: 0, asked: false };
+    }
+  }
+
+  /**
+   * A peeled sketch difference becomes repairs: a key fingerprint on both sides is a key both
+   * hold differently (fetched with our version, as in v1), ours alone a key the peer lacks
+   * (pushed), theirs alone a key we lack (resolved by its fingerprint and fetched in one op).
+   */
+  #settleSketch(work: ShardWork, recon: Reconciliation, difference: SketchDifference): void {
+    const byKey = (items: readonly [number, number][]): Map<string, [range: number, keyFp: number]> =>
+      new Map(items.map(([hi, lo]): [string, [number, number]] => [`${itemRange(hi)}:${itemKeyFingerprint(hi, lo)}`, [itemRange(hi), itemKeyFingerprint(hi, lo)]]));
+    const mine = byKey(difference.mine);
+    const theirs = byKey(difference.theirs);
+    const ourFingerprints = new Map<number, Set<number>>();
+    for (const [range, keyFp] of mine.values()) {
+      const set = ourFingerprints.get(range) ?? new Set<number>();
+      set.add(keyFp);
+      ourFingerprints.set(range, set);
+    }
+    const now = this.#now();
+    for (const [range, fps] of ourFingerprints) {
+      for (const [name, keyFp] of keysWithFingerprints(recon.tree, recon.ranges[range]!, fps, this.#salt)) {
+        const id = `${range}:${keyFp}`;
+        this.#differences++;
+        if (theirs.has(id)) {
+          work.fetch.push(name);
+          theirs.delete(id);
+          continue;
+        }
+        const entry = this.#store.read(name);
+        if (entry !== undefined && isOldTombstone(entry, now, this.#graceMs)) continue;
+        work.push.push(name);
+      }
+    }
+    const wanted = new Map<number, number[]>();
+    for (const [range, keyFp] of theirs.values()) {
+      wanted.set(range, [...(wanted.get(range) ?? []), keyFp]);
+      this.#differences++;
+    }
+    for (const [range, keyFingerprints] of wanted) work.resolve.push({ ...recon.ranges[range]!, keyFingerprints });
+    work.recon = null;
+    work.verify = 'ask';
   }
 
   /** Once a descent is done, its keys become fetches and pushes. */
@@ -291,21 +518,40 @@ class Session {
     }
   }
 
+  /** Nothing left to ask or apply. A v2 shard is complete once the roots matched after its repair; v1 trusts the descent. */
   #finished(work: ShardWork): boolean {
-    const done = work.diff === null && work.stream === null && work.fetch.length === 0 && work.push.length === 0 && work.outstanding === 0;
-    if (done && !this.#completed.includes(work.shard)) this.#completed.push(work.shard);
+    const idle =
+      work.diff === null &&
+      work.recon === null &&
+      work.stream === null &&
+      work.fetch.length === 0 &&
+      work.push.length === 0 &&
+      work.resolve.length === 0 &&
+      work.outstanding === 0;
+    const done = idle && (work.verify === 'no' || work.verify === 'done' || work.verify === 'failed');
+    if (done && work.verify !== 'failed' && !this.#completed.includes(work.shard)) this.#completed.push(work.shard);
     return done;
   }
 
   /** One round: every op that can be asked now, packed into messages, sent, applied. */
   async #step(work: readonly ShardWork[]): Promise<void> {
-    const ops: { op: Op; work: ShardWork; bytes: Uint8Array }[] = [];
+    const groups: Planned[][] = [];
+    let ops: Planned[] = [];
     const add = (w: ShardWork, op: Op): void => {
       w.outstanding++;
       ops.push({ op, work: w, bytes: encodeOp(op) });
     };
     for (const w of work) {
+      ops = [];
       for (let request = w.diff?.nextRequest(); request; request = w.diff?.nextRequest()) add(w, { op: 'summaries', shard: w.shard, request });
+      const recon = w.recon;
+      if (recon !== null && !recon.asked) {
+        recon.asked = true;
+        recon.attempts++;
+        add(w, { op: 'sketch', shard: w.shard, root: recon.root, salt: this.#salt, cells: recon.cells, spans: recon.spans });
+      }
+      for (const spans of this.#chunks(w.resolve)) add(w, { op: 'resolve', shard: w.shard, root: w.theirs, salt: this.#salt, spans });
+      w.resolve = [];
       if (w.stream !== null && w.outstanding === 0) add(w, { op: 'range', shard: w.shard, after: w.stream.after });
       for (const keys of this.#chunks(w.fetch)) {
         const versions = keys.map((key) => {
@@ -322,10 +568,19 @@ class Session {
       w.push = [];
       this.#recordsSent += entries.length;
       for (const chunk of this.#chunks(entries)) add(w, { op: 'push', shard: w.shard, entries: chunk });
+      // The root check rides with the repairs when they fit one message (the peer runs a
+      // message's ops in order, so it answers with its root after them); else it waits a round.
+      const bytes = ops.reduce((n, o) => n + o.bytes.length, 0);
+      const load = ops.reduce((n, o) => n + this.#replyWeight(o.op), 0);
+      if (w.verify === 'ask' && w.outstanding === ops.length && w.stream === null && bytes <= this.#limits.maxMessageBytes && load <= this.#limits.maxMessageBytes) {
+        w.verify = 'pending';
+        add(w, { op: 'verify', shard: w.shard });
+      }
+      if (ops.length > 0) groups.push(ops);
     }
-    if (ops.length === 0) throw new AntiEntropyError('PROTOCOL', 'the session has work left but nothing to ask');
-    const messages = this.#pack(ops);
-    const replies = await this.#exchange(messages.map((m) => encodeBatch(m.map((o) => o.bytes))));
+    if (groups.length === 0) throw new AntiEntropyError('PROTOCOL', 'the session has work left but nothing to ask');
+    const messages = this.#pack(groups);
+    const replies = await this.#exchange(messages.map((m) => encodeBatch(m.map((o) => o.bytes), this.#version)));
     // Every reply is checked before any is applied.
     const results = messages.map((message, i) => {
       const reply = replies[i]!;
@@ -339,39 +594,85 @@ class Session {
       });
     });
     await Promise.all(messages.flatMap((message, i) => message.map(({ op, work: w }, j) => this.#apply(w, op, results[i]![j]!).finally(() => w.outstanding--))));
+    // Our merges of this round are in: compare roots where the peer told its own.
+    for (const w of work) {
+      if (w.verify !== 'pending' || w.peerRoot === null) continue;
+      const busy = w.fetch.length > 0 || w.push.length > 0 || w.resolve.length > 0;
+      w.verify = busy ? 'ask' : equalBytes(this.#store.shardRoot(w.shard), w.peerRoot) ? 'done' : 'failed';
+      w.peerRoot = null;
+    }
   }
 
   /** Splits a list so that no op grows beyond a message. */
   #chunks<T>(items: readonly T[]): T[][] {
-    const perOp = Math.max(1, Math.floor(this.#limits.maxMessageBytes / 256));
+    const perOp = Math.max(1, Math.floor(this.#limits.maxMessageBytes / 512));
     const out: T[][] = [];
     for (let i = 0; i < items.length; i += perOp) out.push(items.slice(i, i + perOp));
     return out;
   }
 
-  /** Packs ops into messages of at most maxMessageBytes and maxRefsPerMessage (one op may exceed alone). */
-  #pack<T extends { op: Op; bytes: Uint8Array }>(ops: readonly T[]): T[][] {
-    const messages: T[][] = [];
-    let current: T[] = [];
+  /**
+   * What an op's reply may weigh, in bytes: the responder stops a reply at its byte limit and
+   * the rest is asked again, a round trip more, so a message carries only ops whose replies fit
+   * (a node summary ~ maxMessageBytes / maxRefsPerMessage, an entry up to 512 bytes, a sketch up
+   * to 64 KiB).
+   */
+  #replyWeight(op: Op): number {
+    const max = this.#limits.maxMessageBytes;
+    switch (op.op) {
+      case 'summaries':
+        return (op.request.refs.length * max) / this.#limits.maxRefsPerMessage;
+      case 'fetch':
+        return op.keys.length * 512;
+      case 'resolve':
+        return op.spans.reduce((n, span) => n + span.keyFingerprints.length, 0) * 512;
+      case 'sketch':
+        return 64 << 10;
+      case 'push':
+      case 'range':
+      case 'verify':
+        return 0;
+    }
+  }
+
+  /**
+   * Packs ops into messages of at most maxMessageBytes, whose replies fit too (#replyWeight; one
+   * op may exceed alone). A shard's ops of one round that fit one message go in one message: its
+   * root check must follow its repairs.
+   */
+  #pack(groups: readonly Planned[][]): Planned[][] {
+    const max = this.#limits.maxMessageBytes;
+    const messages: Planned[][] = [];
+    let current: Planned[] = [];
     let bytes = 0;
-    let refs = 0;
-    for (const o of ops) {
-      const opRefs = o.op.op === 'summaries' ? o.op.request.refs.length : 0;
-      if (current.length > 0 && (bytes + o.bytes.length > this.#limits.maxMessageBytes || refs + opRefs > this.#limits.maxRefsPerMessage)) {
+    let weight = 0;
+    for (const group of groups) {
+      const size = group.reduce((n, o) => n + o.bytes.length, 0);
+      const load = group.reduce((n, o) => n + this.#replyWeight(o.op), 0);
+      if (current.length > 0 && size <= max && load <= max && (bytes + size > max || weight + load > max)) {
         messages.push(current);
         current = [];
         bytes = 0;
-        refs = 0;
+        weight = 0;
       }
-      current.push(o);
-      bytes += o.bytes.length;
-      refs += opRefs;
-      // A stream's batch fills a reply on its own: one per message, so that they travel in parallel.
-      if (o.op.op === 'range') {
-        messages.push(current);
-        current = [];
-        bytes = 0;
-        refs = 0;
+      for (const o of group) {
+        const opWeight = this.#replyWeight(o.op);
+        if (current.length > 0 && (bytes + o.bytes.length > max || weight + opWeight > max)) {
+          messages.push(current);
+          current = [];
+          bytes = 0;
+          weight = 0;
+        }
+        current.push(o);
+        bytes += o.bytes.length;
+        weight += opWeight;
+        // A stream's batch fills a reply on its own: one per message, so that they travel in parallel.
+        if (o.op.op === 'range') {
+          messages.push(current);
+          current = [];
+          bytes = 0;
+          weight = 0;
+        }
       }
     }
     if (current.length > 0) messages.push(current);
@@ -410,6 +711,19 @@ class Session {
       case 'push':
         this.#pushed += result.changed;
         return;
+      case 'sketch':
+        this.#absorbSketch(w, result);
+        return;
+      case 'resolve':
+        for (const [key] of result.entries) {
+          if (store.shardOf(key) !== w.shard) throw new AntiEntropyError('PROTOCOL', `a resolve reply of shard ${w.shard} holds a key of shard ${store.shardOf(key)}`);
+        }
+        this.#recordsReceived += result.entries.length;
+        await Promise.all(result.entries.map(([key, entry]) => merge(key, entry)));
+        return;
+      case 'verify':
+        w.peerRoot = result.root;
+        return;
       case 'range': {
         const stream = w.stream!;
         let after = stream.after;
@@ -432,6 +746,36 @@ class Session {
         return;
       }
     }
+  }
+
+  /**
+   * The peer's sketch of the ranges that differ, minus ours of the same ranges, peeled. A sketch
+   * too small for the difference is asked again, sized from what this one shows (see
+   * Sketch.estimateDifference); after `sketchRetries` the shard is left to the next pass.
+   */
+  #absorbSketch(w: ShardWork, result: Extract<OpResult, { op: 'sketch' }>): void {
+    const recon = w.recon!;
+    recon.asked = false;
+    if (result.differs.length !== recon.ranges.length) {
+      throw new AntiEntropyError('PROTOCOL', `a sketch of ${recon.ranges.length} ranges was answered for ${result.differs.length}`);
+    }
+    const ours = sketchRanges(recon.tree, recon.ranges, result.differs, result.sketch.cells, this.#salt);
+    const difference = ours.sketch.differenceFrom(result.sketch);
+    if (difference !== null) {
+      this.#settleSketch(w, recon, difference);
+      return;
+    }
+    if (recon.attempts > this.#limits.sketchRetries) {
+      w.recon = null;
+      w.verify = 'failed';
+      return;
+    }
+    // The difference holds at most every item of both sides; a failed table that is not full
+    // tells about how many (a full one only that there are more than it has cells).
+    const upper = result.items + ours.items;
+    const shown = ours.sketch.estimateDifference(result.sketch);
+    const estimate = shown === null ? upper : Math.min(upper, 2 * shown);
+    recon.cells = Math.max(2 * result.sketch.cells, sketchCells(estimate, this.#limits.maxMessageBytes));
   }
 
   /** Sends messages (at most `concurrency` in flight), counting bytes and round trips; decodes and checks the replies. */
@@ -475,6 +819,16 @@ class Session {
       throw new AntiEntropyError('BUDGET', `the session spent ${spent} of its ${this.#limits.byteBudget} bytes; the next one carries on`);
     }
   }
+}
+
+/** The ranges a shard is cut into for its sketch, at least (see #reconcile). */
+const RANGES_PER_SHARD = 32;
+
+/** An op as planned for a round: which shard's work it serves, and its bytes. */
+interface Planned {
+  readonly op: Op;
+  readonly work: ShardWork;
+  readonly bytes: Uint8Array;
 }
 
 function toSessionError(err: unknown): AntiEntropyError {
