@@ -71,7 +71,8 @@ withNamespaces('a network partition', () => {
       const inside = await startClusterNode(
         `nats://${LINKS.nats.rootIp}:${nats.port}`,
         'b',
-        [...FAST_ANTI_ENTROPY, '--host', LINKS.control.insideIp],
+        // A private test namespace: protected mode would refuse its non-loopback address without users.
+        [...FAST_ANTI_ENTROPY, '--host', LINKS.control.insideIp, '--insecure'],
         undefined,
         undefined,
         [IP, 'netns', 'exec', NAMESPACE],
