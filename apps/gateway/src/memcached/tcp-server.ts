@@ -5,7 +5,6 @@ import { Logger } from '#logging';
 import { MemcachedCounters, memcachedSessionProtocol, type MemcachedRequest } from '#protocol';
 import { NODE_CONFIG } from '../../../shared/src/tokens.js';
 import { NODE_VERSION } from '../../../shared/src/version.js';
-import { ClientTls } from '../client-tls.js';
 import { ProtocolCommands } from '../protocol-commands.js';
 import { SessionListener } from '../tcp/session-listener.js';
 
@@ -42,13 +41,10 @@ export class MemcachedTcpServer implements BeforeApplicationShutdown {
     this.listener = new SessionListener({
       protocolName: 'memcached',
       protocol,
-      host: config.host,
       port: config.memcachedPort,
-      idleTimeoutSeconds: config.clientIdleTimeoutSeconds,
+      config,
       executor: this.executor,
       access,
-      tls: ClientTls.of(config, logger),
-      maxConnections: config.maxConnections,
       clients,
       stats,
       logger: this.logger,

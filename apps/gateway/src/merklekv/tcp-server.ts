@@ -4,7 +4,6 @@ import { type NodeConfig } from '#config';
 import { Logger } from '#logging';
 import { MERKLEKV_SESSION_PROTOCOL } from '#protocol';
 import { NODE_CONFIG } from '../../../shared/src/tokens.js';
-import { ClientTls } from '../client-tls.js';
 import { ProtocolCommands } from '../protocol-commands.js';
 import { SessionListener } from '../tcp/session-listener.js';
 
@@ -24,13 +23,10 @@ export class MerkleKvTcpServer implements BeforeApplicationShutdown {
     this.listener = new SessionListener({
       protocolName: 'merklekv',
       protocol: MERKLEKV_SESSION_PROTOCOL,
-      host: config.host,
       port: config.port,
-      idleTimeoutSeconds: config.clientIdleTimeoutSeconds,
+      config,
       executor: commands.for('merklekv'),
       access,
-      tls: ClientTls.of(config, logger),
-      maxConnections: config.maxConnections,
       clients,
       stats,
       logger: logger.child({ component: 'merklekv-tcp' }),

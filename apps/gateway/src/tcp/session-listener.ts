@@ -1,8 +1,9 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { type AccessControl, type ClientRegistry, type CommandPort, type CommandStats, type Protocol } from '#commands';
+import { type NodeConfig } from '#config';
 import { type Logger } from '#logging';
 import { type SessionProtocol, type SessionTimeouts } from '#protocol';
-import { type ClientTls } from '../client-tls.js';
+import { ClientTls } from '../client-tls.js';
 import { REQUEST_TIMEOUT_MS } from '../request-timeout.js';
 import { SessionConnection } from './session-connection.js';
 
@@ -14,16 +15,16 @@ const SWEEP_INTERVAL_MS = 1000;
 export interface SessionListenerOptions<X> {
   readonly protocolName: Protocol;
   readonly protocol: SessionProtocol<X>;
-  readonly host: string;
   readonly port: number;
-  readonly idleTimeoutSeconds: number;
+  /**
+   * What every client listener shares: the host, the idle timeout, TLS (when configured the
+   * listener speaks only TLS) and `max_connections` (beyond it a new connection is refused in
+   * the protocol's words and closed).
+   */
+  readonly config: NodeConfig;
   readonly executor: CommandPort;
   /** Signs each connection in and checks its commands (lets everything through without users). */
   readonly access: AccessControl;
-  /** With TLS configured the listener speaks only TLS. */
-  readonly tls: ClientTls | undefined;
-  /** Beyond this many open connections (0: no limit) a new one is refused in the protocol's words and closed. */
-  readonly maxConnections: number;
   readonly clients: ClientRegistry;
   readonly stats: CommandStats;
   readonly logger: Logger;
@@ -42,14 +43,16 @@ export class SessionListener<X> {
   constructor(private readonly options: SessionListenerOptions<X>) {
     // Nagle stays on (noDelay off): some clients read one reply per recv().
     const accept = (socket: Socket): void => this.accept(socket);
-    this.server = options.tls ? options.tls.createServer(accept, { noDelay: false }) : createServer({ noDelay: false }, accept);
+    const tls = ClientTls.of(options.config, options.logger);
+    this.server = tls ? tls.createServer(accept, { noDelay: false }) : createServer({ noDelay: false }, accept);
     this.server.on('error', (err) => options.logger.error('listener error', { error: err }));
-    this.timeouts = { idleMs: options.idleTimeoutSeconds * 1000, requestMs: REQUEST_TIMEOUT_MS };
+    this.timeouts = { idleMs: options.config.clientIdleTimeoutSeconds * 1000, requestMs: REQUEST_TIMEOUT_MS };
   }
 
   /** Binds the port; resolves with the port actually bound (the configured one, or an ephemeral one for 0). */
   listen(): Promise<number> {
-    const { host, port } = this.options;
+    const { config, port } = this.options;
+    const host = config.host;
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen({ host, port, backlog: 1024 }, () => {
@@ -83,7 +86,8 @@ export class SessionListener<X> {
   }
 
   private accept(socket: Socket): void {
-    const { clients, executor, access, maxConnections, stats, protocol, protocolName, logger } = this.options;
+    const { clients, executor, access, stats, protocol, protocolName, logger } = this.options;
+    const maxConnections = this.options.config.maxConnections;
     if (maxConnections > 0 && this.connections.size >= maxConnections) {
       logger.warn('refused a client connection: max_connections reached', { limit: maxConnections });
       socket.end(protocol.encodeError(`max connections reached (${maxConnections})`, 'OVERLOADED'));
