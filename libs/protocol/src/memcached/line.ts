@@ -124,25 +124,29 @@ function deletion(line: Buffer, t: readonly number[]): LineResult {
 }
 
 function arithmetic(line: Buffer, t: readonly number[], decrement: boolean): LineResult {
-  const count = t.length / 2;
-  if (count !== 3 && count !== 4) return UNKNOWN;
-  const framing = noreplyAt(line, t, count, 4);
-  const key = keyOf(line, t[2]!, t[3]!);
-  if (key === undefined) return clientFailure(BAD_FORMAT, framing);
-  const delta = parseU64(tokenText(line, t, 2));
-  if (delta === undefined) return clientFailure('invalid numeric delta argument', framing);
-  return request({ op: 'incr', key, delta, decrement, cas: 0n, framing });
+  return keyAndNumber(line, t, parseU64, 'invalid numeric delta argument', (key, delta, framing) => request({ op: 'incr', key, delta, decrement, cas: 0n, framing }));
 }
 
 function touch(line: Buffer, t: readonly number[]): LineResult {
+  return keyAndNumber(line, t, parseI32, 'invalid exptime argument', (key, exptime, framing) => request({ op: 'touch', key, exptime, framing }));
+}
+
+/** `<command> <key> <number> [noreply]` (incr, decr, touch): the key and the number parsed, or memcached's refusal. */
+function keyAndNumber<N>(
+  line: Buffer,
+  t: readonly number[],
+  parse: (text: string) => N | undefined,
+  badNumber: string,
+  make: (key: string, n: N, framing: Framing) => LineResult,
+): LineResult {
   const count = t.length / 2;
   if (count !== 3 && count !== 4) return UNKNOWN;
   const framing = noreplyAt(line, t, count, 4);
   const key = keyOf(line, t[2]!, t[3]!);
   if (key === undefined) return clientFailure(BAD_FORMAT, framing);
-  const exptime = parseI32(tokenText(line, t, 2));
-  if (exptime === undefined) return clientFailure('invalid exptime argument', framing);
-  return request({ op: 'touch', key, exptime, framing });
+  const n = parse(tokenText(line, t, 2));
+  if (n === undefined) return clientFailure(badNumber, framing);
+  return make(key, n, framing);
 }
 
 function flush(line: Buffer, t: readonly number[]): LineResult {
