@@ -114,7 +114,10 @@ async function main(): Promise<void> {
   let node: NodeProcess | undefined;
   let memcached: MemcachedServer | undefined;
   onInterrupt('memcached', () => {
-    if (node) killQuietly(node.pid);
+    if (node) {
+      killQuietly(node.pid);
+      rmSync(node.dataDir, { recursive: true, force: true });
+    }
     if (memcached) killQuietly(memcached.pid);
     rmSync(dir, { recursive: true, force: true });
   });
@@ -183,7 +186,8 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(report)}\n`);
   } finally {
     progress('stopping the servers');
-    await Promise.allSettled([node?.stop(), memcached?.stop()]);
+    // Disposing the node also removes its temp data dir (stop alone would leave it behind).
+    await Promise.allSettled([node?.[Symbol.asyncDispose](), memcached?.stop()]);
     rmSync(dir, { recursive: true, force: true });
   }
 }
