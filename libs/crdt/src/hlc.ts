@@ -99,6 +99,11 @@ export class HybridLogicalClock {
     if (compareHlc(h, this.#last) > 0) this.#last = { wall: h.wall, logical: h.logical };
   }
 
+  /** The wall clock this clock reads (ms since the Unix epoch): deadlines kept on the same time as the stamps. */
+  wallNow(): number {
+    return this.#now();
+  }
+
   /** How many remote timestamps observe() refused for drift. */
   get driftRejections(): number {
     return this.#driftRejections;

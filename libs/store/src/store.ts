@@ -414,7 +414,8 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
   /** One turn of the sweeper; true when it used its whole budget (more may be due). */
   private async sweepExpired(): Promise<boolean> {
     if (this.closed || this.health.failure) return false;
-    const now = Date.now();
+    // The store's own wall clock, the one its stamps and readers' expiry checks use (a test's, or Date.now).
+    const now = this.clock.wallNow();
     let budget = this.expirySweepLimit;
     const tasks: Promise<boolean>[] = [];
     try {
