@@ -47,6 +47,37 @@ export interface Keyspace {
   onCommit(listener: (events: readonly CommitEvent[]) => void): () => void;
 }
 
+/** What a scoped view takes from the whole store: its reads, writes and commit events. */
+export type ScopeSource = Pick<Keyspace, 'read' | 'readMany' | 'readBatched' | 'update' | 'onCommit'>;
+
+/**
+ * The keyspace of some shards only. Its reads and writes expect keys of those shards (the caller
+ * routes by shard); counts, scans, truncation and commit events cover them alone.
+ */
+export function scopedKeyspace(whole: ScopeSource, selected: readonly Shard[], truncate: () => Promise<void>): Keyspace {
+  const inScope = new Set(selected.map((shard) => shard.index));
+  return {
+    read: (key) => whole.read(key),
+    readMany: (keys) => whole.readMany(keys),
+    readBatched: (key) => whole.readBatched(key),
+    update: (key, update) => whole.update(key, update),
+    truncate,
+    get liveKeys() {
+      return liveKeysOf(selected);
+    },
+    get dataBytes() {
+      return dataBytesOf(selected);
+    },
+    scanKeys: (prefix, after, limit = Infinity) => scanKeysOf(selected, prefix, after, limit),
+    liveEntries: (prefix, after) => liveEntriesOf(selected, prefix, after),
+    onCommit: (listener) =>
+      whole.onCommit((events) => {
+        const mine = events.filter((event) => inScope.has(event.shard));
+        if (mine.length > 0) listener(mine);
+      }),
+  };
+}
+
 export function liveKeysOf(shards: readonly Shard[]): number {
   let n = 0;
   for (const shard of shards) n += shard.size;
