@@ -3,18 +3,15 @@ import { writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { type ConnectionOptions, connect as connectTls } from 'node:tls';
-import { hashPassword, newToken, parsePasswordHash, tokenDigest, verifyPassword } from '#config';
+import { newToken, parsePasswordHash, tokenDigest, verifyPassword } from '#config';
 import { makeTempDir, makeTestCa, type NodeProcess, pem, removeDir, repoRoot, startNode, type TestCa, TextClient } from '#testing';
 import { RawClient } from './support/raw-client.js';
+import { APP_PASSWORD, OPS_PASSWORD, writeUsersConfig } from './support/users-config.js';
 
 /**
  * Users, per-prefix permissions and TLS on every client protocol of a real node: the "Must be
  * true" list of issue 16 for the MerkleKV text protocol and HTTP.
  */
-const APP_PASSWORD = 'app-Secret-7f3a';
-const OPS_PASSWORD = 'ops-Secret-91c2';
-/** Cheap scrypt for tests; the tool's default is 2^15. */
-const FAST = { logN: 10, r: 8, p: 1 };
 
 let dir: string;
 let token: string;
@@ -24,23 +21,7 @@ beforeAll(async () => {
   dir = await makeTempDir('security');
   const issued = newToken();
   token = issued.token;
-  configFile = join(dir, 'users.toml');
-  writeFileSync(
-    configFile,
-    [
-      '[[users]]',
-      'name = "app"',
-      `password_hash = "${await hashPassword(APP_PASSWORD, FAST)}"`,
-      `token_hashes = ["${issued.hash}"]`,
-      'permissions = [{ prefix = "app:", access = "write" }, { prefix = "pub:", access = "read" }]',
-      '',
-      '[[users]]',
-      'name = "ops"',
-      `password_hash = "${await hashPassword(OPS_PASSWORD, FAST)}"`,
-      'permissions = [{ prefix = "", access = "admin" }]',
-      '',
-    ].join('\n'),
-  );
+  configFile = await writeUsersConfig(dir, issued.hash);
 });
 afterAll(() => removeDir(dir));
 

@@ -32,7 +32,7 @@ export function installHttpAuthentication(fastify: FastifyInstance, access: Acce
     const header = request.headers.authorization;
     const route = `${request.method} ${request.routeOptions.url ?? ''}`;
     try {
-      const principal = header === undefined ? undefined : await signIn(access, header);
+      const principal = header === undefined ? undefined : await signIn(access, header, request.ip);
       if (principal) principals.set(request.raw, principal);
       const need = ROUTE_NEEDS.get(route);
       if (need) access.check(principal, route, need);
@@ -45,7 +45,8 @@ export function installHttpAuthentication(fastify: FastifyInstance, access: Acce
   });
 }
 
-async function signIn(access: AccessControl, header: string): Promise<Principal> {
+/** Basic sign-ins are limited per client address, with the TCP protocols' (see AccessControl.signIn). */
+async function signIn(access: AccessControl, header: string, source: string): Promise<Principal> {
   const space = header.indexOf(' ');
   const scheme = header.slice(0, space).toLowerCase();
   const credentials = header.slice(space + 1).trim();
@@ -53,7 +54,7 @@ async function signIn(access: AccessControl, header: string): Promise<Principal>
   if (space > 0 && scheme === 'basic') {
     const decoded = Buffer.from(credentials, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    if (colon > 0) return access.signIn(decoded.slice(0, colon), decoded.slice(colon + 1));
+    if (colon > 0) return access.signIn(decoded.slice(0, colon), decoded.slice(colon + 1), source);
   }
   throw new KvError('UNAUTHENTICATED', BAD_CREDENTIALS);
 }

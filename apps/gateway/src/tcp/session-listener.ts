@@ -95,7 +95,9 @@ export class SessionListener<X> {
     }
     const addr = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     const client = clients.register(addr, protocolName);
-    const connection = new SessionConnection(socket, client, access.guard(executor), stats, protocol, logger);
+    // The guard limits failed sign-ins per address, not per connection: reconnecting does not reset it.
+    const guarded = access.guard(executor, undefined, socket.remoteAddress);
+    const connection = new SessionConnection(socket, client, guarded, stats, protocol, logger);
     this.connections.add(connection);
     socket.once('close', () => this.connections.delete(connection));
     logger.debug('client connected', { client: client.id, addr });

@@ -80,6 +80,13 @@ describe('before AUTH', () => {
     await set;
     expect(str(await get)).toBe('v');
   });
+  it('runs an AUTH pipelined behind a failed one before the commands that follow both', async () => {
+    const port = new AccessControl(users).guard(f.executor);
+    const wrong = outcome(port, { name: 'AUTH', user: 'app', password: 'nope' });
+    const right = outcome(port, { name: 'AUTH', user: 'app', password: 'app-pw' });
+    const set = outcome(port, { name: 'SET', key: 'app:k', value: bytes('v') });
+    expect([await wrong, await right, await set]).toEqual(['UNAUTHENTICATED', 'ok', 'ok']);
+  });
 });
 
 describe('a signed-in user', () => {
@@ -129,5 +136,51 @@ describe('a signed-in user', () => {
     const app = await signedIn('app', 'app-pw');
     expect(await outcome(app, { name: 'AUTH', user: 'ops', password: 'wrong' })).toBe('UNAUTHENTICATED');
     expect(app.user).toBe('app');
+  });
+});
+
+describe('failed sign-ins from one address', () => {
+  const LIMITS = { burst: 3, refillMs: 10_000, maxSources: 2 };
+  let now: number;
+  let control: AccessControl;
+  beforeEach(() => {
+    now = 0;
+    control = new AccessControl(users, LIMITS, () => now);
+  });
+  const attempt = (password: string, source: string): Promise<string> =>
+    control.signIn('app', password, source).then(
+      (p) => p.name,
+      (err: Error) => err.message,
+    );
+
+  it('are refused at once beyond the burst, the right password too, until one leaks away', async () => {
+    for (let i = 0; i < 3; i++) expect(await attempt('nope', '10.0.0.1')).toBe(BAD_CREDENTIALS);
+    expect(await attempt('app-pw', '10.0.0.1')).toBe('too many failed sign-ins from this address: try again in 10 s');
+    expect(await attempt('app-pw', '10.0.0.2')).toBe('app');
+    now += 10_000;
+    expect(await attempt('app-pw', '10.0.0.1')).toBe('app');
+  });
+
+  it('cost nothing when right: a good password never fills the bucket', async () => {
+    for (let i = 0; i < 5; i++) expect(await attempt('app-pw', '10.0.0.1')).toBe('app');
+    for (let i = 0; i < 3; i++) expect(await attempt('nope', '10.0.0.1')).toBe(BAD_CREDENTIALS);
+  });
+
+  it('of one pair checked together share one check, and one charge', async () => {
+    const results = await Promise.all(Array.from({ length: 6 }, () => attempt('nope', '10.0.0.1')));
+    expect(results).toEqual(Array(6).fill(BAD_CREDENTIALS));
+    expect(await attempt('other', '10.0.0.1')).toBe(BAD_CREDENTIALS);
+    expect(await attempt('third', '10.0.0.1')).toBe(BAD_CREDENTIALS);
+    expect(await attempt('app-pw', '10.0.0.1')).toMatch(/^too many failed sign-ins/);
+  });
+
+  it('count per connection address through a guard, and leave an address without one unlimited', async () => {
+    for (let i = 0; i < 3; i++) {
+      const port = control.guard(f.executor, undefined, '10.0.0.9');
+      expect(await outcome(port, { name: 'AUTH', user: 'app', password: `wrong-${i}` })).toBe('UNAUTHENTICATED');
+    }
+    const again = control.guard(f.executor, undefined, '10.0.0.9');
+    await expect(Promise.resolve().then(() => again.execute({ name: 'AUTH', user: 'app', password: 'app-pw' }))).rejects.toThrow('too many failed sign-ins');
+    for (let i = 0; i < 5; i++) await expect(control.signIn('app', `wrong-${i}`)).rejects.toThrow(BAD_CREDENTIALS);
   });
 });

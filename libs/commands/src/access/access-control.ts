@@ -11,6 +11,7 @@
  * each, so a pair once verified is remembered by its HMAC under a key drawn at start (never the
  * password itself): HTTP Basic sends the password with every request. Unknown users cost the same
  * scrypt as known ones, so timing does not tell which half was wrong; neither does the message.
+ * Sign-ins that name their source address are limited per address (see sign-in-limiter.ts).
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { DEFAULT_SCRYPT, type PasswordHash, type Permission, tokenDigest, type UserConfig, verifyPassword } from '#config';
@@ -19,6 +20,7 @@ import { KvError } from '../errors.js';
 import { type CommandPort } from '../executor.js';
 import { type Reply } from '../handlers.js';
 import { type Need, NEEDS } from './rules.js';
+import { DEFAULT_SIGN_IN_LIMITS, SignInLimiter, type SignInLimits } from './sign-in-limiter.js';
 
 /** Who a connection or request acts as. */
 export interface Principal {
@@ -64,11 +66,15 @@ export class AccessControl {
   readonly #users: ReadonlyMap<string, UserConfig>;
   readonly #tokens: ReadonlyMap<string, Principal>;
   readonly #remembered = new Map<string, Principal>();
+  /** Pairs being checked now, by the same id as #remembered. */
+  readonly #checking = new Map<string, Promise<Principal>>();
   readonly #hmacKey = randomBytes(32);
   /** Checked for unknown users, at the cost of a real user's hash, so that they take as long as known ones. */
   readonly #decoy: PasswordHash;
+  readonly #limiter: SignInLimiter;
 
-  constructor(users: readonly UserConfig[]) {
+  constructor(users: readonly UserConfig[], limits: SignInLimits = DEFAULT_SIGN_IN_LIMITS, clock: () => number = Date.now) {
+    this.#limiter = new SignInLimiter(limits, clock);
     const cost = users.find((u) => u.password)?.password ?? DEFAULT_SCRYPT;
     this.#decoy = { logN: cost.logN, r: cost.r, p: cost.p, salt: randomBytes(16), hash: randomBytes(32) };
     this.#users = new Map(users.map((u) => [u.name, u]));
@@ -80,11 +86,37 @@ export class AccessControl {
     return this.#users.size > 0;
   }
 
-  /** The user, if the password is theirs; UNAUTHENTICATED otherwise, not saying which half was wrong. */
-  async signIn(name: string, password: string): Promise<Principal> {
+  /**
+   * The user, if the password is theirs; UNAUTHENTICATED otherwise, not saying which half was
+   * wrong. With `source` (the client's address), refused at once while that address has too
+   * many failed attempts. Sign-ins of one pair while it is being checked share its check (and
+   * its charge), so that many connections opening at once with the same credentials cost one.
+   */
+  signIn(name: string, password: string, source?: string): Promise<Principal> {
+    try {
+      if (source !== undefined) this.#limiter.admit(source);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
     const id = createHmac('sha256', this.#hmacKey).update(name).update('\0').update(password).digest('hex');
     const known = this.#remembered.get(id);
-    if (known) return known;
+    if (known) return Promise.resolve(known);
+    const checking = this.#checking.get(id);
+    if (checking) return checking;
+    if (source !== undefined) this.#limiter.charge(source);
+    const check = this.verify(id, name, password);
+    this.#checking.set(id, check);
+    void check.then(
+      () => {
+        this.#checking.delete(id);
+        if (source !== undefined) this.#limiter.refund(source);
+      },
+      () => this.#checking.delete(id),
+    );
+    return check;
+  }
+
+  private async verify(id: string, name: string, password: string): Promise<Principal> {
     const user = this.#users.get(name);
     const matches = await verifyPassword(password, user?.password ?? this.#decoy);
     if (!matches || user?.password === undefined) throw new KvError('UNAUTHENTICATED', BAD_CREDENTIALS);
@@ -108,9 +140,9 @@ export class AccessControl {
     authorize(principal, what, need);
   }
 
-  /** A port for one connection (or one request, given who it acts as). */
-  guard(port: CommandPort, principal?: Principal): GuardedPort {
-    return new GuardedPort(this, port, principal);
+  /** A port for one connection from `source` (or one request, given who it acts as). */
+  guard(port: CommandPort, principal?: Principal, source?: string): GuardedPort {
+    return new GuardedPort(this, port, principal, source);
   }
 }
 
@@ -127,6 +159,7 @@ export class GuardedPort implements CommandPort {
     private readonly control: AccessControl,
     private readonly port: CommandPort,
     private principal: Principal | undefined,
+    private readonly source?: string,
   ) {}
 
   /** Who is signed in, if anyone. */
@@ -136,22 +169,41 @@ export class GuardedPort implements CommandPort {
 
   execute<N extends CommandName>(command: CommandOf<N>): Reply<N> {
     if (!this.control.enabled) return this.port.execute(command);
-    if (this.#pendingAuth) return this.#pendingAuth.then(() => this.run(command)) as Reply<N>;
+    const pending = this.#pendingAuth;
+    if (command.name === 'AUTH') {
+      const { user, password } = command as CommandOf<'AUTH'>;
+      // An AUTH pipelined behind another runs after it, and what follows waits for both.
+      const result = pending ? pending.then(() => this.auth(user, password)) : this.auth(user, password);
+      this.awaitAuth(result);
+      return result as Reply<N>;
+    }
+    if (pending) return pending.then(() => this.run(command)) as Reply<N>;
     return this.run(command);
   }
 
-  private run<N extends CommandName>(command: CommandOf<N>): Reply<N> {
-    if (command.name === 'AUTH') return this.auth(command as CommandOf<'AUTH'>) as Reply<N>;
+  /**
+   * Throws unless the connection, as signed in now, may run `command` (without running it): for
+   * what a protocol does itself on the command's behalf, such as memcached's delayed flush_all.
+   */
+  authorize<N extends CommandName>(command: CommandOf<N>): void {
     this.control.check(this.principal, command.name, (NEEDS[command.name] as (c: CommandOf<N>) => Need)(command));
+  }
+
+  private run<N extends CommandName>(command: CommandOf<N>): Reply<N> {
+    this.authorize(command);
     return this.port.execute(command);
   }
 
   /** A failed AUTH leaves the connection as it was (signed in or not), as Redis does. */
-  private auth({ user, password }: CommandOf<'AUTH'>): Promise<void> {
-    const pending = this.control.signIn(user, password).then((principal) => {
+  private auth(user: string, password: string): Promise<void> {
+    return this.control.signIn(user, password, this.source).then((principal) => {
       this.principal = principal;
     });
-    const settled = pending.then(
+  }
+
+  /** Commands sent after an AUTH wait for it, whatever its outcome. */
+  private awaitAuth(auth: Promise<void>): void {
+    const settled = auth.then(
       () => undefined,
       () => undefined,
     );
@@ -159,6 +211,5 @@ export class GuardedPort implements CommandPort {
     void settled.then(() => {
       if (this.#pendingAuth === settled) this.#pendingAuth = undefined;
     });
-    return pending;
   }
 }

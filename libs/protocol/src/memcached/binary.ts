@@ -8,6 +8,7 @@
  * closed, as memcached does: its framing can no longer be trusted. An unknown opcode gets
  * "Unknown command" and its body is skipped; a value over the limit gets "Too large." and its
  * body is skipped; a header whose magic is not 0x80 closes the connection without a reply.
+ * SASL packets (0x20 to 0x22) are decoded here and answered by the dispatch (see auth.ts).
  */
 import { type Framing, type MemcachedFailure, type MemcachedRequest, type StoreMode, MEMCACHED_MAX_KEY_BYTES } from './request.js';
 import { keyOf } from './tokens.js';
@@ -48,6 +49,9 @@ export const OPCODE = {
   touch: 0x1c,
   gat: 0x1d,
   gatq: 0x1e,
+  saslListMechs: 0x20,
+  saslAuth: 0x21,
+  saslStep: 0x22,
   gatk: 0x23,
   gatkq: 0x24,
 } as const;
@@ -60,6 +64,9 @@ export const STATUS = {
   invalid: 0x04,
   notStored: 0x05,
   notANumber: 0x06,
+  authError: 0x20,
+  authContinue: 0x21,
+  noAccess: 0x24,
   unknownCommand: 0x81,
   internal: 0x84,
 } as const;
@@ -71,17 +78,23 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   [STATUS.invalid]: 'Invalid arguments',
   [STATUS.notStored]: 'Not stored.',
   [STATUS.notANumber]: 'Non-numeric server-side value for incr or decr',
+  [STATUS.authError]: 'Auth failure.',
+  [STATUS.noAccess]: 'No access',
   [STATUS.unknownCommand]: 'Unknown command',
 };
 
 /** What each opcode is, and the shape its packet must have. */
 interface OpcodeSpec {
-  readonly kind: 'get' | 'gat' | 'store' | 'delete' | 'incr' | 'quit' | 'flush' | 'noop' | 'version' | 'stat' | 'verbosity' | 'touch';
+  readonly kind: 'get' | 'gat' | 'store' | 'delete' | 'incr' | 'quit' | 'flush' | 'noop' | 'version' | 'stat' | 'verbosity' | 'touch' | 'sasl';
   readonly quiet: boolean;
   readonly withKey?: boolean;
   readonly mode?: StoreMode;
   readonly decrement?: boolean;
+  readonly step?: 'list' | 'start' | 'step';
 }
+
+/** Longest SASL message taken: a PLAIN one is a user name and a password. */
+const MAX_SASL_MESSAGE_BYTES = 4096;
 
 const SPECS = new Map<number, OpcodeSpec>([
   [OPCODE.get, { kind: 'get', quiet: false }],
@@ -117,6 +130,9 @@ const SPECS = new Map<number, OpcodeSpec>([
   [OPCODE.stat, { kind: 'stat', quiet: false }],
   [OPCODE.verbosity, { kind: 'verbosity', quiet: false }],
   [OPCODE.touch, { kind: 'touch', quiet: false }],
+  [OPCODE.saslListMechs, { kind: 'sasl', quiet: false, step: 'list' }],
+  [OPCODE.saslAuth, { kind: 'sasl', quiet: false, step: 'start' }],
+  [OPCODE.saslStep, { kind: 'sasl', quiet: false, step: 'step' }],
 ]);
 
 /** A request header, as read before its body. */
@@ -168,8 +184,9 @@ export function screenHeader(header: BinaryHeader, maxValueBytes: number): Binar
   const valueLength = header.bodyLength - header.keyLength - header.extrasLength;
   if (valueLength < 0 || header.keyLength > MEMCACHED_MAX_KEY_BYTES) return { kind: 'failure', failure: INVALID, framing, close: true, swallow: 0 };
   if (spec.kind === 'store' && valueLength > maxValueBytes) return { kind: 'failure', failure: { kind: 'too-large' }, framing, close: false, swallow: header.bodyLength };
-  // Only storage carries a value: any other body is at most its extras and a key (under 510 bytes).
-  if (spec.kind !== 'store' && valueLength > 0) return { kind: 'failure', failure: INVALID, framing, close: true, swallow: 0 };
+  if (spec.kind === 'sasl' && valueLength > MAX_SASL_MESSAGE_BYTES) return { kind: 'failure', failure: INVALID, framing, close: false, swallow: header.bodyLength };
+  // Only storage and SASL carry a value: any other body is at most its extras and a key (under 510 bytes).
+  if (spec.kind !== 'store' && spec.kind !== 'sasl' && valueLength > 0) return { kind: 'failure', failure: INVALID, framing, close: true, swallow: 0 };
   return undefined;
 }
 
@@ -187,6 +204,7 @@ const EXTRAS: Readonly<Record<OpcodeSpec['kind'], readonly number[]>> = {
   stat: [0],
   verbosity: [4],
   touch: [4],
+  sasl: [0],
 };
 const KEYED = new Set<OpcodeSpec['kind']>(['get', 'gat', 'store', 'delete', 'incr', 'touch']);
 
@@ -196,6 +214,10 @@ export function parseBinary(header: BinaryHeader, body: Buffer): BinaryResult {
   const framing = binaryFraming(header, spec);
   const invalid: BinaryResult = { kind: 'failure', failure: INVALID, framing, close: true, swallow: 0 };
   if (!EXTRAS[spec.kind].includes(header.extrasLength)) return invalid;
+  if (spec.kind === 'sasl') {
+    const mechanism = body.toString('latin1', 0, header.keyLength);
+    return { kind: 'request', request: { op: 'sasl', step: spec.step!, mechanism, message: Buffer.from(body.subarray(header.keyLength)), framing } };
+  }
   const keyed = KEYED.has(spec.kind);
   if (keyed !== header.keyLength > 0 && spec.kind !== 'stat') return invalid;
   if (spec.mode !== undefined && spec.mode !== 'set' && spec.mode !== 'add' && spec.mode !== 'replace' && header.extrasLength !== 0) return invalid;

@@ -3,14 +3,15 @@
  * result comes to. This is the only place that knows both vocabularies; the wire forms only parse
  * and frame, the command layer knows nothing of memcached.
  */
-import { type Command, type Item, type KvErrorCode, memcachedExpiry, remainingSeconds, type ResultOf } from '#commands';
+import { BAD_CREDENTIALS, type Command, type Item, type KvErrorCode, memcachedExpiry, remainingSeconds, type ResultOf } from '#commands';
 
 import { type MemcachedFailure, type MemcachedItem, type MemcachedOutcome, type MemcachedRequest } from './request.js';
 
 /**
  * The commands `request` runs, in order; the replies to them, in that order, are its reply. A gat
- * of several keys touches each (the command layer touches one key at a time). `noop`, `quit` and
- * delayed flushes run none and never get here. `nowMs` turns exptimes into absolute expiries.
+ * of several keys touches each (the command layer touches one key at a time). `noop`, `quit`,
+ * delayed flushes and SASL run none, and a sign-in's AUTH is made by the dispatch: they never get
+ * here. `nowMs` turns exptimes into absolute expiries.
  */
 export function commandsOf(request: MemcachedRequest, nowMs: number): { readonly command: Command; readonly request: MemcachedRequest }[] {
   const one = (command: Command): { command: Command; request: MemcachedRequest }[] => [{ command, request }];
@@ -64,7 +65,9 @@ export function commandsOf(request: MemcachedRequest, nowMs: number): { readonly
       return one({ name: 'LOOKUP', keys: [request.key] });
     case 'noop':
     case 'quit':
-      throw new Error(`${request.op} runs no command`);
+    case 'sasl':
+    case 'auth':
+      throw new Error(`${request.op} runs no command of its own`);
   }
 }
 
@@ -133,14 +136,22 @@ export function outcomeOf(request: MemcachedRequest, command: Command, result: u
       return { op: 'version', version: result as string };
     case 'STATS':
       return { op: 'stats', stats: memcachedStats(result as ResultOf['STATS'], figures) };
+    case 'AUTH':
+      return { op: 'signed-in' };
     default:
       throw new Error(`no memcached outcome for ${command.name}`);
   }
 }
 
-/** How a command layer error reads on memcached. */
-export function failureOf(code: KvErrorCode | undefined, message: string): MemcachedFailure {
+/** How a command layer error reads on memcached; `signingIn` when the command was a sign-in's AUTH. */
+export function failureOf(code: KvErrorCode | undefined, message: string, signingIn = false): MemcachedFailure {
   switch (code) {
+    case 'UNAUTHENTICATED':
+      if (!signingIn) return { kind: 'unauthenticated' };
+      // memcached's own words for wrong credentials; any other reason (too many attempts) is told.
+      return message === BAD_CREDENTIALS ? { kind: 'auth-failed' } : { kind: 'auth-failed', reason: message };
+    case 'FORBIDDEN':
+      return { kind: 'forbidden', message };
     case 'TOO_LARGE':
       return { kind: 'too-large' };
     case 'NOT_A_NUMBER':

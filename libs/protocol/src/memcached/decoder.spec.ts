@@ -203,4 +203,24 @@ describe('MemcachedDecoder, binary protocol', () => {
       { kind: 'close' },
     ]);
   });
+
+  it('decodes SASL: the mechanism from the key, its message from the value; a message over 4 KiB is skipped', () => {
+    const none = Buffer.alloc(0);
+    const packets = Buffer.concat([
+      header(0x20, none, none, none, { opaque: 1 }),
+      header(0x21, Buffer.from('PLAIN'), none, Buffer.from('\0app\0pw'), { opaque: 2 }),
+      header(0x22, Buffer.from('PLAIN'), none, none, { opaque: 3 }),
+    ]);
+    expect(decodeMemcached(packets)).toEqual([
+      request({ op: 'sasl', step: 'list', mechanism: '', message: none, framing: binary(0x20, { opaque: 1 }) }),
+      request({ op: 'sasl', step: 'start', mechanism: 'PLAIN', message: Buffer.from('\0app\0pw'), framing: binary(0x21, { opaque: 2 }) }),
+      request({ op: 'sasl', step: 'step', mechanism: 'PLAIN', message: none, framing: binary(0x22, { opaque: 3 }) }),
+    ]);
+    expectChunkingInvariant(packets);
+    const noop = header(0x0a, none, none, none);
+    expect(decodeMemcached(Buffer.concat([header(0x21, Buffer.from('PLAIN'), none, Buffer.alloc(5000)), noop]))).toEqual([
+      { kind: 'failure', failure: { kind: 'client', message: 'Invalid arguments' }, framing: binary(0x21), close: false },
+      request({ op: 'noop', framing: binary(0x0a) }),
+    ]);
+  });
 });

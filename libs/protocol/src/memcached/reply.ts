@@ -25,6 +25,8 @@ const TEXT_REPLY = {
 } as const;
 const TOO_LARGE = line('SERVER_ERROR object too large for cache');
 const NOT_A_NUMBER = line('CLIENT_ERROR cannot increment or decrement non-numeric value');
+const UNAUTHENTICATED = line('CLIENT_ERROR unauthenticated');
+const AUTH_FAILURE = 'CLIENT_ERROR authentication failure';
 
 /** Control characters in an error text would break the line framing: each becomes a space. */
 const printable = (message: string): string => message.replace(/[\r\n]/g, ' ');
@@ -33,6 +35,12 @@ export function encodeFailure(framing: Framing, failure: MemcachedFailure): Buff
   if (framing.wire === 'binary') return binaryFailure(framing, failure);
   if (framing.wire === 'text' && framing.noreply) return NOTHING;
   switch (failure.kind) {
+    case 'unauthenticated':
+      return UNAUTHENTICATED;
+    case 'auth-failed':
+      return line(failure.reason === undefined ? AUTH_FAILURE : `${AUTH_FAILURE}: ${printable(failure.reason)}`);
+    case 'forbidden':
+      return line(`CLIENT_ERROR ${printable(failure.message)}`);
     case 'unknown':
       return TEXT_REPLY.error;
     case 'client':
@@ -58,6 +66,12 @@ function binaryFailure(framing: BinaryFraming, failure: MemcachedFailure): Buffe
       return binaryError(framing, STATUS.notANumber);
     case 'server':
       return binaryError(framing, STATUS.internal, failure.message);
+    case 'unauthenticated':
+      return binaryError(framing, STATUS.authError);
+    case 'auth-failed':
+      return binaryError(framing, STATUS.authError, failure.reason);
+    case 'forbidden':
+      return binaryError(framing, STATUS.noAccess, failure.message);
   }
 }
 
@@ -98,6 +112,12 @@ function textReply(request: MemcachedRequest, outcome: MemcachedOutcome): Buffer
       return Buffer.from(`${outcome.stats.map(([name, value]) => `STAT ${name} ${value}\r\n`).join('')}END\r\n`, 'utf8');
     case 'debug':
       return debugLine(request, outcome.item);
+    case 'signed-in':
+      return TEXT_REPLY.stored;
+    case 'mechanisms':
+    case 'sasl-continue':
+      // SASL is binary only.
+      return TEXT_REPLY.error;
   }
 }
 
@@ -242,8 +262,16 @@ function binaryReply(framing: BinaryFraming, request: MemcachedRequest, outcome:
       ]);
     case 'debug':
       return binaryError(framing, STATUS.unknownCommand);
+    case 'signed-in':
+      return binaryResponse(framing, STATUS.ok, { value: AUTHENTICATED });
+    case 'mechanisms':
+      return binaryResponse(framing, STATUS.ok, { value: Buffer.from(outcome.names, 'latin1') });
+    case 'sasl-continue':
+      return binaryResponse(framing, STATUS.authContinue);
   }
 }
+
+const AUTHENTICATED = Buffer.from('Authenticated', 'latin1');
 
 function flagsExtras(flags: number): Buffer {
   const extras = Buffer.allocUnsafe(4);

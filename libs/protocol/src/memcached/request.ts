@@ -5,6 +5,8 @@
  * the command layer (`commands.ts`) sits between the two, so each wire form only parses and frames.
  */
 
+import { type SignIn } from './auth.js';
+
 /** memcached's longest key, in bytes. */
 export const MEMCACHED_MAX_KEY_BYTES = 250;
 
@@ -65,7 +67,17 @@ export type MemcachedRequest =
   /** mn, binary noop, verbosity: answered in order, nothing executed. */
   | { readonly op: 'noop'; readonly framing: Framing }
   /** quit: close once every earlier reply is out. */
-  | { readonly op: 'quit'; readonly framing: Framing };
+  | { readonly op: 'quit'; readonly framing: Framing }
+  /**
+   * Binary SASL: `list` the mechanisms (0x20), `start` one (0x21) or take a `step` (0x22), with the
+   * mechanism named in the key and its message as the value.
+   */
+  | { readonly op: 'sasl'; readonly step: 'list' | 'start' | 'step'; readonly mechanism: string; readonly message: Buffer; readonly framing: Framing }
+  /**
+   * A sign-in, as the dispatch makes it of a text `set` or a SASL message (the decoder never
+   * does): it runs an AUTH, and its answer tells `signIn` how it went.
+   */
+  | { readonly op: 'auth'; readonly signIn: SignIn; readonly framing: Framing };
 
 /** One stored item as a retrieval reply shows it. */
 export interface MemcachedItem {
@@ -87,7 +99,11 @@ export type MemcachedOutcome =
   | { readonly op: 'version'; readonly version: string }
   | { readonly op: 'stats'; readonly stats: readonly (readonly [string, string])[] }
   | { readonly op: 'debug'; readonly item: MemcachedItem | undefined }
-  | { readonly op: 'noop' };
+  | { readonly op: 'noop' }
+  | { readonly op: 'signed-in' }
+  /** SASL: the mechanisms offered (0x20), or a start without a message, answered by an empty challenge. */
+  | { readonly op: 'mechanisms'; readonly names: string }
+  | { readonly op: 'sasl-continue' };
 
 /** Protocol-level failures, each encoded as its wire form requires. */
 export type MemcachedFailure =
@@ -100,4 +116,10 @@ export type MemcachedFailure =
   /** incr/decr of a value that is not a number. */
   | { readonly kind: 'not-a-number' }
   /** The node cannot do it now (storage, memory pressure, shutting down): `SERVER_ERROR <why>`. */
-  | { readonly kind: 'server'; readonly message: string };
+  | { readonly kind: 'server'; readonly message: string }
+  /** A command before sign-in: `CLIENT_ERROR unauthenticated`, binary "Auth failure.". */
+  | { readonly kind: 'unauthenticated' }
+  /** A refused sign-in: `CLIENT_ERROR authentication failure`, binary status 0x20; `reason` when it is not the credentials. */
+  | { readonly kind: 'auth-failed'; readonly reason?: string }
+  /** The user signed in may not do this: `CLIENT_ERROR <why>`, binary status 0x24 (no access). */
+  | { readonly kind: 'forbidden'; readonly message: string };

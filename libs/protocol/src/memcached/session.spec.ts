@@ -1,4 +1,6 @@
 import { executorFixture, type ExecutorFixture } from '../../../commands/src/testing/executor-fixture.js';
+import { AccessControl, type CommandPort, GuardedPort } from '#commands';
+import { hashPassword, parsePasswordHash, type UserConfig } from '#config';
 import { Logger } from '#logging';
 import { ProtocolSession, type SessionTransport } from '../session/session.js';
 import { MemcachedCounters } from './commands.js';
@@ -31,6 +33,33 @@ class Collected implements SessionTransport {
 
 const NOW = 1_800_000_000_000;
 
+/** A binary request packet. */
+function header(opcode: number, key: string, extras: Buffer, value: Buffer, opaque: number): Buffer {
+  const h = Buffer.alloc(24);
+  h[0] = 0x80;
+  h[1] = opcode;
+  h.writeUInt16BE(key.length, 2);
+  h[4] = extras.length;
+  h.writeUInt32BE(extras.length + key.length + value.length, 8);
+  h.writeUInt32BE(opaque, 12);
+  return Buffer.concat([h, extras, Buffer.from(key), value]);
+}
+
+/** Binary responses as `opaque:status:value`, in order. */
+function responses(text: string): string[] {
+  const bytes = Buffer.from(text, 'latin1');
+  const out: string[] = [];
+  for (let at = 0; at + 24 <= bytes.length; ) {
+    const length = bytes.readUInt32BE(at + 8);
+    const skip = bytes[at + 4]! + bytes.readUInt16BE(at + 2);
+    out.push(`${bytes.readUInt32BE(at + 12)}:0x${bytes.readUInt16BE(at + 6).toString(16)}:${bytes.toString('latin1', at + 24 + skip, at + 24 + length)}`);
+    at += 24 + length;
+  }
+  return out;
+}
+const NONE = Buffer.alloc(0);
+const plain = (user: string, password: string): Buffer => Buffer.from(`\0${user}\0${password}`);
+
 describe('memcached over the command layer', () => {
   let fixture: ExecutorFixture;
   let flushes: number[];
@@ -40,8 +69,14 @@ describe('memcached over the command layer', () => {
   });
   afterEach(() => fixture.close());
 
-  /** Sends `input` on a fresh connection and waits until `replies` bytes of answer arrived. */
-  async function exchange(input: string | Buffer, until: (text: string) => boolean): Promise<{ text: string; transport: Collected }> {
+  interface Connection {
+    readonly transport: Collected;
+    /** Sends `input` and waits until the whole answer so far satisfies `until`; resolves with it. */
+    send(input: string | Buffer, until: (text: string) => boolean): Promise<string>;
+  }
+
+  /** A fresh connection on `executor` (default: the fixture's, unguarded). */
+  function connect(options: { executor?: CommandPort; signInRequired?: boolean } = {}): Connection {
     const transport = new Collected();
     const protocol = memcachedSessionProtocol({
       maxValueBytes: 1024,
@@ -49,12 +84,29 @@ describe('memcached over the command layer', () => {
       version: '9.9.9',
       pid: 42,
       now: () => NOW,
-      scheduleFlush: (delay) => flushes.push(delay),
+      signInRequired: options.signInRequired ?? false,
+      scheduleFlush: (delay, port) => {
+        if (port instanceof GuardedPort) port.authorize({ name: 'TRUNCATE' });
+        flushes.push(delay);
+      },
     });
-    const session = new ProtocolSession(transport, { executor: fixture.executor, stats: fixture.stats, protocol, logger: Logger.create({ level: 'error' }) });
-    session.receive(typeof input === 'string' ? Buffer.from(input, 'latin1') : input);
-    for (let i = 0; i < 200 && !until(transport.text()); i++) await new Promise((resolve) => setImmediate(resolve));
-    return { text: transport.text(), transport };
+    const executor = options.executor ?? fixture.executor;
+    const session = new ProtocolSession(transport, { executor, stats: fixture.stats, protocol, logger: Logger.create({ level: 'error' }) });
+    return {
+      transport,
+      async send(input, until) {
+        session.receive(typeof input === 'string' ? Buffer.from(input, 'latin1') : input);
+        for (let i = 0; i < 2000 && !until(transport.text()); i++) await new Promise((resolve) => setImmediate(resolve));
+        return transport.text();
+      },
+    };
+  }
+
+  /** Sends `input` on a fresh connection and waits until the answer satisfies `until`. */
+  async function exchange(input: string | Buffer, until: (text: string) => boolean): Promise<{ text: string; transport: Collected }> {
+    const connection = connect();
+    const text = await connection.send(input, until);
+    return { text, transport: connection.transport };
   }
 
   it('answers a pipelined text transcript in order, with flags, CAS values and memcached incr', async () => {
@@ -105,16 +157,6 @@ describe('memcached over the command layer', () => {
   });
 
   it('answers binary requests with their opcode and opaque, and quiet ones only when memcached does', async () => {
-    const header = (opcode: number, key: string, extras: Buffer, value: Buffer, opaque: number): Buffer => {
-      const h = Buffer.alloc(24);
-      h[0] = 0x80;
-      h[1] = opcode;
-      h.writeUInt16BE(key.length, 2);
-      h[4] = extras.length;
-      h.writeUInt32BE(extras.length + key.length + value.length, 8);
-      h.writeUInt32BE(opaque, 12);
-      return Buffer.concat([h, extras, Buffer.from(key), value]);
-    };
     const flags = Buffer.from([0, 0, 0, 9, 0, 0, 0, 0]);
     const input = Buffer.concat([
       header(0x11, 'k', flags, Buffer.from('v'), 1), // setq: silent on success
@@ -127,5 +169,101 @@ describe('memcached over the command layer', () => {
     expect([bytes[0], bytes[1], bytes.readUInt16BE(6), bytes.readUInt32BE(12), bytes.readUInt32BE(24)]).toEqual([0x81, 0x0c, 0, 3, 9]);
     expect(bytes.subarray(28, 30).toString()).toBe('kv');
     expect([bytes[31], bytes.readUInt32BE(30 + 12), bytes.length]).toEqual([0x0a, 4, 30 + 24]);
+  });
+
+  describe('with users: memcached sign-in on the guard', () => {
+    let users: UserConfig[];
+    let control: AccessControl;
+    beforeAll(async () => {
+      const hashed = async (password: string) => parsePasswordHash(await hashPassword(password, { logN: 10, r: 8, p: 1 })) as Exclude<ReturnType<typeof parsePasswordHash>, string>;
+      users = [
+        { name: 'app', password: await hashed('app-pw'), tokens: [], permissions: [{ prefix: 'app:', access: 'write' }, { prefix: 'pub:', access: 'read' }] },
+        { name: 'ops', password: await hashed('ops pw'), tokens: [], permissions: [{ prefix: '', access: 'admin' }] },
+      ];
+    });
+    beforeEach(() => {
+      control = new AccessControl(users);
+    });
+    const guarded = (): Connection => connect({ executor: control.guard(fixture.executor, undefined, '192.0.2.1'), signInRequired: true });
+    const lines = (n: number) => (t: string) => t.split('\r\n').length > n;
+
+    it('text: refuses all but the sign-in set, which answers even with noreply; then the user is checked per key', async () => {
+      const c = guarded();
+      expect(await c.send('get app:k\r\nversion\r\nms app:k 1\r\nx\r\nquit\r\nflush_all 10\r\n', lines(5))).toBe('CLIENT_ERROR unauthenticated\r\n'.repeat(5));
+      c.transport.sent.length = 0;
+      expect(await c.send('set x 0 0 10 noreply\r\napp wrong!\r\n', lines(1))).toBe('CLIENT_ERROR authentication failure\r\n');
+      expect(await c.send('set x 0 0 3\r\napp\r\n', lines(2))).toMatch(/CLIENT_ERROR bad authentication token format\r\n$/);
+      c.transport.sent.length = 0;
+      // Pipelined behind the sign-in: run once it is answered, as the user signed in.
+      expect(await c.send('set any 0 0 10\r\napp app-pw\r\nset app:k 0 0 1\r\nv\r\nget app:k\r\n', (t) => t.endsWith('END\r\n'))).toBe(
+        'STORED\r\nSTORED\r\nVALUE app:k 0 1\r\nv\r\nEND\r\n',
+      );
+      c.transport.sent.length = 0;
+      expect(await c.send('set pub:k 0 0 1\r\nv\r\nget secret\r\nflush_all\r\nflush_all 10\r\n', lines(4))).toBe(
+        [
+          "CLIENT_ERROR user 'app' may not write key 'pub:k'",
+          "CLIENT_ERROR user 'app' may not read key 'secret'",
+          'CLIENT_ERROR user \'app\' may not run TRUNCATE: it needs admin on every key (prefix "")',
+          'CLIENT_ERROR user \'app\' may not run TRUNCATE: it needs admin on every key (prefix "")',
+          '',
+        ].join('\r\n'),
+      );
+      expect(flushes).toEqual([]);
+      expect(await fixture.run({ name: 'EXISTS', keys: ['pub:k'] })).toBe(0);
+    });
+
+    it('text: commands pipelined behind a refused sign-in are refused, and the next set signs in again', async () => {
+      const c = guarded();
+      expect(await c.send('set a 0 0 8\r\napp nope\r\nget app:k\r\n', lines(2))).toBe('CLIENT_ERROR authentication failure\r\nCLIENT_ERROR unauthenticated\r\n');
+      c.transport.sent.length = 0;
+      expect(await c.send('set a 0 0 10\r\nops ops pw\r\n', lines(1))).toBe('STORED\r\n');
+      // A delayed flush is checked when it arrives, so it is sent once the sign-in is answered.
+      expect(await c.send('flush_all 10\r\nflush_all\r\n', lines(3))).toBe('STORED\r\nOK\r\nOK\r\n');
+      expect(flushes).toEqual([10]);
+    });
+
+    it('binary: SASL PLAIN signs in; a refusal is status 0x20; the user is checked per key (0x24)', async () => {
+      const c = guarded();
+      const text = await c.send(
+        Buffer.concat([
+          header(0x0b, '', NONE, NONE, 1), // version: open
+          header(0x20, '', NONE, NONE, 2),
+          header(0x21, 'PLAIN', NONE, plain('app', 'nope'), 3),
+          header(0x21, 'CRAM-MD5', NONE, plain('app', 'app-pw'), 4),
+          header(0x21, 'PLAIN', NONE, plain('app', 'app-pw'), 5),
+          header(0x01, 'app:k', Buffer.alloc(8), Buffer.from('v'), 6),
+          header(0x00, 'app:k', NONE, NONE, 7),
+          header(0x00, 'secret', NONE, NONE, 8),
+        ]),
+        (t) => responses(t).length === 8,
+      );
+      expect(responses(text)).toEqual([
+        '1:0x0:9.9.9',
+        '2:0x0:PLAIN',
+        '3:0x20:Auth failure.',
+        '4:0x20:Auth failure.',
+        '5:0x0:Authenticated',
+        '6:0x0:',
+        '7:0x0:v',
+        "8:0x24:user 'app' may not read key 'secret'",
+      ]);
+    });
+
+    it('binary: a start without a message gets an empty challenge (0x21) and the step carries it', async () => {
+      const c = guarded();
+      const text = await c.send(Buffer.concat([header(0x21, 'PLAIN', NONE, NONE, 1), header(0x22, 'PLAIN', NONE, plain('ops', 'ops pw'), 2)]), (t) => responses(t).length === 2);
+      expect(responses(text)).toEqual(['1:0x21:', '2:0x0:Authenticated']);
+    });
+
+    it('binary: any other command before sign-in is status 0x20, and the connection closes, as memcached does', async () => {
+      const c = guarded();
+      const text = await c.send(Buffer.concat([header(0x00, 'app:k', NONE, NONE, 1), header(0x0a, '', NONE, NONE, 2)]), () => c.transport.ended);
+      expect(responses(text)).toEqual(['1:0x20:Auth failure.']);
+    });
+  });
+
+  it('without users, SASL is an unknown command (as memcached without SASL) and a set is a set', async () => {
+    const { text } = await exchange(Buffer.concat([header(0x20, '', NONE, NONE, 1), header(0x21, 'PLAIN', NONE, plain('app', 'pw'), 2)]), (t) => responses(t).length === 2);
+    expect(responses(text)).toEqual(['1:0x81:Unknown command', '2:0x81:Unknown command']);
   });
 });

@@ -56,8 +56,11 @@ export interface SessionTransport {
  * protocol's decoder attaches to a command to frame its reply (memcached: the request as sent).
  */
 export interface SessionProtocol<X = unknown> {
-  /** A decoder for one connection that hands `accept` each request, in input order, from inside `push`. */
-  createDecoder(accept: (input: SessionInput<X>) => void): SessionDecoder;
+  /**
+   * A decoder for one connection that hands `accept` each request, in input order, from inside
+   * `push`; `port` is the connection's command port, for what a protocol runs on its own schedule.
+   */
+  createDecoder(accept: (input: SessionInput<X>) => void, port: CommandPort): SessionDecoder;
   /** The reply bytes; may throw when the result cannot be framed (the client then gets an error). */
   encodeReply(command: Command, result: unknown, context: X | undefined): Buffer;
   /** A failed command's reply: `code` is the KvError's (undefined for a bug). */
@@ -160,7 +163,7 @@ export class ProtocolSession<X = unknown> {
     this.executor = deps.executor;
     this.stats = deps.stats;
     this.protocol = deps.protocol;
-    this.decoder = deps.protocol.createDecoder((input) => this.accept(input));
+    this.decoder = deps.protocol.createDecoder((input) => this.accept(input), deps.executor);
     this.logger = deps.logger;
     this.limits = deps.limits ?? DEFAULT_SESSION_LIMITS;
     this.clock = deps.clock ?? Date.now;
