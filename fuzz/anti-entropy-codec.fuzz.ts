@@ -25,7 +25,7 @@ import {
 import { type Stamp, ZERO_STAMP } from '#crdt';
 import { HASH_BYTES, MerkleSearchTree, type NodeSummary, summarize } from '#mst';
 
-import { anyEntryArb, stampArb } from '../libs/crdt/src/test/simulation.js';
+import { anyEntryArb, stampArb } from '../libs/crdt/src/testing/simulation.js';
 import { nodeIdArb } from '../libs/replication/src/testing/arbitraries.js';
 import { mutatedArb } from './mutations.js';
 import { check, hex, type FuzzTarget } from './target.js';

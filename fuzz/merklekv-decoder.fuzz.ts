@@ -14,7 +14,7 @@ import fc from 'fast-check';
 import { MERKLEKV_MAX_LINE_BYTES, MerkleKvDecoder, type MerkleKvEvent } from '#protocol';
 
 import { parseMerkleKvLine } from '../libs/protocol/src/merklekv/parse.js';
-import { eventsText, protocolishBytes } from '../libs/protocol/src/merklekv/spec-support.js';
+import { eventsText, protocolishBytes } from '../libs/protocol/src/testing/merklekv.js';
 import { check, type FuzzTarget } from './target.js';
 
 /** A run of one byte whose length is the line limit plus `delta`: built only when the input is. */

@@ -53,7 +53,7 @@ describe("nodes started from the reference server's config files", () => {
   it('run side by side on one host: each gets an HTTP port of its own', async () => {
     // The reference file names a MerkleKV port and no HTTP port (its server had no HTTP API):
     // both nodes used to claim 8080, and the second died.
-    const reference = readFileSync(join(repoRoot(), 'libs/config/src/fixtures/reference-config.toml'), 'utf8');
+    const reference = readFileSync(join(repoRoot(), 'libs/config/src/testing/reference-config.toml'), 'utf8');
     const { ports, nodes } = await startSideBySide(reference, 2);
     try {
       expect(nodes.map((node) => node.ports)).toEqual(ports.map((port) => ({ merklekv: port, http: port + HTTP_PORT_OFFSET, memcached: port + MEMCACHED_PORT_OFFSET })));

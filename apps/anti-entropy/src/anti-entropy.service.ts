@@ -4,9 +4,11 @@ import { AntiEntropyCoordinator, AntiEntropyError, encodeReply, Responder, Tombs
 import { KvError } from '#commands';
 import { type NodeConfig } from '#config';
 import { Logger } from '#logging';
+import { type Replicator, type ReplicatorRuntime } from '#replication';
 import { Store } from '#store';
 import { Telemetry } from '#telemetry';
-import { type ClusterExtension, type ClusterRuntime, ReplicationService } from '../../replicator/src/replication.service.js';
+import { type ClusterExtension } from '../../replicator/src/cluster-port.js';
+import { ReplicationService } from '../../replicator/src/replication.service.js';
 import { NODE_CONFIG } from '../../shared/src/tokens.js';
 import { PeerSessions, REQUEST_TIMEOUT_MS, type SessionRecord } from './peer-sessions.js';
 
@@ -27,7 +29,8 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
   private readonly sessions: PeerSessions;
   private readonly responder: Responder;
   private readonly collector: TombstoneCollector;
-  private runtime: ClusterRuntime | undefined;
+  private readonly replication: Replicator;
+  private runtime: ReplicatorRuntime | undefined;
   private subscription: Subscription | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -38,16 +41,17 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
   constructor(
     @Inject(NODE_CONFIG) private readonly config: NodeConfig,
     private readonly store: Store,
-    private readonly replication: ReplicationService,
+    replicationService: ReplicationService,
     logger: Logger,
     telemetry: Telemetry,
   ) {
     this.logger = logger.child({ component: 'anti-entropy' });
+    this.replication = replicationService.replicator;
     this.sessions = new PeerSessions(store, config, this.logger, telemetry.antiEntropy);
     this.responder = new Responder({
       store,
-      available: () => replication.replicating && !this.stopped,
-      clean: () => replication.settled(),
+      available: () => this.replication.replicating && !this.stopped,
+      clean: () => this.replication.settled(),
       limits: { maxValueBytes: config.maxValueBytes },
     });
     this.collector = new TombstoneCollector({ store, graceMs: config.antiEntropy.tombstoneGraceSeconds * 1000 });
@@ -55,7 +59,6 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
       intervalMs: config.antiEntropy.intervalSeconds * 1000,
       staticPeers: config.antiEntropy.peers.map((p) => `${p.host}:${p.port}`),
     });
-    replication.attach(this);
   }
 
   onApplicationBootstrap(): void {

@@ -9,10 +9,11 @@ import { NodeLifecycle } from '../../shared/src/lifecycle.js';
 import { MemoryPressure } from '../../shared/src/memory-pressure.js';
 import { CLUSTER_PORT, type ClusterViewSource, NODE_CONFIG, PEER_SYNC } from '../../shared/src/tokens.js';
 import { GatewayModule } from '../../gateway/src/gateway.module.js';
-import { ReplicatorModule } from '../../replicator/src/replicator.module.js';
+import { ClusterModule } from '../../replicator/src/replicator.module.js';
 import { localCommands } from '../../store-shard/src/local-commands.js';
 import { StoreShardModule } from '../../store-shard/src/store-shard.module.js';
 import { AntiEntropyModule } from '../../anti-entropy/src/anti-entropy.module.js';
+import { AntiEntropyService } from '../../anti-entropy/src/anti-entropy.service.js';
 import { StandaloneSyncModule } from '../../anti-entropy/src/standalone-sync.module.js';
 import { OperatorModule } from '../../operator/src/operator.module.js';
 
@@ -53,7 +54,7 @@ export class NodeModule {
             inject: [Store, OPTIONAL_CLUSTER],
           },
         }),
-        ...(config.nats ? [ReplicatorModule, AntiEntropyModule] : [StandaloneSyncModule]),
+        ...(config.nats ? [ClusterModule.forRoot({ module: AntiEntropyModule, provider: AntiEntropyService })] : [StandaloneSyncModule]),
         OperatorModule,
       ],
     };

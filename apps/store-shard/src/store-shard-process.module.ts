@@ -6,7 +6,7 @@ import { type Telemetry } from '#telemetry';
 import { CoreModule } from '../../shared/src/core.module.js';
 import { type NodeLifecycle } from '../../shared/src/lifecycle.js';
 import { OpsHttpServer } from '../../shared/src/ops-server.js';
-import { ReplicatorModule } from '../../replicator/src/replicator.module.js';
+import { ClusterModule } from '../../replicator/src/replicator.module.js';
 import { SHARD_TRANSPORT, ShardServer } from './shard-server.js';
 import { StoreShardModule } from './store-shard.module.js';
 
@@ -16,7 +16,7 @@ export class StoreShardProcessModule {
   static forRoot(config: NodeConfig, logger: Logger, lifecycle: NodeLifecycle, telemetry: Telemetry, transport: ServerNats): DynamicModule {
     return {
       module: StoreShardProcessModule,
-      imports: [CoreModule.forRoot(config, logger, lifecycle, telemetry), StoreShardModule, ReplicatorModule],
+      imports: [CoreModule.forRoot(config, logger, lifecycle, telemetry), StoreShardModule, ClusterModule.forRoot()],
       providers: [{ provide: SHARD_TRANSPORT, useValue: transport }, ShardServer, OpsHttpServer],
     };
   }

@@ -10,7 +10,7 @@ import {
   type Request,
 } from './codec.js';
 import { AntiEntropyError } from './errors.js';
-import { add, del, inc, openReplica, set } from './spec-support.js';
+import { add, del, inc, openReplica, set } from './testing/replicas.js';
 
 const SEED = 0xc0dec;
 const stamp = { hlc: { wall: 1_700_000_000_000, logical: 3 }, node: 'n1' };

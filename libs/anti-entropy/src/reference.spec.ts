@@ -1,6 +1,6 @@
 import { entryBytes } from '#crdt';
 import { type KeyValuePeer, pullFromReference } from './reference.js';
-import { openReplica, set } from './spec-support.js';
+import { openReplica, set } from './testing/replicas.js';
 
 /** A peer holding plain values, as a reference MerkleKV server does; counts GETs in flight. */
 function plainPeer(values: Record<string, string>): KeyValuePeer & { maxInFlight: number } {

@@ -3,7 +3,7 @@ import { EMPTY_ROOT } from '#mst';
 import { type Store } from '#store';
 import { decodeReply, encodeRequest, type Op, type Reply } from './codec.js';
 import { Responder } from './responder.js';
-import { entries, openReplica, roots, set } from './spec-support.js';
+import { entries, openReplica, roots, set } from './testing/replicas.js';
 
 const stamp = { hlc: { wall: 1_700_000_000_000, logical: 0 }, node: 'evil' };
 const register = (value: string): Entry => ({ type: 'register', stamp, value: Buffer.from(value) });

@@ -5,7 +5,7 @@ import { decodeReply, decodeRequest, encodeReply, encodeRequest, type ProtocolVe
 import { type ResponderOptions } from './responder.js';
 import { runSession, type SessionOptions } from './session.js';
 import { rangeFingerprint } from '#mst';
-import { add, del, entries, inc, link, openReplica, roots, set } from './spec-support.js';
+import { add, del, entries, inc, link, openReplica, roots, set } from './testing/replicas.js';
 
 const SEED = 0x5eed;
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { isLive } from '#crdt';
 import { RocksDbEngine, Store } from '#store';
 import { runSession, type SessionReport } from './session.js';
-import { del, entries, link, openReplica, roots, set } from './spec-support.js';
+import { del, entries, link, openReplica, roots, set } from './testing/replicas.js';
 import { TombstoneCollector } from './tombstones.js';
 
 const GRACE_MS = 1000;

@@ -4,7 +4,7 @@ import { ConfigError, DEFAULT_MAX_VALUE_BYTES, loadConfig, type LoadedConfig, ty
 const CWD = '/srv/kv';
 const FILE = '/srv/kv/merklekv.toml';
 
-const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
+const fixture = (name: string): string => readFileSync(new URL(`./testing/${name}`, import.meta.url), 'utf8');
 
 function enoent(path: string): Error {
   return Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: 'ENOENT' });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { type CounterEntry, type Entry, type SetEntry, type Stamp, ATTRIBUTES_FORMAT_VERSION, CrdtError, FORMAT_VERSION, decodeEntry, encodeEntry, entryDigest } from './index.js';
-import { anyEntryArb, canon, entriesArb, fcParams, hex, historyArb } from './test/simulation.js';
+import { anyEntryArb, canon, entriesArb, fcParams, hex, historyArb } from './testing/simulation.js';
 
 const stamp: Stamp = { hlc: { wall: 1_700_000_000_123, logical: 2 }, node: 'n1' };
 const tag = (wall: number, node: string): Stamp => ({ hlc: { wall, logical: 0 }, node });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { type Hlc, ClockDriftError, CrdtError, HybridLogicalClock, ZERO_HLC, compareHlc, decodeHlc, encodeHlc } from './index.js';
-import { fcParams, hex } from './test/simulation.js';
+import { fcParams, hex } from './testing/simulation.js';
 
 const MAX_WALL = 2 ** 48 - 1;
 const hlcArb = fc.record({ wall: fc.integer({ min: 0, max: MAX_WALL }), logical: fc.integer({ min: 0, max: 0xffff }) });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { type Entry, ZERO_TOMBSTONE, compareStamps, decodeEntry, encodeEntry, entryDigest, merge } from './index.js';
-import { canon, entriesArb, fcParams, hex, historyArb } from './test/simulation.js';
+import { canon, entriesArb, fcParams, hex, historyArb } from './testing/simulation.js';
 
 describe('merge is a lattice join over reachable entries', () => {
   it('is commutative', () => {

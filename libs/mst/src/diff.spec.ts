@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { diff, diffEntries } from './diff.js';
-import { asHex, expectedDiff, fanoutArb, mapPairArb, SEED } from './test/arbitraries.js';
-import { digestOf, hex } from './test/model.js';
+import { asHex, expectedDiff, fanoutArb, mapPairArb, SEED } from './testing/arbitraries.js';
+import { digestOf, hex } from './testing/model.js';
 import { MerkleSearchTree } from './tree.js';
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);

@@ -5,7 +5,7 @@ import { MstError } from './errors.js';
 import { DEFAULT_FANOUT, fanoutBits, jsSha256, keyLayer, layerOfHash, leadingZeroBits, sha256 } from './layer.js';
 
 // The atproto interop vectors (CC0), copied in so the tests need nothing outside the repository.
-const VECTORS = fileURLToPath(new URL('./test/vectors', import.meta.url));
+const VECTORS = fileURLToPath(new URL('./testing/vectors', import.meta.url));
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 describe('SHA-256 in JavaScript', () => {

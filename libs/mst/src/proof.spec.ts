@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import { isMstError } from './errors.js';
 import { EMPTY_ROOT } from './node.js';
 import { decodeProof, encodeProof, type MstProof, prove, verifyAbsence, verifyInclusion, verifyProof } from './proof.js';
-import { entriesArb, fanoutArb, keyArb, SEED } from './test/arbitraries.js';
-import { digestOf, encodePreimage, hex, sha256Of } from './test/model.js';
+import { entriesArb, fanoutArb, keyArb, SEED } from './testing/arbitraries.js';
+import { digestOf, encodePreimage, hex, sha256Of } from './testing/model.js';
 import { MerkleSearchTree, treeStats } from './tree.js';
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);

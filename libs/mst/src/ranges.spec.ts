@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import { compareBytes } from './bytes.js';
 import { keyLayer } from './layer.js';
 import { keysFromLayer, rangeFingerprint, scanRange, topKeys } from './ranges.js';
-import { entriesArb, fanoutArb, keyArb, mapPairArb, SEED } from './test/arbitraries.js';
-import { hex } from './test/model.js';
+import { entriesArb, fanoutArb, keyArb, mapPairArb, SEED } from './testing/arbitraries.js';
+import { hex } from './testing/model.js';
 import { MerkleSearchTree } from './tree.js';
 
 const inRange = (key: Uint8Array, lo: Uint8Array | null, hi: Uint8Array | null): boolean =>

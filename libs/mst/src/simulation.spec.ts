@@ -15,7 +15,7 @@
 import { entryDigest, type Entry, HybridLogicalClock, increment, isCrdtError, latestHlc, merge, remove, setAdd, setRemove, assign } from '#crdt';
 import { isMstError } from './errors.js';
 import { decodeRequest, decodeResponse, DiffSession, encodeRequest, encodeResponse, SnapshotCache } from './sync.js';
-import { hex } from './test/model.js';
+import { hex } from './testing/model.js';
 import { MerkleSearchTree } from './tree.js';
 
 const LONG = process.env.MERKLEKV_LONG_SIM === '1';

@@ -15,8 +15,8 @@ import {
   type SummaryRequest,
   type SummaryResponse,
 } from './sync.js';
-import { asHex, expectedDiff, fanoutArb, mapPairArb, SEED } from './test/arbitraries.js';
-import { digestOf, encodePreimage, hex, sha256Of } from './test/model.js';
+import { asHex, expectedDiff, fanoutArb, mapPairArb, SEED } from './testing/arbitraries.js';
+import { digestOf, encodePreimage, hex, sha256Of } from './testing/model.js';
 import { MerkleSearchTree, treeStats } from './tree.js';
 import { decodeNode, NodeSummary } from './wire.js';
 

@@ -4,8 +4,8 @@ import fc from 'fast-check';
 import { compareBytes } from './bytes.js';
 import { MstError } from './errors.js';
 import { keyLayer } from './layer.js';
-import { digestArb, entriesArb as entriesArbOf, fanoutArb, keyArb, SEED } from './test/arbitraries.js';
-import { digestOf, hex, type ModelMap, modelRoot, modelShape } from './test/model.js';
+import { digestArb, entriesArb as entriesArbOf, fanoutArb, keyArb, SEED } from './testing/arbitraries.js';
+import { digestOf, hex, type ModelMap, modelRoot, modelShape } from './testing/model.js';
 import { MerkleSearchTree, treeShape, treeStats } from './tree.js';
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -80,7 +80,7 @@ describe('golden roots', () => {
   });
 
   it('the 156 atproto example keys at fanout 4', () => {
-    const keys = readFileSync(new URL('./test/vectors/example_keys.txt', import.meta.url), 'utf8').split('\n').filter(Boolean);
+    const keys = readFileSync(new URL('./testing/vectors/example_keys.txt', import.meta.url), 'utf8').split('\n').filter(Boolean);
     const t = build(keys, 4);
     expect(treeStats(t).height).toBe(6);
     expect(hex(t.root())).toBe('4726dbd065f7b4c113d28b9525aae8f6a56f6384d195fa74715b78c1d332dd12');

@@ -1,12 +1,15 @@
 /**
- * #replication: the NATS side of replication, framework-free. It never dials NATS: callers hand
- * it a connected client (`NatsConnection`, `jetstream(nc)`, `jetstreamManager(nc)`).
+ * #replication: the NATS side of replication, framework-free. It never dials NATS itself: callers
+ * hand it a connected client (`NatsConnection`, `jetstream(nc)`, `jetstreamManager(nc)`), or the
+ * Replicator a `connect` function.
  *
  * - the change wire format (change-codec.ts) and NATS names (subjects.ts)
  * - the JetStream stream and per-node durable consumer (stream.ts)
  * - OutboxPublisher: outbox -> JetStream; ChangeSubscriber: JetStream -> merge (the essay on
  *   guarantees is at the top of publisher.ts)
  * - Membership: announcements, the peer view, failure detection (membership.ts)
+ * - Replicator: the three run together for one node, with its readiness, REPLICATE and reports
+ *   (replicator.ts)
  *
  * The store implements the ports (ports.ts): ChangeSource (its outbox) and ChangeSink (merge).
  */
@@ -54,3 +57,12 @@ export {
 export { type BackoffOptions, type ReplicationLogger } from './util.js';
 export { ReplicationError, type ReplicationErrorCode, isReplicationError } from './errors.js';
 export { type ReplicationMetrics, type ReplicationState, replicationMetrics, traceConsumes, traceMerge, tracePublishes } from './telemetry.js';
+export {
+  type AnnouncedSelf,
+  REPLICATOR_DEFAULTS,
+  type ReplicationView,
+  Replicator,
+  type ReplicatorLogger,
+  type ReplicatorOptions,
+  type ReplicatorRuntime,
+} from './replicator.js';

@@ -14,6 +14,8 @@ export interface BackoffOptions {
   readonly maxMs?: number;
   /** Growth per consecutive failure (default 2). */
   readonly factor?: number;
+  /** In [0, 1); default Math.random (tests draw their own). */
+  readonly random?: () => number;
 }
 
 /**
@@ -25,12 +27,14 @@ export class Backoff {
   readonly #initial: number;
   readonly #max: number;
   readonly #factor: number;
+  readonly #random: () => number;
   #attempt = 0;
 
   constructor(options: BackoffOptions = {}) {
     this.#initial = options.initialMs ?? 100;
     this.#max = options.maxMs ?? 5_000;
     this.#factor = options.factor ?? 2;
+    this.#random = options.random ?? Math.random;
     if (!(this.#initial > 0) || !(this.#max >= this.#initial) || !(this.#factor >= 1)) {
       throw new ReplicationError('BAD_OPTIONS', `backoff needs 0 < initialMs <= maxMs and factor >= 1, got ${JSON.stringify(options)}`);
     }
@@ -39,7 +43,7 @@ export class Backoff {
   next(): number {
     const d = Math.min(this.#max, this.#initial * this.#factor ** this.#attempt);
     this.#attempt = Math.min(this.#attempt + 1, 64);
-    return d / 2 + (Math.random() * d) / 2;
+    return d / 2 + (this.#random() * d) / 2;
   }
 
   reset(): void {

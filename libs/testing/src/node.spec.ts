@@ -6,7 +6,7 @@ import { parseReadyLine, startNode } from './node.js';
 import { isProcessAlive } from './process.js';
 import { TextClient } from './text-client.js';
 
-const FAKE = fileURLToPath(new URL('./fixtures/fake-node.js', import.meta.url));
+const FAKE = fileURLToPath(new URL('./testing/fake-node.js', import.meta.url));
 
 /** The argv the fake node logged in its first line. */
 function loggedArgv(logs: string): string[] {

@@ -1,4 +1,4 @@
-import { parsed, rejected, replyOf } from './spec-support.js';
+import { parsed, rejected, replyOf } from '../testing/merklekv.js';
 
 const ROOT = 'ab'.repeat(32);
 

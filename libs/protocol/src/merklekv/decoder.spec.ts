@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 
 import { MERKLEKV_MAX_LINE_BYTES, MerkleKvDecoder, type MerkleKvEvent } from './decoder.js';
-import { decode, decodeChunks, eventsText, protocolishBytes } from './spec-support.js';
+import { decode, decodeChunks, eventsText, protocolishBytes } from '../testing/merklekv.js';
 
 const LIMIT = MERKLEKV_MAX_LINE_BYTES;
 const bytes = (text: string): Buffer => Buffer.from(text, 'utf8');

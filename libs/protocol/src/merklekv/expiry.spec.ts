@@ -1,5 +1,5 @@
 import { type Command } from '#commands';
-import { parsed, rejected, replyOf } from './spec-support.js';
+import { parsed, rejected, replyOf } from '../testing/merklekv.js';
 
 describe('EXPIRE, TTL, PERSIST', () => {
   it('EXPIRE key seconds becomes a TOUCH with an absolute expiry that many seconds from now', () => {

@@ -1,5 +1,5 @@
 import { encodeMerkleKvError } from './reply.js';
-import { parsed, rejected, replyOf } from './spec-support.js';
+import { parsed, rejected, replyOf } from '../testing/merklekv.js';
 
 describe('PING / ECHO', () => {
   it('parse an optional (PING) or required (ECHO) message, spaces kept', () => {

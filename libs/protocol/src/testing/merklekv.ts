@@ -1,13 +1,13 @@
 /**
- * Helpers for this folder's specs: decode through the public decoder and look at the result.
- * Pure functions, no test framework: a failed expectation throws a plain Error.
+ * Helpers for the MerkleKV codec's specs (merklekv/) and its fuzz target: decode through the
+ * public decoder and look at the result. Pure functions, no test framework: a failed expectation throws a plain Error.
  */
 import fc from 'fast-check';
 
 import { type Command, type ResultOf } from '#commands';
 
-import { MerkleKvDecoder, type MerkleKvEvent, type MerkleKvDecoderOptions } from './decoder.js';
-import { encodeMerkleKvReply } from './reply.js';
+import { MerkleKvDecoder, type MerkleKvEvent, type MerkleKvDecoderOptions } from '../merklekv/decoder.js';
+import { encodeMerkleKvReply } from '../merklekv/reply.js';
 
 /** Events of `input` fed as the given chunks (one push of everything by default). */
 export function decodeChunks(chunks: readonly Uint8Array[], options?: MerkleKvDecoderOptions): MerkleKvEvent[] {

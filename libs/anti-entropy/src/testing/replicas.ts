@@ -1,8 +1,9 @@
+/** Test support for the anti-entropy specs: in-memory replicas, writes, their roots and entries, and a transport into a responder. */
 import { assign, type Entry, increment, remove, setAdd } from '#crdt';
 import { toHex } from '#mst';
 import { MemoryEngine, Store } from '#store';
-import { Responder, type ResponderOptions } from './responder.js';
-import { type Transport } from './session.js';
+import { Responder, type ResponderOptions } from '../responder.js';
+import { type Transport } from '../session.js';
 
 /** An in-memory replica (the real store over the memory engine). */
 export const openReplica = (nodeId: string, shards = 4): Promise<Store> =>
