@@ -10,7 +10,7 @@ import fc from 'fast-check';
 
 import { MemcachedDecoder, type MemcachedDecoderOptions, type MemcachedEvent } from '#protocol';
 
-import { memcachedEventsText } from '../libs/protocol/src/memcached/spec-support.js';
+import { memcachedEventsText } from '../libs/protocol/src/testing/memcached.js';
 import { check, type FuzzTarget } from './target.js';
 
 const WORDS = ['get', 'gets', 'gat', 'gats', 'set', 'add', 'replace', 'append', 'prepend', 'cas', 'delete', 'incr', 'decr', 'touch', 'flush_all', 'version', 'verbosity', 'stats', 'quit', 'mg', 'ms', 'md', 'ma', 'mn', 'me', 'noreply'];

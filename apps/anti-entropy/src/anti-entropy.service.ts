@@ -5,7 +5,7 @@ import { KvError } from '#commands';
 import { type NodeConfig } from '#config';
 import { Logger } from '#logging';
 import { type Replicator, type ReplicatorRuntime } from '#replication';
-import { Store } from '#store';
+import { type ReplicaStore, Store } from '#store';
 import { Telemetry } from '#telemetry';
 import { type ClusterExtension } from '../../replicator/src/cluster-port.js';
 import { ReplicationService } from '../../replicator/src/replication.service.js';
@@ -40,7 +40,7 @@ export class AntiEntropyService implements ClusterExtension, OnApplicationBootst
 
   constructor(
     @Inject(NODE_CONFIG) private readonly config: NodeConfig,
-    private readonly store: Store,
+    @Inject(Store) private readonly store: ReplicaStore,
     replicationService: ReplicationService,
     logger: Logger,
     telemetry: Telemetry,

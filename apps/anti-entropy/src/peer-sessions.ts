@@ -8,7 +8,7 @@ import {
 import { KvError, type PeerSync } from '#commands';
 import { type NodeConfig } from '#config';
 import { type Logger } from '#logging';
-import { type Store } from '#store';
+import { type ReplicaStore } from '#store';
 import { type AntiEntropyTelemetry } from '#telemetry';
 import { NotASessionPeer, TextPeer } from './text-peer.js';
 
@@ -57,7 +57,7 @@ export class PeerSessions implements PeerSync {
   private readonly graceMs: number;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: ReplicaStore,
     private readonly config: NodeConfig,
     private readonly logger: Logger,
     private readonly telemetry: AntiEntropyTelemetry,

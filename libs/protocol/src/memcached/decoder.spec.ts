@@ -1,6 +1,6 @@
 import { type MemcachedEvent } from './decoder.js';
 import { type MemcachedRequest } from './request.js';
-import { decodeMemcached, decodeMemcachedChunks, memcachedEventsText } from './spec-support.js';
+import { decodeMemcached, decodeMemcachedChunks, memcachedEventsText } from '../testing/memcached.js';
 
 const TEXT = { wire: 'text', noreply: false } as const;
 const NOREPLY = { wire: 'text', noreply: true } as const;

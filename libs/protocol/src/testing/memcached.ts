@@ -1,8 +1,8 @@
 /**
- * Helpers for this folder's specs and the memcached fuzz target: decode through the public
+ * Helpers for the memcached decoder's specs and fuzz target: decode through the public
  * decoder, and look at events as plain text. Pure functions, no test framework.
  */
-import { MemcachedDecoder, type MemcachedDecoderOptions, type MemcachedEvent } from './decoder.js';
+import { MemcachedDecoder, type MemcachedDecoderOptions, type MemcachedEvent } from '../memcached/decoder.js';
 
 export const MEMCACHED_SPEC_LIMITS: MemcachedDecoderOptions = { maxValueBytes: 1024 };
 
