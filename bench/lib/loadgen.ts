@@ -46,11 +46,11 @@ export interface LoadOptions {
   readonly stallTimeoutMs?: number;
   /** Connect over TLS, trusting this CA (PEM text). */
   readonly tlsCa?: string;
-  /** Sign each connection in first (MerkleKV `AUTH user password`), before any timing. */
+  /** Sign each connection in first (the protocol's own way), before any timing. */
   readonly auth?: { readonly user: string; readonly password: string };
 }
 
-type Connection = Pick<LoadOptions, 'port' | 'tlsCa' | 'auth'> & { readonly host: string };
+type Connection = Pick<LoadOptions, 'port' | 'tlsCa' | 'auth' | 'protocol'> & { readonly host: string };
 
 export interface LoadResult {
   readonly protocol: ProtocolName;
@@ -128,16 +128,17 @@ async function connect(target: Connection, onChunk: (chunk: Buffer) => void): Pr
   });
   const { auth } = target;
   if (auth === undefined) return socket;
+  const signIn = protocols[target.protocol].signIn(auth.user, auth.password);
   await new Promise<void>((resolve, reject) => {
     let reply = '';
     deliver = (chunk) => {
       reply += chunk.toString('utf8');
       if (!reply.includes('\n')) return;
       deliver = onChunk;
-      if (reply === 'OK\r\n') resolve();
-      else reject(new Error(`AUTH ${auth.user} answered ${JSON.stringify(reply)}`));
+      if (reply === signIn.accepted) resolve();
+      else reject(new Error(`signing in as ${auth.user} (${target.protocol}) answered ${JSON.stringify(reply)}`));
     };
-    socket.write(`AUTH ${auth.user} ${auth.password}\r\n`);
+    socket.write(signIn.request);
   });
   return socket;
 }

@@ -73,3 +73,11 @@ describe('memcached replies', () => {
     expect(memcached.setRequest('k1', Buffer.from('abc')).toString()).toBe('set k1 0 0 3\r\nabc\r\n');
   });
 });
+
+describe('sign-in', () => {
+  it("uses each protocol's own request and accepting reply", () => {
+    expect(merklekv.signIn('app', 'pw')).toEqual({ request: Buffer.from('AUTH app pw\r\n'), accepted: 'OK\r\n' });
+    // memcached's ASCII authentication: the first set carries "<user> <password>" as its data.
+    expect(memcached.signIn('app', 'pw')).toEqual({ request: Buffer.from('set auth 0 0 6\r\napp pw\r\n'), accepted: 'STORED\r\n' });
+  });
+});

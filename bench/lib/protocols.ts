@@ -20,6 +20,8 @@ export interface Protocol {
   getRequest(key: string): Buffer;
   setRequest(key: string, value: Buffer): Buffer;
   createParser(onReply: (reply: Reply) => void): ReplyParser;
+  /** The protocol's sign-in request for a user, and the exact reply that accepts it. */
+  signIn(user: string, password: string): { readonly request: Buffer; readonly accepted: string };
 }
 
 export type ProtocolName = 'merklekv' | 'memcached';
@@ -147,6 +149,7 @@ export const merklekv: Protocol = {
   getRequest: (key) => Buffer.from(`GET ${key}\r\n`),
   setRequest: (key, value) => Buffer.concat([Buffer.from(`SET ${key} `), value, Buffer.from('\r\n')]),
   createParser: (onReply) => new MerkleKvReplyParser(onReply),
+  signIn: (user, password) => ({ request: Buffer.from(`AUTH ${user} ${password}\r\n`), accepted: 'OK\r\n' }),
 };
 
 export const memcached: Protocol = {
@@ -154,6 +157,11 @@ export const memcached: Protocol = {
   getRequest: (key) => Buffer.from(`get ${key}\r\n`),
   setRequest: (key, value) => Buffer.concat([Buffer.from(`set ${key} 0 0 ${value.length}\r\n`), value, Buffer.from('\r\n')]),
   createParser: (onReply) => new MemcachedReplyParser(onReply),
+  // memcached's ASCII authentication: a first `set` whose data block is `<user> <password>`.
+  signIn: (user, password) => {
+    const token = Buffer.from(`${user} ${password}`);
+    return { request: Buffer.concat([Buffer.from(`set auth 0 0 ${token.length}\r\n`), token, Buffer.from('\r\n')]), accepted: 'STORED\r\n' };
+  },
 };
 
 export const protocols: Readonly<Record<ProtocolName, Protocol>> = { merklekv, memcached };

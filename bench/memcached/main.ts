@@ -10,11 +10,17 @@
  * counts, and the ratios ours/memcached.
  *
  *   npm run bench:memcached -- --seconds 5 --rounds 2
+ *
+ * With `--tls` and/or `--auth` it also measures a node with TLS on its listeners and/or a user
+ * every connection signs in as (memcached's ASCII authentication) against a plain node, on the
+ * memcached port. memaslap speaks neither TLS nor authentication, so that comparison runs
+ * bench:protocol's generator (`bench:protocol --protocol memcached`) and reports its ratios.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startMemcached, startNode, type MemcachedServer, type NodeProcess } from '#testing';
 import { killQuietly, onInterrupt, positive, runBench } from '../lib/cli.js';
 import { benchCommandLine } from '../lib/flags.js';
@@ -32,6 +38,8 @@ const flags = benchCommandLine({
     verify: { hint: 'P', description: 'memaslap --verify: share of gets whose value it checks', default: '0.1' },
     'memcached-threads': { hint: 'N', description: 'memcached -t', default: '2' },
     memaslap: { hint: 'PATH', description: 'the load generator', default: 'memcaslap' },
+    tls: { hint: '', description: 'also compare a node with TLS on its listeners with a plain one (bench:protocol generator)', switch: true },
+    auth: { hint: '', description: 'also compare a node whose connections sign in with a plain one (bench:protocol generator)', switch: true },
   },
   notes: ['Needs memcached and memaslap on the PATH (Debian: memcached, libmemcached-tools). Progress on stderr, one JSON line on stdout.'],
 });
@@ -45,6 +53,8 @@ const settings = {
   verify: positive('verify', flags.verify, true),
   memcachedThreads: Math.floor(positive('memcached-threads', flags['memcached-threads'])),
   memaslap: flags.memaslap,
+  tls: flags.tls,
+  auth: flags.auth,
 };
 
 const MIXES = [
@@ -98,6 +108,44 @@ function memaslap(port: number, config: string): Promise<Run> {
         getMisses: figure(output, 'get_misses'),
       });
     });
+  });
+}
+
+/** The secured node over the plain one on the memcached port, measured by bench:protocol in a child process. */
+function securedComparison(): Promise<Record<string, unknown>> {
+  const args = [
+    join(dirname(fileURLToPath(import.meta.url)), '..', 'protocol', 'main.js'),
+    '--protocol', 'memcached',
+    '--connections', String(settings.concurrency),
+    '--seconds', String(settings.seconds),
+    '--rounds', String(settings.rounds),
+    '--value-bytes', String(settings.valueBytes),
+    ...(settings.tls ? ['--tls'] : []),
+    ...(settings.auth ? ['--auth'] : []),
+  ];
+  progress(`secured comparison: bench:protocol ${args.slice(1).join(' ')}`);
+  return new Promise((resolve, reject) => {
+    const child = execFile(process.execPath, args, { maxBuffer: 16 * 1024 * 1024 }, (error, stdout) => {
+      if (error) {
+        reject(new Error(`bench:protocol --protocol memcached failed: ${error.message}`));
+        return;
+      }
+      const report = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+      resolve({
+        load_generator: `bench:protocol --protocol memcached (${String(report['connections'])} connections, depth ${String(report['depth'])})`,
+        tls: settings.tls,
+        auth: settings.auth,
+        plain_get_ops_s: (report['merklekv'] as Record<string, unknown>)['get_ops_s'],
+        plain_set_ops_s: (report['merklekv'] as Record<string, unknown>)['set_ops_s'],
+        secured_get_ops_s: (report['secured'] as Record<string, unknown>)['get_ops_s'],
+        secured_set_ops_s: (report['secured'] as Record<string, unknown>)['set_ops_s'],
+        get_ratio: report['secured_get_ratio'],
+        set_ratio: report['secured_set_ratio'],
+        goal: report['secured_goal'],
+        goal_met: report['secured_goal_met'],
+      });
+    });
+    child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(chunk));
   });
 }
 
@@ -161,6 +209,7 @@ async function main(): Promise<void> {
     ) as Record<ServerName, Record<MixName, Record<string, number>>>;
     const ratio = (mix: MixName): number => Math.round((figures.merklekv[mix]['tps']! / figures.memcached[mix]['tps']!) * 1000) / 1000;
     const ratios = { ratio_90_10: ratio('90_10'), ratio_10_90: ratio('10_90') };
+    const secured = settings.tls || settings.auth ? { secured: await securedComparison() } : {};
     const report = {
       bench: 'memcached',
       load_generator: `memaslap -T ${settings.threads} -c ${settings.concurrency} -X ${settings.valueBytes} --verify=${settings.verify}`,
@@ -175,6 +224,7 @@ async function main(): Promise<void> {
       ...ratios,
       goal: GOAL,
       goal_met: { '90_10': ratios.ratio_90_10 >= GOAL.ratio_90_10, '10_90': ratios.ratio_10_90 >= GOAL.ratio_10_90 },
+      ...secured,
     };
     const bad = (['merklekv', 'memcached'] as const).flatMap((server) =>
       MIXES.filter((mix) => figures[server][mix.name]['errors']! > 0 || figures[server][mix.name]['verify_failed']! > 0).map((mix) => `${server} ${mix.name}`),

@@ -17,6 +17,8 @@
  * With `--tls` and/or `--auth`, a second node runs with TLS on its listeners (certificates made
  * for the run) and/or a configured user every connection signs in as, under the same load in
  * the same rounds; `secured_get_ratio` and `secured_set_ratio` compare it with the plain node.
+ * `--protocol memcached` drives the nodes' memcached port instead of the MerkleKV one (how
+ * bench:memcached measures TLS and sign-in, which memaslap does not speak).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,7 +30,7 @@ import { killQuietly, onInterrupt, positive, runBench } from '../lib/cli.js';
 import { benchCommandLine } from '../lib/flags.js';
 import { LatencyHistogram } from '../lib/histogram.js';
 import { benchKey, benchValue, runLoad, runLoadInWorkers, summarize, type LoadOp, type LoadResult } from '../lib/loadgen.js';
-import type { ProtocolName } from '../lib/protocols.js';
+import { protocols, type ProtocolName } from '../lib/protocols.js';
 
 const GOAL = { get_ratio: 0.5, set_ratio: 0.3 } as const;
 /** Secured (TLS, auth) over plain, same node build, same run. */
@@ -50,8 +52,20 @@ const flags = benchCommandLine({
     'node-arg': { hint: 'ARG', description: 'extra node flag (e.g. --node-arg=--shards --node-arg=4)', multiple: true },
     tls: { hint: '', description: 'also measure a node with TLS on its listeners', switch: true },
     auth: { hint: '', description: 'also measure a node with a user every connection signs in as', switch: true },
+    protocol: { hint: 'NAME', description: "the nodes' port to drive: merklekv or memcached", default: 'merklekv' },
   },
 });
+
+const nodeProtocol = ((name: string): ProtocolName => {
+  if (name === 'merklekv' || name === 'memcached') return name;
+  throw new Error(`--protocol must be merklekv or memcached, not ${JSON.stringify(name)}`);
+})(flags.protocol);
+/** The node's port for the protocol the run drives. */
+const nodePort = (node: NodeProcess): number => {
+  const port = nodeProtocol === 'memcached' ? node.ports.memcached : node.ports.merklekv;
+  if (port === undefined) throw new Error(`node pid ${node.pid} has no ${nodeProtocol} port`);
+  return port;
+};
 
 const settings = {
   connections: Math.floor(positive('connections', flags.connections)),
@@ -65,6 +79,7 @@ const settings = {
   memcachedThreads: Math.floor(positive('memcached-threads', flags['memcached-threads'])),
   tls: flags.tls,
   auth: flags.auth,
+  protocol: nodeProtocol,
 };
 
 const progress = (message: string): void => {
@@ -113,7 +128,12 @@ async function checkValue(target: Target): Promise<void> {
   const key = benchKey('bench:', 0);
   const expected = benchValue(0, settings.valueBytes).toString();
   await using client = await TextClient.connect(target.port, target.tlsCa !== undefined ? { tls: { ca: target.tlsCa } } : {});
-  if (target.auth !== undefined) await client.request(`AUTH ${target.auth.user} ${target.auth.password}`);
+  if (target.auth !== undefined) {
+    const signIn = protocols[target.name].signIn(target.auth.user, target.auth.password);
+    client.write(signIn.request);
+    const reply = await client.readLine();
+    if (`${reply}\r\n` !== signIn.accepted) throw new Error(`${target.label}: signing in answered ${JSON.stringify(reply)}`);
+  }
   if (target.name === 'merklekv') {
     const reply = await client.request(`GET ${key}`);
     if (reply !== `VALUE ${expected}`) throw new Error(`merklekv: GET ${key} answered ${JSON.stringify(reply.slice(0, 200))}`);
@@ -197,12 +217,12 @@ async function main(): Promise<void> {
   progress(`memcached pid ${mc.pid} on port ${mc.port}`);
   await using kv = await startNode({ args: ['--engine', 'rocksdb', ...flags['node-arg']], readyTimeoutMs: 30_000 });
   live.node = kv;
-  progress(`node pid ${kv.pid} on port ${kv.ports.merklekv}, data dir ${kv.dataDir}`);
+  progress(`node pid ${kv.pid} on port ${nodePort(kv)} (${settings.protocol}), data dir ${kv.dataDir}`);
   await using secured = settings.tls || settings.auth ? await startSecuredNode(live) : undefined;
 
   const targets: Target[] = [
     { label: 'memcached', name: 'memcached', port: mc.port },
-    { label: 'merklekv', name: 'merklekv', port: kv.ports.merklekv },
+    { label: 'merklekv', name: settings.protocol, port: nodePort(kv) },
     ...(secured ? [secured.target] : []),
   ];
   for (const target of targets) {
@@ -238,6 +258,7 @@ async function main(): Promise<void> {
     : {};
   const report = {
     bench: 'protocol',
+    protocol: settings.protocol,
     connections: settings.connections,
     depth: settings.depth,
     value_bytes: settings.valueBytes,
@@ -290,9 +311,9 @@ async function startSecuredNode(live: { secured?: NodeProcess }): Promise<{ targ
   }
   const node = await startNode({ args, readyTimeoutMs: 30_000 });
   live.secured = node;
-  progress(`secured node (tls ${settings.tls}, auth ${settings.auth}) pid ${node.pid} on port ${node.ports.merklekv}`);
+  progress(`secured node (tls ${settings.tls}, auth ${settings.auth}) pid ${node.pid} on port ${nodePort(node)}`);
   return {
-    target: { label: 'secured', name: 'merklekv', port: node.ports.merklekv, ...(tlsCa !== undefined && { tlsCa }), ...(settings.auth && { auth: BENCH_USER }) },
+    target: { label: 'secured', name: settings.protocol, port: nodePort(node), ...(tlsCa !== undefined && { tlsCa }), ...(settings.auth && { auth: BENCH_USER }) },
     async [Symbol.asyncDispose]() {
       await node[Symbol.asyncDispose]();
       await removeDir(dir);
