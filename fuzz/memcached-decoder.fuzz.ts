@@ -10,6 +10,7 @@ import fc from 'fast-check';
 
 import { MemcachedDecoder, type MemcachedDecoderOptions, type MemcachedEvent } from '#protocol';
 
+import { MAX_SASL_MESSAGE_BYTES } from '../libs/protocol/src/memcached/binary.js';
 import { memcachedEventsText } from '../libs/protocol/src/testing/memcached.js';
 import { check, type FuzzTarget } from './target.js';
 
@@ -68,8 +69,12 @@ const inputArb: fc.Arbitrary<DecoderInput> = fc.record({
   cuts: fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 8 }),
 });
 
-/** What the decoder may hold: a line, a data block, a binary body (value, key, extras), whichever limit is highest. */
-const bound = (o: MemcachedDecoderOptions): number => Math.max(o.maxLineBytes ?? 2048, o.maxRetrievalLineBytes ?? 1 << 20, o.maxValueBytes + 250 + 255);
+/**
+ * What the decoder may hold: a line, a data block, a binary body (value, key, extras), whichever
+ * limit is highest. A SASL body's message has its own limit, whatever the value limit.
+ */
+const bound = (o: MemcachedDecoderOptions): number =>
+  Math.max(o.maxLineBytes ?? 2048, o.maxRetrievalLineBytes ?? 1 << 20, Math.max(o.maxValueBytes, MAX_SASL_MESSAGE_BYTES) + 250 + 255);
 
 function decodeChecked(chunks: readonly Uint8Array[], options: MemcachedDecoderOptions): MemcachedEvent[] {
   const events: MemcachedEvent[] = [];

@@ -94,7 +94,7 @@ interface OpcodeSpec {
 }
 
 /** Longest SASL message taken: a PLAIN one is a user name and a password. */
-const MAX_SASL_MESSAGE_BYTES = 4096;
+export const MAX_SASL_MESSAGE_BYTES = 4096;
 
 const SPECS = new Map<number, OpcodeSpec>([
   [OPCODE.get, { kind: 'get', quiet: false }],
