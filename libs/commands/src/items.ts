@@ -109,7 +109,23 @@ export function itemCommands({ store, limits, now = Date.now }: CommandDeps): Ha
 /** A live entry as the item commands show it. */
 export function itemOf(e: LiveEntry): Item {
   const at = expiresAt(e);
-  return { value: entryBytes(e) ?? EMPTY, flags: e.flags ?? 0, cas: entryCas(e), ...(at === undefined ? {} : { expiresAt: at }) };
+  return { value: entryBytes(e) ?? EMPTY, flags: e.flags ?? 0, cas: casOf(e), ...(at === undefined ? {} : { expiresAt: at }) };
+}
+
+/**
+ * CAS values of the entries read or written lately. A CAS value is a SHA-256 digest of the entry;
+ * entries never change and the store hands out the same object for a key until its next write,
+ * so a key read again and again is hashed once, not on every read.
+ */
+const CAS_VALUES = new WeakMap<Entry, bigint>();
+
+function casOf(e: Entry): bigint {
+  let cas = CAS_VALUES.get(e);
+  if (cas === undefined) {
+    cas = entryCas(e);
+    CAS_VALUES.set(e, cas);
+  }
+  return cas;
 }
 
 function casRefusal(live: LiveEntry | undefined, cas: bigint | undefined): 'NOT_FOUND' | 'EXISTS' | undefined {

@@ -3,6 +3,7 @@
  * text (`STORED`, `VALUE ...`), meta (`HD`, `VA`, `EN` with the flags asked for), or a binary
  * response. Fixed replies are shared Buffers: write them, never mutate them.
  */
+import { framed, type ReplyBytes } from '../session/reply-bytes.js';
 import { binaryError, binaryResponse, STATUS } from './binary.js';
 import { keyBytes } from './tokens.js';
 import { type Framing, type MemcachedFailure, type MemcachedItem, type MemcachedOutcome, type MemcachedRequest, type StoreMode } from './request.js';
@@ -75,8 +76,8 @@ function binaryFailure(framing: BinaryFraming, failure: MemcachedFailure): Buffe
   }
 }
 
-/** The reply to `request` given what it came to. */
-export function encodeOutcome(request: MemcachedRequest, outcome: MemcachedOutcome): Buffer {
+/** The reply to `request` given what it came to (a large value as pieces, see `framed`). */
+export function encodeOutcome(request: MemcachedRequest, outcome: MemcachedOutcome): ReplyBytes {
   const { framing } = request;
   switch (framing.wire) {
     case 'text':
@@ -90,7 +91,7 @@ export function encodeOutcome(request: MemcachedRequest, outcome: MemcachedOutco
 
 // ---------------------------------------------------------------- classic text
 
-function textReply(request: MemcachedRequest, outcome: MemcachedOutcome): Buffer {
+function textReply(request: MemcachedRequest, outcome: MemcachedOutcome): ReplyBytes {
   switch (outcome.op) {
     case 'get':
       return request.op === 'get' ? valueBlocks(request.keys, outcome.items, request.withCas, request.end !== false) : TEXT_REPLY.error;
@@ -122,7 +123,7 @@ function textReply(request: MemcachedRequest, outcome: MemcachedOutcome): Buffer
 }
 
 /** `VALUE <key> <flags> <bytes>[ <cas>]`, the data, for each item found; then `END`. */
-function valueBlocks(keys: readonly string[], items: readonly (MemcachedItem | undefined)[], withCas: boolean, end: boolean): Buffer {
+function valueBlocks(keys: readonly string[], items: readonly (MemcachedItem | undefined)[], withCas: boolean, end: boolean): ReplyBytes {
   const parts: Uint8Array[] = [];
   for (let i = 0; i < items.length; i++) {
     const item = items[i];
@@ -131,7 +132,7 @@ function valueBlocks(keys: readonly string[], items: readonly (MemcachedItem | u
     parts.push(VALUE, keyBytes(keys[i]!), Buffer.from(` ${item.flags} ${item.value.length}${cas}\r\n`, 'latin1'), item.value, CRLF);
   }
   if (end) parts.push(END);
-  return Buffer.concat(parts);
+  return framed(parts);
 }
 
 const CRLF = Buffer.from('\r\n', 'latin1');
@@ -169,7 +170,7 @@ const itemFlags = (item: MemcachedItem): Partial<Record<string, string>> => ({
   l: '0',
 });
 
-function metaReply(framing: MetaFraming, request: MemcachedRequest, outcome: MemcachedOutcome): Buffer {
+function metaReply(framing: MetaFraming, request: MemcachedRequest, outcome: MemcachedOutcome): ReplyBytes {
   const key = 'key' in request ? request.key : request.op === 'get' ? request.keys[0]! : '';
   const status = (code: string, values: Partial<Record<string, string>> = {}): Buffer => line(`${code}${returned(framing, key, values)}`);
   switch (outcome.op) {
@@ -204,8 +205,8 @@ function metaReply(framing: MetaFraming, request: MemcachedRequest, outcome: Mem
   }
 }
 
-function withData(header: string, data: Uint8Array): Buffer {
-  return Buffer.concat([Buffer.from(`${header}\r\n`, 'utf8'), data, CRLF]);
+function withData(header: string, data: Uint8Array): ReplyBytes {
+  return framed([Buffer.from(`${header}\r\n`, 'utf8'), data, CRLF]);
 }
 
 // ---------------------------------------------------------------- binary

@@ -2,7 +2,7 @@ import { executorFixture, type ExecutorFixture } from '../../../commands/src/tes
 import { AccessControl, type CommandPort, GuardedPort } from '#commands';
 import { hashPassword, parsePasswordHash, type UserConfig } from '#config';
 import { Logger } from '#logging';
-import { ProtocolSession, type SessionTransport } from '../session/session.js';
+import { DEFAULT_SESSION_LIMITS, ProtocolSession, type SessionDeps, type SessionTransport } from '../session/session.js';
 import { MemcachedCounters } from './commands.js';
 import { memcachedSessionProtocol } from './session.js';
 
@@ -12,8 +12,8 @@ class Collected implements SessionTransport {
   unsentBytes = 0;
   closed = false;
   ended = false;
-  write(bytes: Buffer): void {
-    this.sent.push(bytes);
+  write(bytes: Uint8Array): void {
+    this.sent.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
   }
   end(): void {
     this.ended = true;
@@ -76,7 +76,7 @@ describe('memcached over the command layer', () => {
   }
 
   /** A fresh connection on `executor` (default: the fixture's, unguarded). */
-  function connect(options: { executor?: CommandPort; signInRequired?: boolean } = {}): Connection {
+  function connect(options: { executor?: CommandPort; signInRequired?: boolean; session?: Pick<SessionDeps, 'limits' | 'nextTurn'> } = {}): Connection {
     const transport = new Collected();
     const protocol = memcachedSessionProtocol({
       maxValueBytes: 1024,
@@ -91,7 +91,7 @@ describe('memcached over the command layer', () => {
       },
     });
     const executor = options.executor ?? fixture.executor;
-    const session = new ProtocolSession(transport, { executor, stats: fixture.stats, protocol, logger: Logger.create({ level: 'error' }) });
+    const session = new ProtocolSession(transport, { executor, stats: fixture.stats, protocol, logger: Logger.create({ level: 'error' }), ...options.session });
     return {
       transport,
       async send(input, until) {
@@ -137,6 +137,21 @@ describe('memcached over the command layer', () => {
       ].join('\r\n'),
     );
     expect(flushes).toEqual([30]);
+  });
+
+  it('yields after a turn of replies, as MerkleKV connections do, and answers the rest in the next turns', async () => {
+    await exchange('set k 0 0 3\r\nabc\r\n', (t) => t === 'STORED\r\n');
+    const resumes: (() => void)[] = [];
+    const connection = connect({ session: { limits: { ...DEFAULT_SESSION_LIMITS, maxTurnReplies: 2 }, nextTurn: (resume) => void resumes.push(resume) } });
+    const { transport } = connection;
+    // The request runs, and the first turn's replies go out, before send's first wait.
+    void connection.send('get k\r\n'.repeat(5), () => true);
+    const block = 'VALUE k 0 3\r\nabc\r\nEND\r\n';
+    expect(transport.text()).toBe(block.repeat(2));
+    resumes.shift()!();
+    expect(transport.text()).toBe(block.repeat(4));
+    resumes.shift()!();
+    expect(transport.text()).toBe(block.repeat(5));
   });
 
   it('gets and cas: the CAS value of gets stores once', async () => {

@@ -6,6 +6,7 @@
  */
 import { type Command, type CommandPort, isKvError, type KvErrorCode } from '#commands';
 
+import { type ReplyBytes } from '../session/reply-bytes.js';
 import { type SessionInput, type SessionProtocol } from '../session/session.js';
 import { type Credentials, plainCredentials, SASL_MECHANISMS, SignIn, textCredentials } from './auth.js';
 import { binaryResponse, STATUS } from './binary.js';
@@ -37,7 +38,7 @@ export interface MemcachedProtocolDeps {
 type Input = SessionInput<MemcachedRequest>;
 
 const CLOSE: Input = { kind: 'fatal', reply: Buffer.alloc(0), countsAsError: false };
-const reply = (bytes: Buffer, countsAsError = false): Input => ({ kind: 'reply', reply: bytes, countsAsError });
+const reply = (bytes: ReplyBytes, countsAsError = false): Input => ({ kind: 'reply', reply: bytes, countsAsError });
 const TEXT: Framing = { wire: 'text', noreply: false };
 const UNAUTHENTICATED: MemcachedFailure = { kind: 'unauthenticated' };
 const AUTH_FAILED: MemcachedFailure = { kind: 'auth-failed' };

@@ -4,6 +4,7 @@
  */
 import { type Command, type ResultOf } from '#commands';
 
+import { type ReplyBytes } from '../session/reply-bytes.js';
 import { authEncoders } from './auth.js';
 import { bulkEncoders } from './bulk.js';
 import { clusterEncoders } from './cluster.js';
@@ -27,12 +28,13 @@ const ENCODERS: ReplyEncoders<Command['name']> = {
 };
 
 /**
- * The reply to `command` given its `result`, as one Buffer of whole `\r\n`-terminated lines.
- * Fixed replies (`OK`, `NOT_FOUND`, ...) are shared Buffers: write them, never mutate them.
+ * The reply to `command` given its `result`: whole `\r\n`-terminated lines, as one Buffer or (a
+ * large value) as pieces. Fixed replies (`OK`, `NOT_FOUND`, ...) are shared Buffers: write them,
+ * never mutate them.
  */
-export function encodeMerkleKvReply<C extends Command>(command: C, result: ResultOf[C['name']]): Buffer {
+export function encodeMerkleKvReply<C extends Command>(command: C, result: ResultOf[C['name']]): ReplyBytes {
   // The table is typed per command name; TypeScript cannot correlate the generic key with it.
-  const encode = ENCODERS[command.name] as (command: C, result: ResultOf[C['name']]) => Buffer;
+  const encode = ENCODERS[command.name] as (command: C, result: ResultOf[C['name']]) => ReplyBytes;
   return encode(command, result);
 }
 

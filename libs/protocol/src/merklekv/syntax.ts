@@ -1,5 +1,6 @@
 import { type Command, type CommandName, type CommandOf, type ResultOf } from '#commands';
 
+import { type ReplyBytes } from '../session/reply-bytes.js';
 import { indexOfByte } from './text.js';
 
 /**
@@ -18,7 +19,7 @@ export type ParseResult = Command | string;
  */
 export type WordParser = (line: Buffer, rest: number, end: number, word: string, upper: string) => ParseResult;
 
-export type ReplyEncoder<N extends CommandName> = (command: CommandOf<N>, result: ResultOf[N]) => Buffer;
+export type ReplyEncoder<N extends CommandName> = (command: CommandOf<N>, result: ResultOf[N]) => ReplyBytes;
 export type ReplyEncoders<N extends CommandName> = { readonly [K in N]: ReplyEncoder<K> };
 
 // Error texts shared by several families, byte-exact with the reference server.

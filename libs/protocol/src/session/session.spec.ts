@@ -5,7 +5,9 @@ import { ProtocolSession, type SessionLimits, type SessionTransport } from './se
 
 /** A transport whose peer reads only when told to: what it was sent, and what it has not taken yet. */
 class PeerTransport implements SessionTransport {
-  private received: Buffer[] = [];
+  /** Every write, as given. */
+  readonly writes: Uint8Array[] = [];
+  private received: Uint8Array[] = [];
   unsentBytes = 0;
   closed = false;
   ended = false;
@@ -13,7 +15,8 @@ class PeerTransport implements SessionTransport {
   /** The most unsent bytes seen at once. */
   peakUnsent = 0;
 
-  write(bytes: Buffer): void {
+  write(bytes: Uint8Array): void {
+    this.writes.push(bytes);
     this.received.push(bytes);
     this.unsentBytes += bytes.length;
     this.peakUnsent = Math.max(this.peakUnsent, this.unsentBytes);
@@ -89,13 +92,39 @@ class ScriptedCommands implements CommandPort {
 }
 
 const MiB = 1024 * 1024;
-const limits: SessionLimits = { maxPendingReplies: 16, maxUnsentBytes: 4 * MiB };
+/** Without a turn budget: the specs of the other limits run every turn's work at once. */
+const limits: SessionLimits = { maxPendingReplies: 16, maxUnsentBytes: 4 * MiB, maxTurnReplies: Infinity, maxTurnBytes: Infinity };
 
-function open(commands: ScriptedCommands, clock = (): number => Date.now()): { session: ProtocolSession; transport: PeerTransport } {
+function open(
+  commands: ScriptedCommands,
+  clock = (): number => Date.now(),
+  options: { limits?: SessionLimits; nextTurn?: (resume: () => void) => void } = {},
+): { session: ProtocolSession; transport: PeerTransport } {
   const transport = new PeerTransport();
   const logger = Logger.create({ level: 'error' });
-  const session = new ProtocolSession(transport, { executor: commands, stats: new CommandStats(), protocol: MERKLEKV_SESSION_PROTOCOL, logger, limits, clock });
+  const session = new ProtocolSession(transport, {
+    executor: commands,
+    stats: new CommandStats(),
+    protocol: MERKLEKV_SESSION_PROTOCOL,
+    logger,
+    limits: options.limits ?? limits,
+    clock,
+    nextTurn: options.nextTurn,
+  });
   return { session, transport };
+}
+
+/** Event-loop turns the test runs by hand: what the session left for the next turn. */
+class Turns {
+  private readonly waiting: (() => void)[] = [];
+  readonly nextTurn = (resume: () => void): void => void this.waiting.push(resume);
+  get scheduled(): number {
+    return this.waiting.length;
+  }
+  /** Runs what was left for the next turn (and not what that schedules in turn). */
+  run(): void {
+    for (const resume of this.waiting.splice(0)) resume();
+  }
 }
 
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -248,6 +277,111 @@ describe('ProtocolSession', () => {
     session.closed();
     await drained;
     expect(commands.count('GET')).toBe(0);
+  });
+
+  describe('turn budget', () => {
+    const turnLimits: SessionLimits = { ...limits, maxTurnReplies: 1000, maxTurnBytes: 3000 };
+    /** `VALUE <1000 bytes>\r\n` */
+    const replyBytes = 1008;
+
+    it('stops producing replies once the turn has its bytes, and goes on in the next turn, in order', () => {
+      const commands = new ScriptedCommands();
+      commands.values.set('k', Buffer.alloc(1000, 'v'));
+      const turns = new Turns();
+      const { session, transport } = open(commands, undefined, { limits: turnLimits, nextTurn: turns.nextTurn });
+      session.receive(Buffer.from(`${'GET k\r\n'.repeat(10)}PING end\r\n`));
+
+      // The reply that fills the budget is the turn's last: three of 1008 bytes pass 3000.
+      expect(commands.count('GET')).toBe(Math.ceil(turnLimits.maxTurnBytes / replyBytes));
+      expect(transport.unsentBytes).toBe(3 * replyBytes);
+      // The chunk's other requests wait, and the socket is not read meanwhile.
+      expect(transport.paused).toBe(true);
+      expect(turns.scheduled).toBe(1);
+
+      const perTurn: number[] = [];
+      while (turns.scheduled > 0) {
+        const before = commands.count('GET');
+        turns.run();
+        perTurn.push(commands.count('GET') - before);
+      }
+      expect(perTurn).toEqual([3, 3, 1]);
+      expect(transport.take()).toBe(`${`VALUE ${'v'.repeat(1000)}\r\n`.repeat(10)}PONG end\r\n`);
+      expect(transport.paused).toBe(false);
+    });
+
+    it('bounds a turn by replies too, however small they are', () => {
+      const commands = new ScriptedCommands();
+      const turns = new Turns();
+      const { session, transport } = open(commands, undefined, { limits: { ...limits, maxTurnReplies: 4, maxTurnBytes: MiB }, nextTurn: turns.nextTurn });
+      session.receive(Buffer.from('PING\r\n'.repeat(10)));
+      expect(transport.take()).toBe('PONG\r\n'.repeat(4));
+      turns.run();
+      expect(transport.take()).toBe('PONG\r\n'.repeat(4));
+      turns.run();
+      expect(transport.take()).toBe('PONG\r\n'.repeat(2));
+      expect(turns.scheduled).toBe(0);
+    });
+
+    it('does not go on in the same turn when the peer takes every reply at once (drain right after the write)', () => {
+      const commands = new ScriptedCommands();
+      commands.values.set('k', Buffer.alloc(1000, 'v'));
+      const turns = new Turns();
+      const { session, transport } = open(commands, undefined, { limits: turnLimits, nextTurn: turns.nextTurn });
+      session.receive(Buffer.from('GET k\r\n'.repeat(10)));
+      const firstTurn = commands.count('GET');
+      // A socket whose writes the kernel took signals 'drain' before the event loop moves on.
+      for (let i = 0; i < 5; i++) {
+        transport.take();
+        session.writable();
+      }
+      expect(commands.count('GET')).toBe(firstTurn);
+      turns.run();
+      expect(commands.count('GET')).toBe(2 * firstTurn);
+    });
+
+    it('counts replies that settle later, so a turn holds one budget in all', async () => {
+      const commands = new ScriptedCommands();
+      commands.values.set('slow:k', Buffer.alloc(1000, 'v'));
+      commands.values.set('k', Buffer.alloc(1000, 'v'));
+      const turns = new Turns();
+      const { session, transport } = open(commands, undefined, { limits: turnLimits, nextTurn: turns.nextTurn });
+      session.receive(Buffer.from('GET slow:k\r\nGET slow:k\r\nGET slow:k\r\n'));
+      expect(turns.scheduled).toBe(0);
+      for (const finish of commands.unfinished.splice(0)) finish();
+      await settle();
+      expect(transport.unsentBytes).toBe(3 * replyBytes);
+      expect(turns.scheduled).toBe(1);
+      session.receive(Buffer.from('GET k\r\n'));
+      expect(commands.count('GET')).toBe(3);
+      turns.run();
+      expect(commands.count('GET')).toBe(4);
+    });
+
+    it('yields in setImmediate by default, so other connections run between two slices of a flood', async () => {
+      const commands = new ScriptedCommands();
+      commands.values.set('k', Buffer.alloc(1000, 'v'));
+      const { session } = open(commands, undefined, { limits: turnLimits });
+      session.receive(Buffer.from('GET k\r\n'.repeat(9)));
+      expect(commands.count('GET')).toBe(3);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(commands.count('GET')).toBeGreaterThan(3);
+      await settle();
+      await settle();
+      expect(commands.count('GET')).toBe(9);
+    });
+  });
+
+  it('writes a large value as it is stored, beside its framing, rather than copying it', () => {
+    const commands = new ScriptedCommands();
+    const value = Buffer.alloc(MiB, 'v');
+    commands.values.set('big', value);
+    commands.values.set('bad', Buffer.concat([value, Buffer.from('\n')]));
+    const { session, transport } = open(commands);
+    session.receive(Buffer.from('GET big\r\nGET bad\r\nGET big\r\n'));
+    expect(transport.writes.filter((piece) => piece === value)).toHaveLength(2);
+    const text = transport.take();
+    expect(text.startsWith(`VALUE ${value.toString()}\r\nERROR `)).toBe(true);
+    expect(text.endsWith(`\r\nVALUE ${value.toString()}\r\n`)).toBe(true);
   });
 
   describe('overdue', () => {

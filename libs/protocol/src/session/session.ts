@@ -24,12 +24,23 @@
  * backlog is empty. So a client that pipelines GETs of large values without reading holds at
  * most one budget of replies plus one chunk of requests, never a reply per request it sent.
  *
+ * Fair turns. Room in the budget is not enough to go on: a client that reads as fast as the node
+ * writes keeps the budget empty (a socket write the kernel takes at once signals 'drain' before
+ * the event loop moves on), and one connection would then produce replies without end while
+ * every other one waits. So a connection that has produced `maxTurnReplies` replies or
+ * `maxTurnBytes` bytes of them yields: what is left waits in the backlog until the next turn of
+ * the event loop (`nextTurn`, setImmediate), after the other connections' I/O. The count runs
+ * from the last yield rather than from the start of each turn (which the session cannot see):
+ * a connection that produces little per turn yields now and then for nothing, at the cost of
+ * one setImmediate, and no turn ever holds more than one budget of a connection's replies.
+ *
  * Watches. After a WATCH the session streams the feed's events straight to the transport until
  * the client's next line, which ends the watch (and is not executed). A watcher whose unsent
  * events pass `maxUnsentBytes` is disconnected rather than buffered without bound.
  */
 import { type Command, type CommandPort, type CommandStats, isKvError, type KvErrorCode, type WatchEvent, type WatchFeed, WRITE_COMMANDS } from '#commands';
 import { type Logger } from '#logging';
+import { replyLength, replyPieces, type ReplyBytes } from './reply-bytes.js';
 
 /** What a session needs of its connection: a byte sink with flow control. */
 export interface SessionTransport {
@@ -37,7 +48,7 @@ export interface SessionTransport {
   readonly unsentBytes: number;
   /** True once the connection is gone: writes are dropped. */
   readonly closed: boolean;
-  write(bytes: Buffer): void;
+  write(bytes: Uint8Array): void;
   /** Closes the connection once the bytes written are out. */
   end(): void;
   /** Drops the connection at once. */
@@ -62,7 +73,7 @@ export interface SessionProtocol<X = unknown> {
    */
   createDecoder(accept: (input: SessionInput<X>) => void, port: CommandPort): SessionDecoder;
   /** The reply bytes; may throw when the result cannot be framed (the client then gets an error). */
-  encodeReply(command: Command, result: unknown, context: X | undefined): Buffer;
+  encodeReply(command: Command, result: unknown, context: X | undefined): ReplyBytes;
   /** A failed command's reply: `code` is the KvError's (undefined for a bug). */
   encodeError(message: string, code?: KvErrorCode, context?: X): Buffer;
   encodeWatchEvent(event: WatchEvent): Buffer;
@@ -82,18 +93,32 @@ export type SessionInput<X = unknown> =
   /** A malformed request: an error reply, the connection stays. */
   | { readonly kind: 'error'; readonly message: string }
   /** A request answered without the command layer (a protocol's no-op, a refusal framed by the protocol), in order. */
-  | { readonly kind: 'reply'; readonly reply: Buffer; readonly countsAsError: boolean }
+  | { readonly kind: 'reply'; readonly reply: ReplyBytes; readonly countsAsError: boolean }
   /** Input the connection cannot go on from: the reply (maybe empty) after every earlier one, then close. */
-  | { readonly kind: 'fatal'; readonly reply: Buffer; readonly countsAsError: boolean };
+  | { readonly kind: 'fatal'; readonly reply: ReplyBytes; readonly countsAsError: boolean };
 
 export interface SessionLimits {
   /** Replies owed (pending or waiting behind an earlier one) beyond which no request is admitted. */
   readonly maxPendingReplies: number;
   /** Unsent reply bytes beyond which no request is admitted, and a watcher is disconnected. */
   readonly maxUnsentBytes: number;
+  /** Replies a connection produces before it yields to the others for a turn of the event loop. */
+  readonly maxTurnReplies: number;
+  /** Reply bytes a connection produces before it yields (one reply always runs, however large). */
+  readonly maxTurnBytes: number;
 }
 
-export const DEFAULT_SESSION_LIMITS: SessionLimits = { maxPendingReplies: 1024, maxUnsentBytes: 8 * 1024 * 1024 };
+/**
+ * A turn's budget of 128 replies or 256 KiB: a few milliseconds of work at most (1 MB values go
+ * out one per turn), while a pipelining client yields once per 128 small replies, too rarely to
+ * cost it throughput.
+ */
+export const DEFAULT_SESSION_LIMITS: SessionLimits = {
+  maxPendingReplies: 1024,
+  maxUnsentBytes: 8 * 1024 * 1024,
+  maxTurnReplies: 128,
+  maxTurnBytes: 256 * 1024,
+};
 
 /** How long a connection may go without progress before {@link ProtocolSession.overdue} says close it. */
 export interface SessionTimeouts {
@@ -112,10 +137,12 @@ export interface SessionDeps<X = unknown> {
   readonly limits?: SessionLimits;
   /** Milliseconds, for the timeouts (default Date.now). */
   readonly clock?: () => number;
+  /** Runs `resume` in a later turn of the event loop, after pending I/O (default setImmediate). */
+  readonly nextTurn?: (resume: () => void) => void;
 }
 
 interface Slot {
-  bytes: Buffer | undefined;
+  bytes: ReplyBytes | undefined;
   close: boolean;
 }
 
@@ -125,6 +152,12 @@ export class ProtocolSession<X = unknown> {
   private readonly protocol: SessionProtocol<X>;
   private readonly decoder: SessionDecoder;
   private readonly clock: () => number;
+  private readonly nextTurn: (resume: () => void) => void;
+  /** Replies and their bytes produced since the last yield (see Fair turns). */
+  private turnReplies = 0;
+  private turnBytes = 0;
+  /** The budget of this turn is spent: requests wait until `startTurn` runs. */
+  private yielding = false;
   /** When the client last made progress: a complete request, or replies taken. */
   private lastProgressAt: number;
   /** When the request now incomplete began arriving, if one is. */
@@ -167,6 +200,7 @@ export class ProtocolSession<X = unknown> {
     this.logger = deps.logger;
     this.limits = deps.limits ?? DEFAULT_SESSION_LIMITS;
     this.clock = deps.clock ?? Date.now;
+    this.nextTurn = deps.nextTurn ?? setImmediate;
     this.lastProgressAt = this.clock();
   }
 
@@ -231,7 +265,7 @@ export class ProtocolSession<X = unknown> {
   }
 
   private runnable(input: SessionInput<X>): boolean {
-    if (!this.hasRoom()) return false;
+    if (this.yielding || !this.hasRoom()) return false;
     // A line that ends a watch runs at once; anything else that reads waits for the results before it.
     if (input.kind !== 'command' || this.watch !== undefined || this.watchPending) return true;
     return this.pendingWrites === 0 || WRITE_COMMANDS.has(input.command.name);
@@ -280,6 +314,22 @@ export class ProtocolSession<X = unknown> {
     if (read) this.transport.resumeReading();
     else this.transport.pauseReading();
   }
+
+  /** Counts a reply produced; once the turn's budget is spent, the rest waits for the next turn. */
+  private produced(bytes: number): void {
+    this.turnReplies++;
+    this.turnBytes += bytes;
+    if (this.yielding || (this.turnReplies < this.limits.maxTurnReplies && this.turnBytes < this.limits.maxTurnBytes)) return;
+    this.yielding = true;
+    this.nextTurn(this.startTurn);
+  }
+
+  private readonly startTurn = (): void => {
+    this.yielding = false;
+    this.turnReplies = 0;
+    this.turnBytes = 0;
+    this.pump();
+  };
 
   private dropBacklog(): void {
     this.backlog.length = 0;
@@ -356,7 +406,7 @@ export class ProtocolSession<X = unknown> {
     );
   }
 
-  private settle(slot: Slot, carried: number, isWrite: boolean, bytes: Buffer): void {
+  private settle(slot: Slot, carried: number, isWrite: boolean, bytes: ReplyBytes): void {
     this.pendingResults--;
     this.pendingBytes -= carried;
     if (isWrite) this.pendingWrites--;
@@ -364,7 +414,7 @@ export class ProtocolSession<X = unknown> {
   }
 
   /** The reply bytes, or an error when the result cannot be framed (e.g. a value holding a line feed). */
-  private encode(command: Command, result: unknown, context: X | undefined): Buffer {
+  private encode(command: Command, result: unknown, context: X | undefined): ReplyBytes {
     try {
       return this.protocol.encodeReply(command, result, context);
     } catch (err) {
@@ -373,13 +423,13 @@ export class ProtocolSession<X = unknown> {
   }
 
   /** The header, then the events; or the header and the end at once when a line already followed it. */
-  private beginWatch(slot: Slot | undefined, header: Buffer, feed: WatchFeed): void {
+  private beginWatch(slot: Slot | undefined, header: ReplyBytes, feed: WatchFeed): void {
     const endedEarly = this.watchPending && this.watchEndedEarly;
     this.watchPending = false;
     this.watchEndedEarly = false;
     if (endedEarly || this.closing || this.transport.closed) {
       feed.stop();
-      this.deliver(slot, Buffer.concat([header, this.protocol.watchEnd]));
+      this.deliver(slot, [...replyPieces(header), this.protocol.watchEnd]);
       return;
     }
     this.deliver(slot, header);
@@ -436,38 +486,46 @@ export class ProtocolSession<X = unknown> {
     return slot;
   }
 
-  private deliver(slot: Slot | undefined, bytes: Buffer): void {
+  private deliver(slot: Slot | undefined, bytes: ReplyBytes): void {
     if (slot) this.fill(slot, bytes);
     else this.push(bytes, false);
   }
 
-  private push(bytes: Buffer, close: boolean): void {
+  private push(bytes: ReplyBytes, close: boolean): void {
+    const length = replyLength(bytes);
+    this.produced(length);
     if (this.slots.length === 0) {
-      this.send(bytes, close);
+      this.send(bytes, length, close);
       return;
     }
     this.slots.push({ bytes, close });
-    this.heldBytes += bytes.length;
+    this.heldBytes += length;
   }
 
-  private fill(slot: Slot, bytes: Buffer): void {
+  private fill(slot: Slot, bytes: ReplyBytes): void {
+    const length = replyLength(bytes);
+    this.produced(length);
     slot.bytes = bytes;
-    this.heldBytes += bytes.length;
+    this.heldBytes += length;
     if (this.slots[0] !== slot) return;
     this.transport.cork();
     while (this.slots.length > 0 && this.slots[0]!.bytes !== undefined) {
       const ready = this.slots.shift()!;
-      this.heldBytes -= ready.bytes!.length;
-      this.send(ready.bytes!, ready.close);
+      const readyLength = replyLength(ready.bytes!);
+      this.heldBytes -= readyLength;
+      this.send(ready.bytes!, readyLength, ready.close);
     }
     this.transport.uncork();
     if (this.slots.length === 0 && this.closing) this.transport.end();
     this.pump();
   }
 
-  private send(bytes: Buffer, close: boolean): void {
+  private send(bytes: ReplyBytes, length: number, close: boolean): void {
     if (this.transport.closed) return;
-    if (bytes.length > 0) this.transport.write(bytes);
+    if (length > 0) {
+      if (bytes instanceof Uint8Array) this.transport.write(bytes);
+      else for (const piece of bytes) if (piece.length > 0) this.transport.write(piece);
+    }
     if (!close) return;
     this.closing = true;
     this.slots.length = 0;

@@ -8,6 +8,7 @@ import { type Command, type ResultOf } from '#commands';
 
 import { MerkleKvDecoder, type MerkleKvEvent, type MerkleKvDecoderOptions } from '../merklekv/decoder.js';
 import { encodeMerkleKvReply } from '../merklekv/reply.js';
+import { replyBuffer } from '../session/reply-bytes.js';
 
 /** Events of `input` fed as the given chunks (one push of everything by default). */
 export function decodeChunks(chunks: readonly Uint8Array[], options?: MerkleKvDecoderOptions): MerkleKvEvent[] {
@@ -56,7 +57,7 @@ export const eventsText = (events: readonly MerkleKvEvent[]): string => JSON.str
 
 /** The reply bytes as text; throws unless the text round-trips to exactly those bytes. */
 export function replyOf<C extends Command>(command: C, result: ResultOf[C['name']]): string {
-  const reply = encodeMerkleKvReply(command, result);
+  const reply = replyBuffer(encodeMerkleKvReply(command, result));
   const text = reply.toString('utf8');
   if (!Buffer.from(text, 'utf8').equals(reply)) throw new Error('reply is not valid UTF-8');
   return text;
