@@ -86,6 +86,12 @@ export interface StorageEngine {
   getNode(shard: number, id: number): Uint8Array | undefined;
   /** The keys a shard's stored tree does not cover yet, in key order. */
   pendingKeys(shard: number): Generator<string, void, undefined>;
+  /**
+   * Removes every pending-key marker at once. The store calls it when no marker is live (a clean
+   * close), so that the next open's scan of the markers does not step over the deletions of all
+   * the earlier ones: an LSM tree keeps a deleted key's marker until compaction reaches it.
+   */
+  dropPendingMarkers(): Promise<void>;
   /** The keys of a shard's tombstones, in key order. */
   tombstoneKeys(shard: number): Generator<string, void, undefined>;
   /**

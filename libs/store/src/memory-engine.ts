@@ -123,6 +123,10 @@ export class MemoryEngine implements StorageEngine {
     return sortedKeys(this.pending.get(shard));
   }
 
+  async dropPendingMarkers(): Promise<void> {
+    this.pending.clear();
+  }
+
   tombstoneKeys(shard: number): Generator<string, void, undefined> {
     return sortedKeys(this.tombstones.get(shard));
   }

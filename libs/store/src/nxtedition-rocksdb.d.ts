@@ -35,6 +35,8 @@ declare module '@nxtedition/rocksdb' {
     getMany(keys: Buffer[]): Promise<(Buffer | undefined)[]>;
     _getManySync(keys: Buffer[]): (Buffer | undefined)[];
     iterator(options?: RangeOptions): Iterator;
+    /** Deletes the range; without a limit, one RocksDB range deletion. */
+    clear(options?: RangeOptions): Promise<void>;
     getProperty(property: string): string;
   }
 }

@@ -46,6 +46,8 @@ export interface StoreOptions {
    * the error that stopped it.
    */
   readonly onScrubbed?: (result: ScrubResult) => void;
+  /** How long after the open the scrub starts (default 3 s). */
+  readonly scrubDelayMs?: number;
   /** Told how an upgrade of an older data directory goes (shards done of all), when one runs at open. */
   readonly onUpgrade?: (progress: { readonly fromFormat: number; readonly shardsDone: number; readonly shards: number; readonly keys: number }) => void;
   /**
@@ -77,6 +79,7 @@ const DEFAULT_CHECKPOINT_DELAY_MS = 5000;
 const DEFAULT_STORAGE_RETRY_MS = 1000;
 const DEFAULT_EXPIRY_SWEEP_INTERVAL_MS = 1000;
 const DEFAULT_EXPIRY_SWEEP_LIMIT = 1024;
+const DEFAULT_SCRUB_DELAY_MS = 3000;
 
 /**
  * The node's keyspace: shard actors over one storage engine, and the units that serve them: the
@@ -372,6 +375,8 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
     for (const shard of this.shards) shard.catchUpSome(Infinity);
     this.loop.checkpoint();
     await this.loop.idle();
+    // The stored trees now cover every key (unless that checkpoint failed): no marker is live.
+    if (!this.health.failure && this.shards.every((shard) => shard.treeLag === 0)) await this.engine.dropPendingMarkers();
     await this.engine.close();
   }
 
@@ -419,7 +424,7 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
       // trees) reach the trees as after any write; a graveyard left behind goes with the next checkpoint.
       if (queued > 0) this.trees.catchUp(0);
       this.trees.scheduleCheckpoint();
-      this.trees.scrub(options.onScrubbed);
+      this.trees.scrub(options.onScrubbed, options.scrubDelayMs ?? DEFAULT_SCRUB_DELAY_MS);
     }
     this.changes?.restore();
     this.sweeper.schedule(0);

@@ -83,9 +83,11 @@ export class TreeUpkeep {
    * Compares every shard's stored tree with its stored entries in the background, in slices
    * with rests between them, and repairs the tree where they disagree: a record lost or
    * corrupted behind the store's back (a disk fault, a hand edit) then shows in the shard's root,
-   * and anti-entropy fetches it from a peer. Open stays quick; the pass costs a read of the data.
+   * and anti-entropy fetches it from a peer. Open stays quick; the pass costs a read of the data,
+   * and starts `delayMs` after the open, so that it does not slow the node's start and first
+   * requests.
    */
-  scrub(onScrubbed: ((result: ScrubResult) => void) | undefined): void {
+  scrub(onScrubbed: ((result: ScrubResult) => void) | undefined, delayMs: number): void {
     const { shards } = this.#options;
     let shard = 0;
     let after: string | undefined;
@@ -112,7 +114,7 @@ export class TreeUpkeep {
       if (shard < shards.length) setTimeout(slice, SCRUB_REST_FACTOR * (performance.now() - began)).unref();
       else onScrubbed?.({ keys, repaired });
     };
-    setImmediate(slice).unref();
+    setTimeout(slice, delayMs).unref();
   }
 
   /** Stops scheduling; the store's close brings the trees up to date and stores them itself. */
