@@ -139,6 +139,7 @@ import {
   type KeyDiff,
   keysFromLayer,
   type MerkleSearchTree,
+  pieceFingerprints,
   rangeFingerprint,
   type SummaryRequest,
 } from '#mst';
@@ -152,6 +153,7 @@ import {
   type HelloShard,
   type Op,
   type OpResult,
+  type Pieces,
   PROTOCOL_VERSION,
   type ProtocolVersion,
   type Reply,
@@ -159,7 +161,7 @@ import {
   type TopRanges,
 } from './codec.js';
 import { AntiEntropyError } from './errors.js';
-import { type KeyRange, keysWithFingerprints, rangesOf, sketchCells, sketchRanges } from './reconcile.js';
+import { type KeyRange, keysWithFingerprints, rangesOf, ScannedEntries, scanPlan, sketchCells, sketchRanges, wholeRanges } from './reconcile.js';
 import { itemKeyFingerprint, itemRange, MAX_SKETCH_RANGES, type SketchDifference } from './sketch.js';
 import { isOldTombstone } from './tombstones.js';
 
@@ -251,6 +253,8 @@ interface Reconciliation {
   readonly root: Uint8Array;
   readonly spans: readonly Span[];
   readonly ranges: readonly KeyRange[];
+  /** v3: the ranges cut further, when many of them are expected to differ. */
+  readonly pieces: Pieces | undefined;
   /** Sketches asked so far; 0 before the first. */
   attempts: number;
   /** Cells of the next sketch (0: the responder sizes it from the ranges that differ). */
@@ -360,14 +364,15 @@ class Session {
     };
   }
 
-  /** The hello in the newest version both sides speak: a peer of an older release refuses ours with VERSION. */
+  /** The hello in the newest version both sides speak: a peer of an older release refuses ours with VERSION, and gets the one before. */
   async #greet(): Promise<ShardWork[]> {
-    try {
-      return await this.#hello();
-    } catch (err) {
-      if (!(err instanceof AntiEntropyError && err.code === 'VERSION' && err.remote && this.#version > 1)) throw err;
-      this.#version = 1;
-      return this.#hello();
+    for (;;) {
+      try {
+        return await this.#hello();
+      } catch (err) {
+        if (!(err instanceof AntiEntropyError && err.code === 'VERSION' && err.remote && this.#version > 1)) throw err;
+        this.#version = (this.#version - 1) as ProtocolVersion;
+      }
     }
   }
 
@@ -434,8 +439,15 @@ class Session {
       if (!equalBytes(rangeFingerprint(tree, bounds[i]!, bounds[i + 1]!, this.#salt), top.fingerprints[i]!)) differing.push([bounds[i]!, bounds[i + 1]!]);
     }
     if (differing.length === 0) return null;
+    // Where at least half the top ranges differ, most ranges cut below hold a difference too
+    // (a sparse shard shows fewer): each is then cut further into pieces a layer lower (~fanout
+    // of them, 4 bytes each, v3), and the sketches read only the differing pieces: a few times
+    // fewer entries for ~4 bytes a fanout^(layer - 1) keys. The ranges are then cut on layer 2
+    // at least, so that pieces are never single keys.
+    const cutPieces = this.#version >= 3 && top.layer >= 2 && 2 * differing.length >= top.keys.length + 1;
     // One sketch names at most MAX_SKETCH_RANGES ranges: cut a layer higher if need be.
     let cutLayer = Math.min(top.layer - 1, Math.floor(Math.log(tree.size / RANGES_PER_SHARD) / Math.log(tree.fanout)));
+    if (cutPieces) cutLayer = Math.max(cutLayer, 2);
     for (;;) {
       const cuts = differing.map(([lo, hi]) => (cutLayer >= 1 ? keysFromLayer(tree, cutLayer, lo, hi) : []));
       if (cuts.reduce((n, c) => n + c.length + 1, 0) > MAX_SKETCH_RANGES && cutLayer < top.layer) {
@@ -446,7 +458,10 @@ class Session {
         const edges = [lo, ...cuts[i]!, hi];
         return { lo, hi, cuts: cuts[i]!, fingerprints: edges.slice(1).map((end, j) => rangeFingerprint(tree, edges[j]!, end, this.#salt)) };
       });
-      return { tree, root, spans, ranges: rangesOf(spans), attempts: 0, cells: 0, asked: false };
+      const ranges = rangesOf(spans);
+      const layer = cutLayer - 1;
+      const pieces = cutPieces ? { layer, fingerprints: ranges.map((r) => pieceFingerprints(tree, layer, r.lo, r.hi, this.#salt)) } : undefined;
+      return { tree, root, spans, ranges, pieces, attempts: 0, cells: 0, asked: false };
     }
   }
 
@@ -455,31 +470,22 @@ class Session {
    * hold differently (fetched with our version, as in v1), ours alone a key the peer lacks
    * (pushed), theirs alone a key we lack (resolved by its fingerprint and fetched in one op).
    */
-  #settleSketch(work: ShardWork, recon: Reconciliation, difference: SketchDifference): void {
+  #settleSketch(work: ShardWork, recon: Reconciliation, difference: SketchDifference, scanned: ScannedEntries): void {
     const byKey = (items: readonly [number, number][]): Map<string, [range: number, keyFp: number]> =>
       new Map(items.map(([hi, lo]): [string, [number, number]] => [`${itemRange(hi)}:${itemKeyFingerprint(hi, lo)}`, [itemRange(hi), itemKeyFingerprint(hi, lo)]]));
-    const mine = byKey(difference.mine);
     const theirs = byKey(difference.theirs);
-    const ourFingerprints = new Map<number, Set<number>>();
-    for (const [range, keyFp] of mine.values()) {
-      const set = ourFingerprints.get(range) ?? new Set<number>();
-      set.add(keyFp);
-      ourFingerprints.set(range, set);
-    }
     const now = this.#now();
-    for (const [range, fps] of ourFingerprints) {
-      for (const [name, keyFp] of keysWithFingerprints(recon.tree, recon.ranges[range]!, fps, this.#salt)) {
-        const id = `${range}:${keyFp}`;
-        this.#differences++;
-        if (theirs.has(id)) {
-          work.fetch.push(name);
-          theirs.delete(id);
-          continue;
-        }
-        const entry = this.#store.read(name);
-        if (entry !== undefined && isOldTombstone(entry, now, this.#graceMs)) continue;
-        work.push.push(name);
+    for (const [name, range, keyFp] of this.#ourKeys(recon, difference.mine, scanned)) {
+      const id = `${range}:${keyFp}`;
+      this.#differences++;
+      if (theirs.has(id)) {
+        work.fetch.push(name);
+        theirs.delete(id);
+        continue;
       }
+      const entry = this.#store.read(name);
+      if (entry !== undefined && isOldTombstone(entry, now, this.#graceMs)) continue;
+      work.push.push(name);
     }
     const wanted = new Map<number, number[]>();
     for (const [range, keyFp] of theirs.values()) {
@@ -489,6 +495,14 @@ class Session {
     for (const [range, keyFingerprints] of wanted) work.resolve.push({ ...recon.ranges[range]!, keyFingerprints });
     work.recon = null;
     work.verify = 'ask';
+  }
+
+  /** The keys of our items a sketch peeled, with their ranges and key fingerprints: from the entries the sketch kept, or a second scan of their ranges. */
+  #ourKeys(recon: Reconciliation, mine: readonly [number, number][], scanned: ScannedEntries): [key: string, range: number, keyFp: number][] {
+    if (scanned.complete) return scanned.keysOf(mine).map(([key, hi, lo]) => [key, itemRange(hi), itemKeyFingerprint(hi, lo)]);
+    const byRange = new Map<number, Set<number>>();
+    for (const [hi, lo] of mine) byRange.set(itemRange(hi), (byRange.get(itemRange(hi)) ?? new Set()).add(itemKeyFingerprint(hi, lo)));
+    return [...byRange].flatMap(([range, fps]) => keysWithFingerprints(recon.tree, recon.ranges[range]!, fps, this.#salt).map(([key, keyFp]): [string, number, number] => [key, range, keyFp]));
   }
 
   /** Once a descent is done, its keys become fetches and pushes. */
@@ -548,7 +562,8 @@ class Session {
       if (recon !== null && !recon.asked) {
         recon.asked = true;
         recon.attempts++;
-        add(w, { op: 'sketch', shard: w.shard, root: recon.root, salt: this.#salt, cells: recon.cells, spans: recon.spans });
+        const sketch = { op: 'sketch', shard: w.shard, root: recon.root, salt: this.#salt, cells: recon.cells, spans: recon.spans } as const;
+        add(w, recon.pieces === undefined ? sketch : { ...sketch, pieces: recon.pieces });
       }
       for (const spans of this.#chunks(w.resolve)) add(w, { op: 'resolve', shard: w.shard, root: w.theirs, salt: this.#salt, spans });
       w.resolve = [];
@@ -759,10 +774,21 @@ class Session {
     if (result.differs.length !== recon.ranges.length) {
       throw new AntiEntropyError('PROTOCOL', `a sketch of ${recon.ranges.length} ranges was answered for ${result.differs.length}`);
     }
-    const ours = sketchRanges(recon.tree, recon.ranges, result.differs, result.sketch.cells, this.#salt);
+    let plan = wholeRanges(result.differs);
+    if (recon.pieces !== undefined) {
+      const cut = result.pieces;
+      const differing = result.differs.filter(Boolean).length;
+      const sent = recon.pieces.fingerprints.filter((_, i) => result.differs[i]);
+      if (cut === undefined || cut.length !== differing || cut.some((bits, i) => bits !== null && bits.length !== sent[i]!.length)) {
+        throw new AntiEntropyError('PROTOCOL', 'a sketch with pieces was answered for other pieces');
+      }
+      plan = scanPlan(result.differs, recon.pieces.layer, cut);
+    }
+    const keep = new ScannedEntries(KEPT_ENTRIES);
+    const ours = sketchRanges(recon.tree, recon.ranges, plan, result.sketch.cells, this.#salt, keep);
     const difference = ours.sketch.differenceFrom(result.sketch);
     if (difference !== null) {
-      this.#settleSketch(w, recon, difference);
+      this.#settleSketch(w, recon, difference, keep);
       return;
     }
     if (recon.attempts > this.#limits.sketchRetries) {
@@ -823,6 +849,8 @@ class Session {
 
 /** The ranges a shard is cut into for its sketch, at least (see #reconcile). */
 const RANGES_PER_SHARD = 32;
+/** Entries a sketch keeps the keys of (views, ~30 bytes each) so that peeled keys are named without a second scan. */
+const KEPT_ENTRIES = 1 << 18;
 
 /** An op as planned for a round: which shard's work it serves, and its bytes. */
 interface Planned {
