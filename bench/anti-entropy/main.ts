@@ -6,8 +6,13 @@
  *
  * Scenarios at `--keys` N (default 1,000,000): 1% of the keys with newer values on B
  * (scattered), missing on B, missing half on each side, 1% consecutive keys changed, 10
- * scattered values changed, identical. Their replicas are real stores over the memory engine,
- * filled by merges (`--build stores`), or built like the big one (`--build bulk`). Then
+ * scattered values changed, identical. Their replicas are built like the big one (`--build
+ * bulk`, the default), or are real stores over the memory engine filled by merges (`--build
+ * stores`: minutes a scenario at 1M keys, and the session's CPU then holds the store's own
+ * work too: its commit loop, tree checkpoints and scrub). A bulk-built tree is the tree a store
+ * holds for the same entries (its digests are the store's entryDigest, and a Merkle Search
+ * Tree is a function of its (key, digest) set): every bulk run first checks that on 20,000 keys,
+ * root by root against real stores (checkBulkMatchesStores). Then
  * `--big-keys` M (default 10,000,000; 0 skips it) with 0.1% scattered values changed: two
  * replicas of that size as real stores would take tens of GB and most of an hour to fill here, so
  * each side is a ReplicaStore whose shard trees are bulk-built from sorted keys
@@ -41,7 +46,7 @@ const flags = benchCommandLine({
     keys: { hint: 'N', description: 'keys of each replica in the main scenarios', default: '1000000' },
     'big-keys': { hint: 'N', description: 'keys of each replica in the 0.1% scenario (0 skips it)', default: '10000000' },
     concurrency: { hint: 'N', description: "the session's messages in flight", default: '64' },
-    build: { hint: 'stores|bulk', description: 'how the main scenarios build their replicas (bulk: as the big one, much faster)', default: 'stores' },
+    build: { hint: 'bulk|stores', description: 'how the main scenarios build their replicas (stores: real stores filled by merges, much slower)', default: 'bulk' },
     scenarios: { hint: 'A,B', description: 'run only these of the main scenarios (names as printed)' },
     'negentropy-keys': { hint: 'N', description: 'largest replica negentropy is run on (its items are JavaScript objects: ~300 B each)', default: '1000000' },
   },
@@ -281,8 +286,30 @@ async function run(scenario: Scenario, build: Build): Promise<Record<string, unk
   return line;
 }
 
+/**
+ * Bulk-built replicas stand for real ones: a store's shard tree holds each key with
+ * entryDigest(entry), and a Merkle Search Tree's shape and hashes are a function of its
+ * (key, digest) set alone, however it was filled. Checked here on a scenario of `n` keys: the
+ * bulk-built trees and two real stores filled by merges have the same root in every shard.
+ */
+async function checkBulkMatchesStores(n: number): Promise<void> {
+  const [scenario] = scenarios(n).filter((s) => s.name === 'missing_both_sides');
+  const changed = pick(n, Math.round(n / 100), 13);
+  const sample = { ...scenario!, changedOnB: changed.filter((i) => !scenario!.missingOnA.includes(i) && !scenario!.missingOnB.includes(i)) };
+  const bulk = bulkPair(sample);
+  const stores = [await realReplica('a', n, new Set(sample.missingOnA), new Set()), await realReplica('b', n, new Set(sample.missingOnB), new Set(sample.changedOnB))];
+  for (const side of [0, 1]) {
+    for (let s = 0; s < SHARDS; s++) {
+      if (toHex(bulk[side]!.shardRoot(s)) !== toHex(stores[side]!.shardRoot(s))) throw new Error(`a bulk-built tree differs from the store's (side ${side}, shard ${s})`);
+    }
+    await stores[side]!.close();
+  }
+  progress(`bulk-built trees have the roots of real stores filled by merges (${n} keys, every shard of both sides)`);
+}
+
 async function main(): Promise<void> {
   const results: Record<string, unknown>[] = [];
+  if (BUILD === 'bulk' || BIG > 0) await checkBulkMatchesStores(Math.min(N, 20_000));
   const only = flags.scenarios?.split(',');
   for (const scenario of scenarios(N)) if (only === undefined || only.includes(scenario.name)) results.push(await run(scenario, BUILD));
   if (BIG > 0) results.push(await run({ name: 'values_changed_0.1pct', keys: BIG, missingOnA: [], missingOnB: [], changedOnB: pick(BIG, Math.round(BIG / 1000), 5) }, 'bulk'));

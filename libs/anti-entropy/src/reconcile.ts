@@ -93,21 +93,24 @@ export function scanPlan(differs: readonly boolean[], layer: number, pieces: rea
 /**
  * The expected number of differing keys, from a plan with pieces: the share of differing pieces
  * estimates the differences of the ranges cut alike on both sides (their sizes are geometric
- * too, see estimateDifferences), and a range cut otherwise counts what an average differing range holds.
+ * too, see estimateDifferences); a range cut otherwise holds a key on those layers that one side
+ * lacks, and as many more as its pieces would at that rate.
  */
 export function estimateFromPieces(plan: ScanPlan, pieces: Pieces): number {
   let compared = 0;
   let differing = 0;
-  let whole = 0;
-  let rangesDiffering = 0;
   plan.ranges.forEach((scan, i) => {
-    if (scan === true) whole++;
-    else compared += pieces.fingerprints[i]!.length;
-    if (scan !== false) rangesDiffering++;
-    if (typeof scan !== 'boolean') differing += scan.filter(Boolean).length;
+    if (scan === true) return;
+    compared += pieces.fingerprints[i]!.length;
+    if (scan !== false) differing += scan.filter(Boolean).length;
   });
-  const perRange = estimateDifferences(plan.ranges.length, rangesDiffering) / Math.max(1, rangesDiffering);
-  return estimateDifferences(compared, differing) + Math.ceil(whole * perRange);
+  const aligned = estimateDifferences(compared, differing);
+  const perPiece = compared === 0 ? 1 : aligned / compared;
+  let other = 0;
+  plan.ranges.forEach((scan, i) => {
+    if (scan === true) other += 1 + perPiece * pieces.fingerprints[i]!.length;
+  });
+  return aligned + Math.ceil(other);
 }
 
 /**
