@@ -32,8 +32,6 @@
  *                        the records would add min_bytes and one more round trip
  */
 import { createHash } from 'node:crypto';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { Negentropy, NegentropyStorage } from '@nostr-dev-kit/sync';
 import { encodeEntry, type Entry, entryDigest, merge, type Stamp, ZERO_STAMP } from '#crdt';
 import { MerkleSearchTree, toHex } from '#mst';
@@ -72,11 +70,6 @@ const SHARDS = 16;
 const LINK_BYTES_PER_MS = 6250; // 50 Mbps
 const RTT_MS = 20;
 const T0 = Date.now() - 3_600_000;
-
-// A full collection before each session's clock starts: negentropy's million items (and the
-// replicas' build) would otherwise be collected during the session and counted as its CPU.
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
 
 const progress = (text: string): boolean => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${text}\n`);
 const key = (i: number): string => `key:${String(i).padStart(20, '0')}`;
@@ -231,7 +224,6 @@ async function session(a: ReplicaStore, b: ReplicaStore): Promise<{ report: Sess
   const responder = new Responder({ store: b });
   let aToB = 0;
   let bToA = 0;
-  collectGarbage();
   const cpu = process.cpuUsage();
   const report = await runSession({
     store: a,

@@ -381,10 +381,12 @@ describe('a version 2 or 3 session', () => {
             const decoded = decodeRequest(request);
             const reply = await responder.handle(request);
             if (decoded.kind !== 'batch') return reply;
+            const answered = decodeReply(reply);
+            if (answered.kind !== 'batch') throw new Error(`a ${answered.kind} reply`);
             decoded.ops.forEach((op, i) => {
-              if (op.op !== 'sketch') return;
+              const result = answered.results[i]!;
+              if (op.op !== 'sketch' || result.op !== 'sketch') return;
               expect(op.pieces !== undefined).toBe(version === 3);
-              const result = (decodeReply(reply) as { results: { op: string; items: number; pieces?: unknown }[] }).results[i]!;
               expect(result.pieces !== undefined).toBe(version === 3);
               sketched += result.items;
             });

@@ -86,6 +86,7 @@
  *
  *     bytes ≈ records + 560 (hello) + s · 16 · 31 (tops)
  *             + (ranges cut) · 31 (the keys and fingerprints of step 2)
+ *             + (pieces) · 4 + (ranges differing) · ~3 (v3: at most n / 16 pieces, and their bitmaps)
  *             + 2.8 d · 13 + s · 420 (sketches) + d · ~40 (fetch names and versions, or resolves)
  *     round trips = 3 (+1 where we win a key both hold, +1 per sketch retry, x2 for a second pass)
  *
@@ -93,33 +94,43 @@
  * top range holds a difference), so at most n / r ~ 32 s to 512 s ranges. The session's memory is
  * the sketches and the ops of one round: entries are streamed from the snapshots (scanRange),
  * never collected, so a 20M-key node compares a shard at a time in the same bounded space.
- * CPU is a scan of the differing ranges on each side (~all keys once d reaches the number of
- * ranges), a hash of each key; the descent of version 1 read only the differing paths but sent
- * them whole.
+ * CPU, for each side: the fingerprints of the pieces (O(1) each from cached node hashes, no
+ * SHA-256), then a read of the entries of the differing pieces, a key hash, a version hash and
+ * four cell updates each (~0.3 µs here). A piece of ~16 keys (~32 for the piece a key falls in:
+ * sizes are geometric) holds a difference with probability ~1 - 1 / (1 + 32 d / n): a quarter of
+ * the keys are read at 1% scattered, where version 2, reading whole ranges of ~256 keys, read
+ * three quarters and the initiator read its differing ranges a second time for their names.
+ * Then the repair, the same for any protocol: d records encoded, decoded and merged, the changed
+ * tree paths copied (the session holds snapshots) and hashed again. The descent of version 1
+ * read only the differing paths but sent them whole.
  *
  * Measured (bench/anti-entropy, 1M keys of 24 + 100 bytes, 16 shards, 50 Mbps / 20 ms modelled,
- * both sides' CPU time added; `npm run bench:anti-entropy -- --build bulk`):
+ * both sides' CPU time added, on the shared 2-core build machine at a load average of 2-3; the
+ * 10M row at 6-8):
  *
  *   scenario (1M keys)             differing  round trips  beyond the records  modelled (no CPU)
- *   values changed, scattered        10,000        3           0.82 MB          2.22 s (0.42 s)
- *   missing on one side              10,000        3           0.67 MB          2.07 s (0.39 s)
- *   missing on both sides            10,000        3           0.82 MB          1.79 s (0.41 s)
- *   consecutive keys changed         10,000        4           0.88 MB          1.43 s (0.44 s)
- *   10 differences                       10        3           17.1 KB            88 ms
- *   nothing differs                       0        1            560 B             21 ms
+ *   values changed, scattered        10,000        3           1.00 MB          1.89 s (0.44 s)
+ *   missing on one side              10,000        3           0.84 MB          1.24 s (0.41 s)
+ *   missing on both sides            10,000        3           1.00 MB          1.46 s (0.44 s)
+ *   consecutive keys changed         10,000        4           0.88 MB          0.96 s (0.44 s)
+ *   10 differences                       10        3           17.1 KB            81 ms (63 ms)
+ *   nothing differs                       0        1            560 B             20 ms
+ *   10M keys, 0.1% differing         10,000        3           1.26 MB          3.93 s (0.48 s)
  *
- * (version 1: 6-7 round trips and ~20 MB for the scattered cases, 5-5.5 s modelled.) So the
- * bound reached: 3 round trips for scattered differences, ~80 bytes a difference beyond the
- * records (a third of it the names and versions of the fetches, which any repair that moves each
- * record once, toward the side it wins on, must send), under 20 KB for 10 differences among 1M
- * keys. Not reached: 1.0 s modelled at 1M keys / 1% on this shared 2-core machine: the CPU of
- * the scans (~0.3 µs a key on each side, ~70% of the keys scanned at 1% scattered) dominates
- * what the link costs.
+ * (version 1: 6-7 round trips and ~20 MB for the scattered cases, 5-5.5 s modelled; version 2:
+ * the same round trips, 0.2 MB less, and 10-30% more CPU in alternated runs.) So the bound
+ * reached: 3 round trips for scattered differences, ~100 bytes a difference beyond the records
+ * (~40 of them the names and versions of the fetches, which any repair that moves each record
+ * once, toward the side it wins on, must send; ~20 the pieces), under 20 KB for 10 differences
+ * among 1M keys. Not reached: 1.0 s modelled at 1M keys / 1% on this machine: ~0.8-1.4 s of
+ * CPU, the sketches (a quarter of the keys read on each side) and the repair itself (which any
+ * protocol pays) in about equal parts; where keys are missing on one side, the ranges they cut
+ * are read whole, so those cases gain less.
  *
  * A negentropy implementation (NIP-77, @nostr-dev-kit/sync, measured in the same run on the same
- * (key, version hash) items) needs two round trips to learn the differing ids, then one more to
- * move the records, and sends ~1.2 KB a difference without a frame limit (its leaves are lists
- * of 32-byte ids): see the README for its figures beside ours.
+ * (key, version hash) items) needs three round trips to learn the differing ids of 1M keys, then
+ * one more to move the records, and sends 12-21 MB for 10,000 differences without a frame limit
+ * (its leaves are lists of 32-byte ids): see the README for its figures beside ours.
  *
  * ## Versions
  *
