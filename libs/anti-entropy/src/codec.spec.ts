@@ -10,12 +10,21 @@ import {
   type Request,
 } from './codec.js';
 import { AntiEntropyError } from './errors.js';
+import { Sketch } from './sketch.js';
 import { add, del, inc, openReplica, set } from './testing/replicas.js';
 
 const SEED = 0xc0dec;
 const stamp = { hlc: { wall: 1_700_000_000_000, logical: 3 }, node: 'n1' };
 const register: Entry = { type: 'register', stamp, value: Buffer.from('hello world') };
 const root = new Uint8Array(32).fill(7);
+const fp = (n: number): Uint8Array => new Uint8Array(6).fill(n);
+
+function sketch(): Sketch {
+  const s = new Sketch(8);
+  s.insert(0x1234, 0x5678);
+  s.insert(0xffff_ffff, 1);
+  return s;
+}
 
 async function samples(): Promise<{ requests: Request[]; replies: Reply[] }> {
   const store = await openReplica('n1', 2);
@@ -43,6 +52,22 @@ async function samples(): Promise<{ requests: Request[]; replies: Reply[] }> {
         ],
       },
       { kind: 'batch', version: 1, ops: [] },
+      {
+        kind: 'batch',
+        version: 3,
+        ops: [
+          { op: 'sketch', shard: 1, root, salt: 7, cells: 0, spans: [{ lo: null, hi: Buffer.from('k5'), cuts: [Buffer.from('k2')], fingerprints: [fp(1), fp(2)] }] },
+          {
+            op: 'sketch',
+            shard: 0,
+            root,
+            salt: 7,
+            cells: 8,
+            spans: [{ lo: Buffer.from('k1'), hi: null, cuts: [Buffer.from('k4'), Buffer.from('k45')], fingerprints: [fp(3), fp(4), fp(5)] }],
+            pieces: { layer: 1, fingerprints: [Uint32Array.of(1, 0xffff_ffff), Uint32Array.of(), Uint32Array.of(9)] },
+          },
+        ],
+      },
     ],
     replies: [
       {
@@ -76,6 +101,14 @@ async function samples(): Promise<{ requests: Request[]; replies: Reply[] }> {
         ],
       },
       { kind: 'error', code: 'BAD_SHARD', message: 'shard 99 outside 0..15' },
+      {
+        kind: 'batch',
+        version: 3,
+        results: [
+          { op: 'sketch', differs: [true, false, true, true], items: 12, sketch: sketch(), pieces: [[false, true], null, Array.from({ length: 9 }, (_, i) => i === 8)] },
+          { op: 'sketch', differs: [false, true], items: 3, sketch: sketch() },
+        ],
+      },
     ],
   };
 }
@@ -117,9 +150,19 @@ describe('the session codec', () => {
     }
   });
 
+  it('reads sketches with pieces only from version 3 on', async () => {
+    const { requests, replies } = await samples();
+    for (const message of [requests.at(-1)!, replies.at(-1)!]) {
+      const bytes = message.kind === 'batch' && 'ops' in message ? encodeRequest(message).slice() : encodeReply(message as Reply).slice();
+      bytes[0] = 2;
+      const decode = 'ops' in message ? decodeRequest : decodeReply;
+      expect(() => decode(bytes)).toThrow(expect.objectContaining({ code: 'DECODE' }));
+    }
+  });
+
   it('refuses another protocol version with VERSION', async () => {
     const bytes = encodeRequest((await samples()).requests[0]!).slice();
-    bytes[0] = 3;
+    bytes[0] = 4;
     expect(() => decodeRequest(bytes)).toThrow(expect.objectContaining({ code: 'VERSION' }));
   });
 

@@ -3,7 +3,7 @@
  * checked against what is left before anything is allocated, so hostile bytes give an
  * AntiEntropyError('DECODE' or 'VERSION'), never a crash or a huge allocation.
  *
- *   message   = u8 version (1 or 2) | u8 kind | body; a reply has its request's version, an
+ *   message   = u8 version (1 to 3) | u8 kind | body; a reply has its request's version, an
  *               error reply is always version 1 (every release reads it)
  *   str       = varint byte length | UTF-8 (well-formed)
  *   entry     = varint byte length | the CRDT codec's canonical bytes (#crdt encodeEntry)
@@ -30,6 +30,9 @@
  *                           spans = varint s | s x (opt lo | opt hi | varint j | bounds(j) | (j + 1) x fp[6]):
  *                           each span [lo, hi) cut by j keys into j + 1 ranges with our fingerprints
  *                           (opt = u8 0 | u8 1 bound); cells 0 = the responder sizes the sketch
+ *                     v3 only:
+ *                       'J' as 'I' | u8 layer | per range (r of them, in order) varint k | k x u32 piece fp:
+ *                           each range cut further by our keys on `layer` or above (#mst pieceFingerprints)
  *                       'K' root[32] | u32 salt | varint s | s x (opt lo | opt hi | varint k | k x u32 keyFp)
  *                           the entries of the keys with these fingerprints in [lo, hi)
  *                       'V'                                         this shard's root, after the ops before it
@@ -40,6 +43,8 @@
  *                       'P' varint changed
  *                       'R' varint k | k x (str key | entry) | u8 more
  *                       'I' varint m | bitmap[ceil(m / 8)] of the ranges that differ | varint items | sketch
+ *                       'J' as 'I' | per differing range: varint 0 (cut into another number of pieces
+ *                           here: all of it is sketched) or varint k + 1 | bitmap[ceil(k / 8)] of the pieces that differ
  *                       'K' varint k | k x (str key | entry)
  *                       'V' root[32]
  *   'E' error         str code | str message
@@ -68,8 +73,8 @@ import { ANTI_ENTROPY_ERROR_CODES, AntiEntropyError, type AntiEntropyErrorCode }
 import { MAX_KEY_FINGERPRINT, MAX_SKETCH_RANGES, Sketch } from './sketch.js';
 
 /** The newest session protocol this node speaks; it answers every version from 1 on. */
-export const PROTOCOL_VERSION = 2;
-export type ProtocolVersion = 1 | 2;
+export const PROTOCOL_VERSION = 3;
+export type ProtocolVersion = 1 | 2 | 3;
 const FINGERPRINT_BYTES = RANGE_FINGERPRINT_BYTES;
 
 /** Compares all shard roots (and truncation floors) in one exchange. */
@@ -108,6 +113,15 @@ export interface Span {
   readonly fingerprints: readonly Uint8Array[];
 }
 
+/**
+ * v3: each range of a sketch op cut further by the sender's keys on `layer` or above, as the
+ * 32-bit fingerprints of its pieces (#mst pieceFingerprints), one array a range in range order.
+ */
+export interface Pieces {
+  readonly layer: number;
+  readonly fingerprints: readonly Uint32Array[];
+}
+
 /** Keys in [lo, hi) named by their salted 24-bit fingerprints. */
 export interface FingerprintSpan {
   readonly lo: Uint8Array | null;
@@ -130,7 +144,7 @@ export type Op =
   | { readonly op: 'fetch'; readonly shard: number; readonly keys: readonly string[]; readonly versions: readonly (Version | null)[] }
   | { readonly op: 'push'; readonly shard: number; readonly entries: readonly (readonly [string, Entry])[] }
   | { readonly op: 'range'; readonly shard: number; readonly after: string | null }
-  | { readonly op: 'sketch'; readonly shard: number; readonly root: Uint8Array; readonly salt: number; readonly cells: number; readonly spans: readonly Span[] }
+  | { readonly op: 'sketch'; readonly shard: number; readonly root: Uint8Array; readonly salt: number; readonly cells: number; readonly spans: readonly Span[]; readonly pieces?: Pieces }
   | { readonly op: 'resolve'; readonly shard: number; readonly root: Uint8Array; readonly salt: number; readonly spans: readonly FingerprintSpan[] }
   | { readonly op: 'verify'; readonly shard: number };
 
@@ -141,7 +155,14 @@ export type OpResult =
   | { readonly op: 'push'; readonly changed: number }
   | { readonly op: 'range'; readonly entries: readonly (readonly [string, Entry])[]; readonly more: boolean }
   /** `differs[i]`: range i of the op (spans' ranges in order) differs; the sketch covers those, `items` of them here. */
-  | { readonly op: 'sketch'; readonly differs: readonly boolean[]; readonly items: number; readonly sketch: Sketch }
+  | {
+      readonly op: 'sketch';
+      readonly differs: readonly boolean[];
+      readonly items: number;
+      readonly sketch: Sketch;
+      /** v3, when the op had pieces: for each differing range in order, which of its pieces differ, or null when the responder cuts it into another number of pieces (all of it is sketched). */
+      readonly pieces?: readonly (readonly boolean[] | null)[];
+    }
   | { readonly op: 'resolve'; readonly entries: readonly (readonly [string, Entry])[] }
   | { readonly op: 'verify'; readonly root: Uint8Array };
 
@@ -185,6 +206,10 @@ const OP = { summaries: 0x53, fetch: 0x46, push: 0x50, range: 0x52, sketch: 0x49
 /** Ops a version-1 peer knows. */
 const V1_OPS: ReadonlySet<Op['op']> = new Set(['summaries', 'fetch', 'push', 'range']);
 const OP_NAMES = new Map<number, Op['op']>(Object.entries(OP).map(([name, byte]) => [byte, name as Op['op']]));
+/** A sketch op, or its result, with pieces (v3). */
+const SKETCH_WITH_PIECES = 0x4a; // J
+/** Most pieces one sketch op may carry. */
+const MAX_PIECES = 1 << 17;
 /** Entry types by their wire index (the CRDT codec's kinds). */
 const TYPES: readonly EntryType[] = ['register', 'tombstone', 'counter', 'set'];
 const FLAG_DIFFERS = 1;
@@ -327,7 +352,7 @@ function writeTop(w: Writer, top: TopRanges): void {
 /** One op of a batch, encoded alone so that the sender can pack ops up to a message size. */
 export function encodeOp(op: Op): Uint8Array {
   const w = new Writer(op.op === 'summaries' ? 16 + op.request.refs.length * 48 : op.op === 'sketch' ? 64 + op.spans.length * 64 : 64);
-  w.u8(OP[op.op]);
+  w.u8(op.op === 'sketch' && op.pieces !== undefined ? SKETCH_WITH_PIECES : OP[op.op]);
   w.varint(op.shard);
   switch (op.op) {
     case 'summaries':
@@ -368,6 +393,13 @@ export function encodeOp(op: Op): Uint8Array {
         writeSortedBounds(w, span.cuts);
         for (const fp of span.fingerprints) writeFingerprint(w, fp);
       }
+      if (op.pieces !== undefined) {
+        w.u8(op.pieces.layer);
+        for (const fps of op.pieces.fingerprints) {
+          w.varint(fps.length);
+          for (const fp of fps) writeU32(w, fp);
+        }
+      }
       break;
     case 'resolve':
       writeRoot(w, op.root);
@@ -391,7 +423,7 @@ export function encodeOp(op: Op): Uint8Array {
 /** One result of a batch reply, encoded alone so that the responder can stop at its byte limit. */
 export function encodeResult(result: OpResult): Uint8Array {
   const w = new Writer(64);
-  w.u8(OP[result.op]);
+  w.u8(result.op === 'sketch' && result.pieces !== undefined ? SKETCH_WITH_PIECES : OP[result.op]);
   switch (result.op) {
     case 'summaries':
       writeBlob(w, encodeSummaryResponse(result.response));
@@ -412,11 +444,17 @@ export function encodeResult(result: OpResult): Uint8Array {
       break;
     case 'sketch': {
       w.varint(result.differs.length);
-      const bitmap = new Uint8Array(Math.ceil(result.differs.length / 8));
-      result.differs.forEach((d, i) => d && (bitmap[i >>> 3]! |= 1 << (i & 7)));
-      w.bytes(bitmap);
+      w.bytes(toBitmap(result.differs));
       w.varint(result.items);
       result.sketch.encode(w);
+      // Per differing range: 0 (cut otherwise here), or 1 + its piece count and a bitmap of those that differ.
+      for (const pieces of result.pieces ?? []) {
+        if (pieces === null) w.varint(0);
+        else {
+          w.varint(pieces.length + 1);
+          w.bytes(toBitmap(pieces));
+        }
+      }
       break;
     }
     case 'resolve':
@@ -427,6 +465,26 @@ export function encodeResult(result: OpResult): Uint8Array {
       break;
   }
   return w.finish();
+}
+
+function toBitmap(bits: readonly boolean[]): Uint8Array {
+  const bitmap = new Uint8Array(Math.ceil(bits.length / 8));
+  bits.forEach((d, i) => d && (bitmap[i >>> 3]! |= 1 << (i & 7)));
+  return bitmap;
+}
+
+function readBitmap(r: Reader, count: number): boolean[] {
+  const bitmap = r.bytes(Math.ceil(count / 8));
+  if (count % 8 !== 0 && bitmap[bitmap.length - 1]! >>> count % 8 !== 0) r.fail('bits set past the end');
+  return Array.from({ length: count }, (_, i) => (bitmap[i >>> 3]! & (1 << (i & 7))) !== 0);
+}
+
+/** The op or result type byte: a sketch with pieces is a sketch, which only v3 speaks. */
+function readType(r: Reader, version: ProtocolVersion): { type: Op['op'] | undefined; pieces: boolean } {
+  const byte = r.u8();
+  if (byte !== SKETCH_WITH_PIECES) return { type: OP_NAMES.get(byte), pieces: false };
+  if (version < 3) r.fail('a sketch with pieces before version 3');
+  return { type: 'sketch', pieces: true };
 }
 
 function assemble(kind: number, parts: readonly Uint8Array[], version: ProtocolVersion): Uint8Array {
@@ -540,7 +598,7 @@ function readShard(r: Reader): number {
 }
 
 function readOp(r: Reader, limits: CodecLimits, maxKey: number, version: ProtocolVersion): Op {
-  const type = OP_NAMES.get(r.u8());
+  const { type, pieces } = readType(r, version);
   if (type !== undefined && version === 1 && !V1_OPS.has(type)) r.fail(`a ${type} op in a version 1 batch`);
   const shard = readShard(r);
   switch (type) {
@@ -584,7 +642,18 @@ function readOp(r: Reader, limits: CodecLimits, maxKey: number, version: Protoco
         cuts.push(...readSortedBounds(r, j, maxKey));
         spans.push({ lo, hi, cuts, fingerprints: readFingerprints(r, j + 1) });
       }
-      return { op: 'sketch', shard, root, salt, cells, spans };
+      if (!pieces) return { op: 'sketch', shard, root, salt, cells, spans };
+      const layer = r.u8();
+      const fingerprints: Uint32Array[] = [];
+      let total = 0;
+      for (let i = 0; i < ranges; i++) {
+        const k = r.varint(Math.min(MAX_PIECES - total, Math.floor(r.remaining / 4)), 'piece count');
+        total += k;
+        const fps = new Uint32Array(k);
+        for (let f = 0; f < k; f++) fps[f] = readU32(r);
+        fingerprints.push(fps);
+      }
+      return { op: 'sketch', shard, root, salt, cells, spans, pieces: { layer, fingerprints } };
     }
     case 'resolve': {
       const root = r.bytes(HASH_BYTES).slice();
@@ -613,7 +682,7 @@ function readOp(r: Reader, limits: CodecLimits, maxKey: number, version: Protoco
 }
 
 function readResult(r: Reader, limits: CodecLimits, maxKey: number, version: ProtocolVersion): OpResult {
-  const type = OP_NAMES.get(r.u8());
+  const { type, pieces } = readType(r, version);
   if (type !== undefined && version === 1 && !V1_OPS.has(type)) r.fail(`a ${type} result in a version 1 batch`);
   switch (type) {
     case 'summaries':
@@ -638,11 +707,19 @@ function readResult(r: Reader, limits: CodecLimits, maxKey: number, version: Pro
     }
     case 'sketch': {
       const count = r.varint(Math.min(MAX_RANGES, r.remaining * 8), 'range count');
-      const bitmap = r.bytes(Math.ceil(count / 8));
-      if (count % 8 !== 0 && bitmap[bitmap.length - 1]! >>> count % 8 !== 0) r.fail('bits set past the ranges');
-      const differs = Array.from({ length: count }, (_, i) => (bitmap[i >>> 3]! & (1 << (i & 7))) !== 0);
+      const differs = readBitmap(r, count);
       const items = r.varint(0xffff_ffff, 'items');
-      return { op: 'sketch', differs, items, sketch: Sketch.decode(r) };
+      const sketch = Sketch.decode(r);
+      if (!pieces) return { op: 'sketch', differs, items, sketch };
+      const cut: (boolean[] | null)[] = [];
+      let total = 0;
+      for (const d of differs) {
+        if (!d) continue;
+        const k = r.varint(Math.min(MAX_PIECES - total, r.remaining * 8) + 1, 'piece count');
+        total += k;
+        cut.push(k === 0 ? null : readBitmap(r, k - 1));
+      }
+      return { op: 'sketch', differs, items, sketch, pieces: cut };
     }
     case 'resolve':
       return { op: 'resolve', entries: readPairs(r, maxKey) };

@@ -4,8 +4,8 @@
  * their entries. Everything reads a frozen tree (a snapshot) and streams its entries: memory is
  * the sketch and the op, never the shard.
  */
-import { type MerkleSearchTree, rangeFingerprint, scanRange } from '#mst';
-import { type Span } from './codec.js';
+import { type MerkleSearchTree, pieceFingerprints, rangeFingerprint, scanPieces, scanRange } from '#mst';
+import { type Pieces, type Span } from './codec.js';
 import { cellsFor, itemHi, itemLo, keyFingerprint, MAX_SKETCH_CELLS, Sketch, versionFingerprint } from './sketch.js';
 
 /** A half-open key range [lo, hi); null bounds are unbounded. */
@@ -54,17 +54,137 @@ export function sketchCells(estimate: number, maxBytes: number): number {
   return Math.min(cap, cellsFor(estimate));
 }
 
-/** The sketch of the entries of the differing ranges, and how many went in. */
-export function sketchRanges(tree: MerkleSearchTree, ranges: readonly KeyRange[], differs: readonly boolean[], cells: number, salt: number): { sketch: Sketch; items: number } {
+/**
+ * What a sketch reads of each range: nothing (false: equal), all of it (true), or the pieces
+ * whose flag is set, the range cut by this tree's keys on `layer` or above (see Pieces).
+ */
+export interface ScanPlan {
+  readonly layer: number;
+  readonly ranges: readonly (boolean | readonly boolean[])[];
+}
+
+/** A plan that reads every differing range whole. */
+export const wholeRanges = (differs: readonly boolean[]): ScanPlan => ({ layer: 0, ranges: differs });
+
+/**
+ * Which pieces of the differing ranges differ, from the sender's piece fingerprints and ours;
+ * null for a range we cut into another number of pieces (a key on those layers is held on one
+ * side only), or where no piece shows the difference the range's fingerprint shows (a 32-bit
+ * collision): all of such a range is sketched.
+ */
+export function differingPieces(tree: MerkleSearchTree, ranges: readonly KeyRange[], differs: readonly boolean[], pieces: Pieces, salt: number): (boolean[] | null)[] {
+  const out: (boolean[] | null)[] = [];
+  ranges.forEach((range, i) => {
+    if (!differs[i]) return;
+    const theirs = pieces.fingerprints[i]!;
+    const ours = pieceFingerprints(tree, pieces.layer, range.lo, range.hi, salt);
+    const bits = ours.length === theirs.length ? Array.from(ours, (fp, j) => fp !== theirs[j]) : null;
+    out.push(bits !== null && bits.includes(true) ? bits : null);
+  });
+  return out;
+}
+
+/** The plan both sides sketch by: the differing ranges, and of those cut into pieces, the differing pieces. */
+export function scanPlan(differs: readonly boolean[], layer: number, pieces: readonly (readonly boolean[] | null)[]): ScanPlan {
+  let next = 0;
+  return { layer, ranges: differs.map((d) => (d ? (pieces[next++] ?? true) : false)) };
+}
+
+/**
+ * The expected number of differing keys, from a plan with pieces: the share of differing pieces
+ * estimates the differences of the ranges cut alike on both sides (their sizes are geometric
+ * too, see estimateDifferences); a range cut otherwise holds a key on those layers that one side
+ * lacks, and as many more as its pieces would at that rate.
+ */
+export function estimateFromPieces(plan: ScanPlan, pieces: Pieces): number {
+  let compared = 0;
+  let differing = 0;
+  plan.ranges.forEach((scan, i) => {
+    if (scan === true) return;
+    compared += pieces.fingerprints[i]!.length;
+    if (scan !== false) differing += scan.filter(Boolean).length;
+  });
+  const aligned = estimateDifferences(compared, differing);
+  const perPiece = compared === 0 ? 1 : aligned / compared;
+  let other = 0;
+  plan.ranges.forEach((scan, i) => {
+    if (scan === true) other += 1 + perPiece * pieces.fingerprints[i]!.length;
+  });
+  return aligned + Math.ceil(other);
+}
+
+/**
+ * The entries a sketch covered, kept so that the initiator names the keys it peels without
+ * reading the ranges again: views into the snapshot's nodes (which never change), up to `limit`
+ * entries; past that `complete` is false and the keys are found by a second scan.
+ */
+export class ScannedEntries {
+  #hi: Uint32Array = new Uint32Array(1024);
+  #lo: Uint32Array = new Uint32Array(1024);
+  #at: Uint32Array = new Uint32Array(1024);
+  #to: Uint32Array = new Uint32Array(1024);
+  #data: Uint8Array[] = [];
+  #count = 0;
+  complete = true;
+
+  constructor(readonly limit: number) {}
+
+  add(hi: number, lo: number, data: Uint8Array, keyFrom: number, keyTo: number): void {
+    if (this.#count === this.limit) {
+      this.complete = false;
+      return;
+    }
+    if (this.#count === this.#hi.length) {
+      const grow = (a: Uint32Array): Uint32Array => {
+        const b = new Uint32Array(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.#hi = grow(this.#hi);
+      this.#lo = grow(this.#lo);
+      this.#at = grow(this.#at);
+      this.#to = grow(this.#to);
+    }
+    const i = this.#count++;
+    this.#hi[i] = hi;
+    this.#lo[i] = lo;
+    this.#at[i] = keyFrom;
+    this.#to[i] = keyTo;
+    this.#data.push(data);
+  }
+
+  /** The keys of these items (as inserted), as UTF-8 text, each with its item's hi word. */
+  keysOf(items: readonly [hi: number, lo: number][]): [key: string, hi: number, lo: number][] {
+    const wanted = new Map<number, number[]>();
+    for (const [hi, lo] of items) wanted.set(hi, [...(wanted.get(hi) ?? []), lo]);
+    const out: [string, number, number][] = [];
+    for (let i = 0; i < this.#count; i++) {
+      const los = wanted.get(this.#hi[i]!);
+      if (los === undefined || !los.includes(this.#lo[i]!)) continue;
+      const data = this.#data[i]!;
+      out.push([Buffer.from(data.buffer, data.byteOffset + this.#at[i]!, this.#to[i]! - this.#at[i]!).toString('utf8'), this.#hi[i]!, this.#lo[i]!]);
+    }
+    return out;
+  }
+}
+
+/** The sketch of the entries the plan reads, and how many went in (kept in `keep` when given). */
+export function sketchRanges(tree: MerkleSearchTree, ranges: readonly KeyRange[], plan: ScanPlan, cells: number, salt: number, keep?: ScannedEntries): { sketch: Sketch; items: number } {
   const sketch = new Sketch(cells);
   let items = 0;
   ranges.forEach((range, index) => {
-    if (!differs[index]) return;
-    scanRange(tree, range.lo, range.hi, (data, keyFrom, keyTo, digestAt) => {
+    const scan = plan.ranges[index];
+    if (scan === false || scan === undefined) return;
+    const visit = (data: Uint8Array, keyFrom: number, keyTo: number, digestAt: number): void => {
       const keyFp = keyFingerprint(data, keyFrom, keyTo, salt);
-      sketch.insert(itemHi(index, keyFp), itemLo(keyFp, versionFingerprint(data, digestAt, salt)));
+      const hi = itemHi(index, keyFp);
+      const lo = itemLo(keyFp, versionFingerprint(data, digestAt, salt));
+      sketch.insert(hi, lo);
+      keep?.add(hi, lo, data, keyFrom, keyTo);
       items++;
-    });
+    };
+    if (scan === true) scanRange(tree, range.lo, range.hi, visit);
+    else scanPieces(tree, plan.layer, range.lo, range.hi, scan, visit);
   });
   return { sketch, items };
 }

@@ -26,7 +26,18 @@ import {
   type TopRanges,
 } from './codec.js';
 import { AntiEntropyError } from './errors.js';
-import { differingRanges, estimateDifferences, keysWithFingerprints, rangesOf, sketchCells, sketchRanges } from './reconcile.js';
+import {
+  differingPieces,
+  differingRanges,
+  estimateDifferences,
+  estimateFromPieces,
+  keysWithFingerprints,
+  rangesOf,
+  scanPlan,
+  sketchCells,
+  sketchRanges,
+  wholeRanges,
+} from './reconcile.js';
 
 export interface ResponderLimits {
   /** Largest request accepted, in bytes. Default 1 MiB (a NATS message, a text-protocol line). */
@@ -188,6 +199,9 @@ export class Responder {
       case 'sketch':
         this.#snapshot(op.shard, op.root);
         if (op.cells % 4 !== 0) throw new AntiEntropyError('PROTOCOL', `a sketch of ${op.cells} cells (a multiple of 4)`);
+        if (op.pieces !== undefined && op.pieces.fingerprints.length !== op.spans.reduce((n, span) => n + span.cuts.length + 1, 0)) {
+          throw new AntiEntropyError('PROTOCOL', 'a sketch op with pieces for another number of ranges');
+        }
         return;
       case 'resolve':
         this.#snapshot(op.shard, op.root);
@@ -270,12 +284,14 @@ export class Responder {
         const tree = this.#snapshot(op.shard, op.root);
         const ranges = rangesOf(op.spans);
         const differs = differingRanges(tree, ranges, op.spans.flatMap((span) => span.fingerprints), op.salt);
-        const differing = differs.filter(Boolean).length;
+        const pieces = op.pieces === undefined ? undefined : differingPieces(tree, ranges, differs, op.pieces, op.salt);
+        const plan = pieces === undefined ? wholeRanges(differs) : scanPlan(differs, op.pieces!.layer, pieces);
+        const estimate = op.pieces === undefined ? estimateDifferences(ranges.length, differs.filter(Boolean).length) : estimateFromPieces(plan, op.pieces);
         // A key both sides hold differently is two items of the difference (theirs and ours), and
         // the estimate is off by about 10% at a few hundred ranges: room for 2.4 items a key.
-        const cells = op.cells > 0 ? Math.min(op.cells, sketchCells(Infinity, budget)) : sketchCells(Math.ceil(2.4 * estimateDifferences(ranges.length, differing)), budget);
-        const { sketch, items } = sketchRanges(tree, ranges, differs, cells, op.salt);
-        return { op: 'sketch', differs, items, sketch };
+        const cells = op.cells > 0 ? Math.min(op.cells, sketchCells(Infinity, budget)) : sketchCells(Math.ceil(2.4 * estimate), budget);
+        const { sketch, items } = sketchRanges(tree, ranges, plan, cells, op.salt);
+        return pieces === undefined ? { op: 'sketch', differs, items, sketch } : { op: 'sketch', differs, items, sketch, pieces };
       }
       case 'resolve': {
         const tree = this.#snapshot(op.shard, op.root);

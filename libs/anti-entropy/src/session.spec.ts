@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { assign, encodeEntry, type Entry, merge, touch } from '#crdt';
 import { MemoryEngine, Store } from '#store';
-import { decodeReply, decodeRequest, encodeReply, encodeRequest, type ProtocolVersion, type Reply } from './codec.js';
+import { decodeReply, decodeRequest, encodeReply, encodeRequest, PROTOCOL_VERSION, type ProtocolVersion, type Reply } from './codec.js';
 import { type ResponderOptions } from './responder.js';
 import { runSession, type SessionOptions } from './session.js';
 import { rangeFingerprint } from '#mst';
@@ -142,7 +142,7 @@ describe('an anti-entropy session', () => {
       key: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g'),
       value: fc.string({ minLength: 1, maxLength: 3 }).map((s) => s.replace(/\s/g, '_')),
     });
-    const version = fc.constantFrom<ProtocolVersion>(1, 2);
+    const version = fc.constantFrom<ProtocolVersion>(1, 2, 3);
     await fc.assert(
       fc.asyncProperty(fc.array(op, { maxLength: 40 }), fc.array(op, { maxLength: 20 }), version, version, async (shared, diverged, ours, theirs) => {
         const x = await openReplica('x');
@@ -252,7 +252,7 @@ describe('an anti-entropy session', () => {
   });
 });
 
-describe('a version 2 session', () => {
+describe('a version 2 or 3 session', () => {
   let a: Store;
   let b: Store;
   beforeEach(async () => {
@@ -288,7 +288,7 @@ describe('a version 2 session', () => {
     const expected = expectedJoin(a, b);
     const { report, log } = await session(a, b);
     expect(report.error).toBeNull();
-    expect(report.protocolVersion).toBe(2);
+    expect(report.protocolVersion).toBe(PROTOCOL_VERSION);
     expect(report.roundTrips).toBe(3);
     expect(encoded(a)).toEqual(expected);
     expect(roots(a)).toEqual(roots(b));
@@ -357,13 +357,68 @@ describe('a version 2 session', () => {
     expect(roots(a)).toEqual(roots(b));
   });
 
+  it('cuts the ranges of a shard with many differences into pieces, and sketches only the differing ones (v3)', async () => {
+    // One shard of 20,000 keys: its ranges are cut on layer 2 (or are the top's), their pieces on layer 1 (~16 keys).
+    const x = await openReplica('x', 1);
+    const y = await openReplica('y', 1);
+    try {
+      await Promise.all(Array.from({ length: 20_000 }, (_, i) => set(x, `key-${i}`, `v${i}`)));
+      await copyAll(x, y);
+      await Promise.all(Array.from({ length: 200 }, (_, i) => set(y, `key-${i * 97}`, 'newer')));
+      await Promise.all(Array.from({ length: 40 }, (_, i) => Promise.all([set(x, `only-x-${i}`, 'x'), set(y, `only-y-${i}`, 'y')])));
+      const expected = expectedJoin(x, y);
+      const items: Record<number, number> = {};
+      const sent: Record<number, number> = {};
+      for (const version of [3, 2] as const) {
+        const z = await openReplica('z', 1);
+        await copyAll(x, z);
+        const { responder } = link(y);
+        let sketched = 0;
+        const report = await runSession({
+          store: z,
+          maxVersion: version,
+          transport: async (request) => {
+            const decoded = decodeRequest(request);
+            const reply = await responder.handle(request);
+            if (decoded.kind !== 'batch') return reply;
+            const answered = decodeReply(reply);
+            if (answered.kind !== 'batch') throw new Error(`a ${answered.kind} reply`);
+            decoded.ops.forEach((op, i) => {
+              const result = answered.results[i]!;
+              if (op.op !== 'sketch' || result.op !== 'sketch') return;
+              expect(op.pieces !== undefined).toBe(version === 3);
+              expect(result.pieces !== undefined).toBe(version === 3);
+              sketched += result.items;
+            });
+            return reply;
+          },
+        });
+        expect(report.error).toBeNull();
+        expect(report.protocolVersion).toBe(version);
+        expect(report.roundTrips).toBe(3);
+        expect(encoded(z)).toEqual(expected);
+        expect(roots(z)).toEqual(roots(y));
+        items[version] = sketched;
+        sent[version] = report.bytesSent;
+        await z.close();
+      }
+      // Here v2 cuts ranges of ~16 keys, each named by its key: the pieces read as few entries
+      // for 4 bytes each (the bench shows the gain in entries read on bigger shards).
+      expect(items[3]).toBeLessThan(items[2]! * 1.2);
+      expect(sent[3]).toBeLessThan(sent[2]!);
+    } finally {
+      await x.close();
+      await y.close();
+    }
+  });
+
   it('speaks version 1 with a peer of an older release, and answers one', async () => {
     const expected = expectedJoin(a, b);
     const old = await session(a, b, {}, { limits: { maxVersion: 1 } });
     expect(old.report.error).toBeNull();
     expect(old.report.protocolVersion).toBe(1);
-    // The refused v2 hello, the v1 hello, then the v1 descent.
-    expect(old.log.requests.map((bytes) => bytes[0])).toEqual([2, ...old.log.requests.slice(1).map(() => 1)]);
+    // The refused v3 and v2 hellos, the v1 hello, then the v1 descent.
+    expect(old.log.requests.map((bytes) => bytes[0])).toEqual([3, 2, ...old.log.requests.slice(2).map(() => 1)]);
     expect(encoded(a)).toEqual(expected);
     expect(roots(a)).toEqual(roots(b));
     await set(a, 'later', 'x');

@@ -17,7 +17,9 @@
  * a round trip per tree level (7 round trips, 20 MB for 10k differences among 1M keys). Version 2
  * sends instead fingerprints of key ranges and, for the ranges that differ, an invertible Bloom
  * lookup table (sketch.ts) of their entries, from which the initiator peels the differing keys
- * themselves: ~80 bytes a difference all told, in three round trips.
+ * themselves: ~80 bytes a difference all told, in three round trips. Version 3 cuts the ranges
+ * that differ further, by subtree hashes the trees already hold, so that the sketches read a
+ * quarter of the keys where version 2 read three quarters (see "Pieces" below).
  *
  * ## The exchange (version 2)
  *
@@ -41,8 +43,21 @@
  *    that estimate (a key held differently is two items; the estimate is off by ~10%): 1.4
  *    cells an item plus a small floor, 13 bytes a cell. An item is (range index 12 bits | key fingerprint 28 | version fingerprint 24),
  *    salted; the version fingerprint hashes the entry digest, which stays opaque here.
+ *    Pieces (v3): where at least half of a shard's top ranges differ (so most of the ranges cut
+ *    below will too), each range also goes with the 4-byte fingerprints of its "pieces": the
+ *    range cut again by the initiator's keys one layer lower (~16 pieces of ~16 keys at 1M
+ *    keys), a piece being its first key and the subtree hanging after it, fingerprinted from
+ *    that subtree's cached node hash (#mst pieceFingerprints: no entry below that layer is
+ *    read). The responder cuts the differing ranges of its own tree the same way; where it gets
+ *    as many pieces it answers a bitmap of the differing ones, else (a key of that layer held on
+ *    one side only) the whole range is sketched. Both sides then sketch only the differing
+ *    pieces, and the responder estimates the differences from the share of differing pieces
+ *    (not saturated, unlike the ranges' share at 1%). Ranges are then cut on layer 2 at least,
+ *    so pieces never shrink to single keys.
  * 3. Repair (round trip 3): the initiator builds its own sketch of the same ranges, subtracts,
- *    and peels: items only the peer has, items only we have. A key fingerprint on both sides is a
+ *    and peels: items only the peer has, items only we have (the keys of ours are read from the
+ *    entries our sketch kept, views into the snapshot, without a second scan while they stay
+ *    under KEPT_ENTRIES). A key fingerprint on both sides is a
  *    key both hold differently: fetched by name with our version, and the peer answers with its
  *    entry where ours does not win and asks for ours where its does not (both to join); ours
  *    alone, a key the peer lacks: pushed; theirs alone, a key we lack: a `resolve` op names its
@@ -71,6 +86,7 @@
  *
  *     bytes ≈ records + 560 (hello) + s · 16 · 31 (tops)
  *             + (ranges cut) · 31 (the keys and fingerprints of step 2)
+ *             + (pieces) · 4 + (ranges differing) · ~3 (v3: at most n / 16 pieces, and their bitmaps)
  *             + 2.8 d · 13 + s · 420 (sketches) + d · ~40 (fetch names and versions, or resolves)
  *     round trips = 3 (+1 where we win a key both hold, +1 per sketch retry, x2 for a second pass)
  *
@@ -78,43 +94,53 @@
  * top range holds a difference), so at most n / r ~ 32 s to 512 s ranges. The session's memory is
  * the sketches and the ops of one round: entries are streamed from the snapshots (scanRange),
  * never collected, so a 20M-key node compares a shard at a time in the same bounded space.
- * CPU is a scan of the differing ranges on each side (~all keys once d reaches the number of
- * ranges), a hash of each key; the descent of version 1 read only the differing paths but sent
- * them whole.
+ * CPU, for each side: the fingerprints of the pieces (O(1) each from cached node hashes, no
+ * SHA-256), then a read of the entries of the differing pieces, a key hash, a version hash and
+ * four cell updates each (~0.3 µs here). A piece of ~16 keys (~32 for the piece a key falls in:
+ * sizes are geometric) holds a difference with probability ~1 - 1 / (1 + 32 d / n): a quarter of
+ * the keys are read at 1% scattered, where version 2, reading whole ranges of ~256 keys, read
+ * three quarters and the initiator read its differing ranges a second time for their names.
+ * Then the repair, the same for any protocol: d records encoded, decoded and merged, the changed
+ * tree paths copied (the session holds snapshots) and hashed again. The descent of version 1
+ * read only the differing paths but sent them whole.
  *
  * Measured (bench/anti-entropy, 1M keys of 24 + 100 bytes, 16 shards, 50 Mbps / 20 ms modelled,
- * both sides' CPU time added; `npm run bench:anti-entropy -- --build bulk`):
+ * both sides' CPU time added, on the shared 2-core build machine at a load average of 2-3; the
+ * 10M row at 6-8):
  *
  *   scenario (1M keys)             differing  round trips  beyond the records  modelled (no CPU)
- *   values changed, scattered        10,000        3           0.82 MB          2.22 s (0.42 s)
- *   missing on one side              10,000        3           0.67 MB          2.07 s (0.39 s)
- *   missing on both sides            10,000        3           0.82 MB          1.79 s (0.41 s)
- *   consecutive keys changed         10,000        4           0.88 MB          1.43 s (0.44 s)
- *   10 differences                       10        3           17.1 KB            88 ms
- *   nothing differs                       0        1            560 B             21 ms
+ *   values changed, scattered        10,000        3           1.00 MB          1.89 s (0.44 s)
+ *   missing on one side              10,000        3           0.84 MB          1.24 s (0.41 s)
+ *   missing on both sides            10,000        3           1.00 MB          1.46 s (0.44 s)
+ *   consecutive keys changed         10,000        4           0.88 MB          0.96 s (0.44 s)
+ *   10 differences                       10        3           17.1 KB            81 ms (63 ms)
+ *   nothing differs                       0        1            560 B             20 ms
+ *   10M keys, 0.1% differing         10,000        3           1.26 MB          3.93 s (0.48 s)
  *
- * (version 1: 6-7 round trips and ~20 MB for the scattered cases, 5-5.5 s modelled.) So the
- * bound reached: 3 round trips for scattered differences, ~80 bytes a difference beyond the
- * records (a third of it the names and versions of the fetches, which any repair that moves each
- * record once, toward the side it wins on, must send), under 20 KB for 10 differences among 1M
- * keys. Not reached: 1.0 s modelled at 1M keys / 1% on this shared 2-core machine: the CPU of
- * the scans (~0.3 µs a key on each side, ~70% of the keys scanned at 1% scattered) dominates
- * what the link costs.
+ * (version 1: 6-7 round trips and ~20 MB for the scattered cases, 5-5.5 s modelled; version 2:
+ * the same round trips, 0.2 MB less, and 10-30% more CPU in alternated runs.) So the bound
+ * reached: 3 round trips for scattered differences, ~100 bytes a difference beyond the records
+ * (~40 of them the names and versions of the fetches, which any repair that moves each record
+ * once, toward the side it wins on, must send; ~20 the pieces), under 20 KB for 10 differences
+ * among 1M keys. Not reached: 1.0 s modelled at 1M keys / 1% on this machine: ~0.8-1.4 s of
+ * CPU, the sketches (a quarter of the keys read on each side) and the repair itself (which any
+ * protocol pays) in about equal parts; where keys are missing on one side, the ranges they cut
+ * are read whole, so those cases gain less.
  *
  * A negentropy implementation (NIP-77, @nostr-dev-kit/sync, measured in the same run on the same
- * (key, version hash) items) needs two round trips to learn the differing ids, then one more to
- * move the records, and sends ~1.2 KB a difference without a frame limit (its leaves are lists
- * of 32-byte ids): see the README for its figures beside ours.
+ * (key, version hash) items) needs three round trips to learn the differing ids of 1M keys, then
+ * one more to move the records, and sends 12-21 MB for 10,000 differences without a frame limit
+ * (its leaves are lists of 32-byte ids): see the README for its figures beside ours.
  *
  * ## Versions
  *
  * Every message starts with its protocol version; a reply has its request's version. A node
  * answers every version up to its own (ResponderLimits.maxVersion): an older peer that sends a
  * version 1 hello gets version 1 (the node-by-node descent of #mst sync.ts, whose root node rides
- * on the hello, and the same fetch, push and range ops). An initiator whose version 2 hello is
- * refused with VERSION (an older release) says hello again in version 1, at the cost of that
- * round trip, and speaks version 1 for the session. Error replies are always version 1, which
- * every release reads.
+ * on the hello, and the same fetch, push and range ops), a version 2 hello gets sketches without
+ * pieces. An initiator whose hello is refused with VERSION (an older release) says hello again
+ * one version lower, at the cost of that round trip, and speaks that version for the session.
+ * Error replies are always version 1, which every release reads.
  *
  * ## Safety and bounds
  *
@@ -139,6 +165,7 @@ import {
   type KeyDiff,
   keysFromLayer,
   type MerkleSearchTree,
+  pieceFingerprints,
   rangeFingerprint,
   type SummaryRequest,
 } from '#mst';
@@ -152,6 +179,7 @@ import {
   type HelloShard,
   type Op,
   type OpResult,
+  type Pieces,
   PROTOCOL_VERSION,
   type ProtocolVersion,
   type Reply,
@@ -159,7 +187,7 @@ import {
   type TopRanges,
 } from './codec.js';
 import { AntiEntropyError } from './errors.js';
-import { type KeyRange, keysWithFingerprints, rangesOf, sketchCells, sketchRanges } from './reconcile.js';
+import { type KeyRange, keysWithFingerprints, rangesOf, ScannedEntries, scanPlan, sketchCells, sketchRanges, wholeRanges } from './reconcile.js';
 import { itemKeyFingerprint, itemRange, MAX_SKETCH_RANGES, type SketchDifference } from './sketch.js';
 import { isOldTombstone } from './tombstones.js';
 
@@ -251,6 +279,8 @@ interface Reconciliation {
   readonly root: Uint8Array;
   readonly spans: readonly Span[];
   readonly ranges: readonly KeyRange[];
+  /** v3: the ranges cut further, when many of them are expected to differ. */
+  readonly pieces: Pieces | undefined;
   /** Sketches asked so far; 0 before the first. */
   attempts: number;
   /** Cells of the next sketch (0: the responder sizes it from the ranges that differ). */
@@ -360,14 +390,15 @@ class Session {
     };
   }
 
-  /** The hello in the newest version both sides speak: a peer of an older release refuses ours with VERSION. */
+  /** The hello in the newest version both sides speak: a peer of an older release refuses ours with VERSION, and gets the one before. */
   async #greet(): Promise<ShardWork[]> {
-    try {
-      return await this.#hello();
-    } catch (err) {
-      if (!(err instanceof AntiEntropyError && err.code === 'VERSION' && err.remote && this.#version > 1)) throw err;
-      this.#version = 1;
-      return this.#hello();
+    for (;;) {
+      try {
+        return await this.#hello();
+      } catch (err) {
+        if (!(err instanceof AntiEntropyError && err.code === 'VERSION' && err.remote && this.#version > 1)) throw err;
+        this.#version = (this.#version - 1) as ProtocolVersion;
+      }
     }
   }
 
@@ -434,8 +465,15 @@ class Session {
       if (!equalBytes(rangeFingerprint(tree, bounds[i]!, bounds[i + 1]!, this.#salt), top.fingerprints[i]!)) differing.push([bounds[i]!, bounds[i + 1]!]);
     }
     if (differing.length === 0) return null;
+    // Where at least half the top ranges differ, most ranges cut below hold a difference too
+    // (a sparse shard shows fewer): each is then cut further into pieces a layer lower (~fanout
+    // of them, 4 bytes each, v3), and the sketches read only the differing pieces: a few times
+    // fewer entries for ~4 bytes a fanout^(layer - 1) keys. The ranges are then cut on layer 2
+    // at least, so that pieces are never single keys.
+    const cutPieces = this.#version >= 3 && top.layer >= 2 && 2 * differing.length >= top.keys.length + 1;
     // One sketch names at most MAX_SKETCH_RANGES ranges: cut a layer higher if need be.
     let cutLayer = Math.min(top.layer - 1, Math.floor(Math.log(tree.size / RANGES_PER_SHARD) / Math.log(tree.fanout)));
+    if (cutPieces) cutLayer = Math.max(cutLayer, 2);
     for (;;) {
       const cuts = differing.map(([lo, hi]) => (cutLayer >= 1 ? keysFromLayer(tree, cutLayer, lo, hi) : []));
       if (cuts.reduce((n, c) => n + c.length + 1, 0) > MAX_SKETCH_RANGES && cutLayer < top.layer) {
@@ -446,7 +484,10 @@ class Session {
         const edges = [lo, ...cuts[i]!, hi];
         return { lo, hi, cuts: cuts[i]!, fingerprints: edges.slice(1).map((end, j) => rangeFingerprint(tree, edges[j]!, end, this.#salt)) };
       });
-      return { tree, root, spans, ranges: rangesOf(spans), attempts: 0, cells: 0, asked: false };
+      const ranges = rangesOf(spans);
+      const layer = cutLayer - 1;
+      const pieces = cutPieces ? { layer, fingerprints: ranges.map((r) => pieceFingerprints(tree, layer, r.lo, r.hi, this.#salt)) } : undefined;
+      return { tree, root, spans, ranges, pieces, attempts: 0, cells: 0, asked: false };
     }
   }
 
@@ -455,31 +496,22 @@ class Session {
    * hold differently (fetched with our version, as in v1), ours alone a key the peer lacks
    * (pushed), theirs alone a key we lack (resolved by its fingerprint and fetched in one op).
    */
-  #settleSketch(work: ShardWork, recon: Reconciliation, difference: SketchDifference): void {
+  #settleSketch(work: ShardWork, recon: Reconciliation, difference: SketchDifference, scanned: ScannedEntries): void {
     const byKey = (items: readonly [number, number][]): Map<string, [range: number, keyFp: number]> =>
       new Map(items.map(([hi, lo]): [string, [number, number]] => [`${itemRange(hi)}:${itemKeyFingerprint(hi, lo)}`, [itemRange(hi), itemKeyFingerprint(hi, lo)]]));
-    const mine = byKey(difference.mine);
     const theirs = byKey(difference.theirs);
-    const ourFingerprints = new Map<number, Set<number>>();
-    for (const [range, keyFp] of mine.values()) {
-      const set = ourFingerprints.get(range) ?? new Set<number>();
-      set.add(keyFp);
-      ourFingerprints.set(range, set);
-    }
     const now = this.#now();
-    for (const [range, fps] of ourFingerprints) {
-      for (const [name, keyFp] of keysWithFingerprints(recon.tree, recon.ranges[range]!, fps, this.#salt)) {
-        const id = `${range}:${keyFp}`;
-        this.#differences++;
-        if (theirs.has(id)) {
-          work.fetch.push(name);
-          theirs.delete(id);
-          continue;
-        }
-        const entry = this.#store.read(name);
-        if (entry !== undefined && isOldTombstone(entry, now, this.#graceMs)) continue;
-        work.push.push(name);
+    for (const [name, range, keyFp] of this.#ourKeys(recon, difference.mine, scanned)) {
+      const id = `${range}:${keyFp}`;
+      this.#differences++;
+      if (theirs.has(id)) {
+        work.fetch.push(name);
+        theirs.delete(id);
+        continue;
       }
+      const entry = this.#store.read(name);
+      if (entry !== undefined && isOldTombstone(entry, now, this.#graceMs)) continue;
+      work.push.push(name);
     }
     const wanted = new Map<number, number[]>();
     for (const [range, keyFp] of theirs.values()) {
@@ -489,6 +521,14 @@ class Session {
     for (const [range, keyFingerprints] of wanted) work.resolve.push({ ...recon.ranges[range]!, keyFingerprints });
     work.recon = null;
     work.verify = 'ask';
+  }
+
+  /** The keys of our items a sketch peeled, with their ranges and key fingerprints: from the entries the sketch kept, or a second scan of their ranges. */
+  #ourKeys(recon: Reconciliation, mine: readonly [number, number][], scanned: ScannedEntries): [key: string, range: number, keyFp: number][] {
+    if (scanned.complete) return scanned.keysOf(mine).map(([key, hi, lo]) => [key, itemRange(hi), itemKeyFingerprint(hi, lo)]);
+    const byRange = new Map<number, Set<number>>();
+    for (const [hi, lo] of mine) byRange.set(itemRange(hi), (byRange.get(itemRange(hi)) ?? new Set()).add(itemKeyFingerprint(hi, lo)));
+    return [...byRange].flatMap(([range, fps]) => keysWithFingerprints(recon.tree, recon.ranges[range]!, fps, this.#salt).map(([key, keyFp]): [string, number, number] => [key, range, keyFp]));
   }
 
   /** Once a descent is done, its keys become fetches and pushes. */
@@ -548,7 +588,8 @@ class Session {
       if (recon !== null && !recon.asked) {
         recon.asked = true;
         recon.attempts++;
-        add(w, { op: 'sketch', shard: w.shard, root: recon.root, salt: this.#salt, cells: recon.cells, spans: recon.spans });
+        const sketch = { op: 'sketch', shard: w.shard, root: recon.root, salt: this.#salt, cells: recon.cells, spans: recon.spans } as const;
+        add(w, recon.pieces === undefined ? sketch : { ...sketch, pieces: recon.pieces });
       }
       for (const spans of this.#chunks(w.resolve)) add(w, { op: 'resolve', shard: w.shard, root: w.theirs, salt: this.#salt, spans });
       w.resolve = [];
@@ -759,10 +800,21 @@ class Session {
     if (result.differs.length !== recon.ranges.length) {
       throw new AntiEntropyError('PROTOCOL', `a sketch of ${recon.ranges.length} ranges was answered for ${result.differs.length}`);
     }
-    const ours = sketchRanges(recon.tree, recon.ranges, result.differs, result.sketch.cells, this.#salt);
+    let plan = wholeRanges(result.differs);
+    if (recon.pieces !== undefined) {
+      const cut = result.pieces;
+      const differing = result.differs.filter(Boolean).length;
+      const sent = recon.pieces.fingerprints.filter((_, i) => result.differs[i]);
+      if (cut === undefined || cut.length !== differing || cut.some((bits, i) => bits !== null && bits.length !== sent[i]!.length)) {
+        throw new AntiEntropyError('PROTOCOL', 'a sketch with pieces was answered for other pieces');
+      }
+      plan = scanPlan(result.differs, recon.pieces.layer, cut);
+    }
+    const keep = new ScannedEntries(KEPT_ENTRIES);
+    const ours = sketchRanges(recon.tree, recon.ranges, plan, result.sketch.cells, this.#salt, keep);
     const difference = ours.sketch.differenceFrom(result.sketch);
     if (difference !== null) {
-      this.#settleSketch(w, recon, difference);
+      this.#settleSketch(w, recon, difference, keep);
       return;
     }
     if (recon.attempts > this.#limits.sketchRetries) {
@@ -823,6 +875,8 @@ class Session {
 
 /** The ranges a shard is cut into for its sketch, at least (see #reconcile). */
 const RANGES_PER_SHARD = 32;
+/** Entries a sketch keeps the keys of (views, ~30 bytes each) so that peeled keys are named without a second scan. */
+const KEPT_ENTRIES = 1 << 18;
 
 /** An op as planned for a round: which shard's work it serves, and its bytes. */
 interface Planned {

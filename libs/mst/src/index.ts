@@ -20,7 +20,7 @@ export {
   type SummaryResponse,
   Writer,
 } from './sync.js';
-export { rangeFingerprint, topKeys, keysFromLayer, scanRange, type EntryVisitor, RANGE_FINGERPRINT_BYTES } from './ranges.js';
+export { rangeFingerprint, topKeys, keysFromLayer, pieceFingerprints, scanPieces, scanRange, type EntryVisitor, RANGE_FINGERPRINT_BYTES } from './ranges.js';
 export { prove, verifyProof, verifyInclusion, verifyAbsence, encodeProof, decodeProof, type MstProof, type ProofVerdict } from './proof.js';
 export { NodeSummary, type DecodeLimits, decodeNode, Reader } from './wire.js';
 export { keyLayer, layerOfHash, DEFAULT_FANOUT } from './layer.js';

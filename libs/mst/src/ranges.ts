@@ -7,7 +7,7 @@
  */
 import { compareBytes } from './bytes.js';
 import { sha256 } from './layer.js';
-import { childAt, copyKey, DIGEST_BYTES, keyEnd, keyStart, lowerBound, type MstNode, search } from './node.js';
+import { childAt, copyKey, DIGEST_BYTES, ensureHashed, keyEnd, keyStart, lowerBound, type MstNode, search } from './node.js';
 import { findDigest, type MerkleSearchTree, rangeHash, rootNode } from './tree.js';
 
 /** Bytes of a range fingerprint: a collision costs a verification pass, never a lost difference. */
@@ -65,6 +65,10 @@ export function keysFromLayer(tree: MerkleSearchTree, layer: number, lo: Uint8Ar
   return out;
 }
 
+function keyIs(node: MstNode, i: number, key: Uint8Array): boolean {
+  return compareBytes(node.data.subarray(keyStart(node, i), keyEnd(node, i)), key) === 0;
+}
+
 function upper(node: MstNode, key: Uint8Array): number {
   const r = search(node, key);
   return r >= 0 ? r + 1 : ~r;
@@ -78,15 +82,142 @@ export type EntryVisitor = (data: Uint8Array, keyFrom: number, keyTo: number, di
  * dominate a scan of a million keys). The tree must not change during the call.
  */
 export function scanRange(tree: MerkleSearchTree, lo: Uint8Array | null, hi: Uint8Array | null, visit: EntryVisitor): void {
-  // inLo / inHi: the whole subtree is known to be at or above lo / below hi (no search needed).
+  scanNode(rootNode(tree), lo, hi, lo === null, hi === null, visit);
+}
+
+/** The entries of `node`'s subtree in [lo, hi); inLo / inHi: the whole subtree is known to be at or above lo / below hi (no search needed). */
+function scanNode(node: MstNode | null, lo: Uint8Array | null, hi: Uint8Array | null, inLo: boolean, inHi: boolean, visit: EntryVisitor): void {
+  if (node === null) return;
+  const from = inLo ? 0 : lowerBound(node, lo!);
+  const to = inHi ? node.n : lowerBound(node, hi!);
+  for (let i = from; i <= to; i++) {
+    scanNode(childAt(node, i), lo, hi, inLo || i > from, inHi || i < to, visit);
+    if (i < to) visit(node.data, keyStart(node, i), keyEnd(node, i), DIGEST_BYTES * i);
+  }
+}
+
+/** What walkPieces reports. */
+interface PieceVisitor {
+  /** The next piece starts (at a key). */
+  cut(): void;
+  /** A subtree below `layer` inside the current piece; inLo / inHi as in scanNode. */
+  below(node: MstNode, inLo: boolean, inHi: boolean): void;
+  /** Key i of `node`, on `layer` or above, inside the current piece (its first key, but for lo). */
+  key(node: MstNode, i: number): void;
+}
+
+/**
+ * The pieces the keys on layer `layer` or above cut [lo, hi) into: [lo, k_1), [k_1, k_2), ...,
+ * [k_m, hi), in key order (lo itself is never a cut). A piece is its first key and the subtree
+ * below `layer` that hangs between two such keys; only nodes on `layer` or above are searched.
+ */
+function walkPieces(tree: MerkleSearchTree, layer: number, lo: Uint8Array | null, hi: Uint8Array | null, visitor: PieceVisitor): void {
+  // An empty range (hi at or below lo) is one empty piece on every replica.
+  if (lo !== null && hi !== null && compareBytes(lo, hi) >= 0) return;
   const walk = (node: MstNode | null, inLo: boolean, inHi: boolean): void => {
     if (node === null) return;
+    if (node.layer < layer) {
+      visitor.below(node, inLo, inHi);
+      return;
+    }
     const from = inLo ? 0 : lowerBound(node, lo!);
     const to = inHi ? node.n : lowerBound(node, hi!);
+    // Where a bound is a key of this node, the gap beside it lies wholly outside (lo) or inside
+    // (hi) the range: no partial subtree to hash (the common case: the bounds are our own keys).
+    const atLo = !inLo && from < node.n && keyIs(node, from, lo!);
+    const atHi = !inHi && to < node.n && keyIs(node, to, hi!);
     for (let i = from; i <= to; i++) {
-      walk(childAt(node, i), inLo || i > from, inHi || i < to);
-      if (i < to) visit(node.data, keyStart(node, i), keyEnd(node, i), DIGEST_BYTES * i);
+      if (!(atLo && i === from)) walk(childAt(node, i), inLo || i > from, inHi || i < to || atHi);
+      if (i === to) break;
+      if (!(atLo && i === from)) visitor.cut();
+      visitor.key(node, i);
     }
   };
   walk(rootNode(tree), lo === null, hi === null);
+}
+
+/**
+ * The 32-bit fingerprints of the pieces (see walkPieces) of [lo, hi) on layer `layer`. A piece's
+ * fingerprint mixes its first key and digest with the cached node hash of the subtree below it:
+ * no entry below `layer` is read, and no SHA-256 is computed where the bounds are keys of this
+ * tree. Equal pieces give equal fingerprints on every replica (the subtree of a set of keys is
+ * canonical); a replica whose keys on those layers differ has another number of pieces. Salted
+ * like rangeFingerprint. The tree must not change during the call.
+ */
+export function pieceFingerprints(tree: MerkleSearchTree, layer: number, lo: Uint8Array | null, hi: Uint8Array | null, salt: number): Uint32Array {
+  const out: number[] = [];
+  let acc = pieceSeed(salt);
+  walkPieces(tree, layer, lo, hi, {
+    cut: () => {
+      out.push(pieceFinish(acc));
+      acc = pieceSeed(salt);
+    },
+    below: (node, inLo, inHi) => {
+      if (inLo && inHi) {
+        ensureHashed(node);
+        acc = mixWord(mixWord(mixWord(mixWord(acc, node.h0), node.h1), node.h2), node.h3);
+        return;
+      }
+      // lo itself, when it is a key below `layer` (never so in a session: its cuts are keys of
+      // higher layers, and a key's layer is the same in every tree), then the open range's hash.
+      const first = inLo ? undefined : findDigest(node, lo!);
+      if (first !== undefined) acc = foldDigest(foldKey(acc, lo!, 0, lo!.length), first, 0);
+      const h = rangeHash(node, lo, hi, inLo, inHi);
+      if (h !== null) acc = foldDigest(acc, h, 0);
+    },
+    key: (node, i) => {
+      acc = foldDigest(foldKey(acc, node.data, keyStart(node, i), keyEnd(node, i)), node.data, DIGEST_BYTES * i);
+    },
+  });
+  out.push(pieceFinish(acc));
+  return Uint32Array.from(out);
+}
+
+/** Visits the entries of the pieces (see walkPieces) of [lo, hi) on layer `layer` whose flag in `include` is set, in key order. */
+export function scanPieces(tree: MerkleSearchTree, layer: number, lo: Uint8Array | null, hi: Uint8Array | null, include: readonly boolean[], visit: EntryVisitor): void {
+  let piece = 0;
+  walkPieces(tree, layer, lo, hi, {
+    cut: () => {
+      piece++;
+    },
+    below: (node, inLo, inHi) => {
+      if (include[piece] === true) scanNode(node, lo, hi, inLo, inHi, visit);
+    },
+    key: (node, i) => {
+      if (include[piece] === true) visit(node.data, keyStart(node, i), keyEnd(node, i), DIGEST_BYTES * i);
+    },
+  });
+}
+
+const pieceSeed = (salt: number): number => (0x811c9dc5 ^ salt) >>> 0;
+
+function readWord(d: Uint8Array, p: number): number {
+  return ((d[p]! << 24) | (d[p + 1]! << 16) | (d[p + 2]! << 8) | d[p + 3]!) >>> 0;
+}
+
+function foldKey(h: number, d: Uint8Array, from: number, to: number): number {
+  for (let p = from; p < to; p++) h = Math.imul(h ^ d[p]!, 0x01000193);
+  return h;
+}
+
+/** Folds 16 bytes of a digest or hash (uniform already) at `at`. */
+function foldDigest(h: number, d: Uint8Array, at: number): number {
+  for (let p = at; p < at + 16; p += 4) h = mixWord(h, readWord(d, p));
+  return h;
+}
+
+/** One step of a murmur3-like mix: inputs here are already uniform hashes, so a cheap mix suffices. */
+function mixWord(h: number, w: number): number {
+  let k = Math.imul(w, 0xcc9e2d51);
+  k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+  h ^= k;
+  return (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
+}
+
+function pieceFinish(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
 }
