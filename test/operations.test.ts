@@ -54,6 +54,8 @@ describe('metrics and readiness', () => {
     expect(sum(afterA, 'merklekv_info', { node_id: 'a', process: 'node', tracing: 'false' })).toBe(1);
     expect(sum(afterA, 'merklekv_shard_keys')).toBeGreaterThanOrEqual(writes + 1);
     expect(Math.max(...[...afterA].filter(([k]) => k.startsWith('merklekv_mst_height{')).map(([, v]) => v))).toBeGreaterThanOrEqual(1);
+    // RocksDB's memtable holds the writes above, at least.
+    expect(sum(afterA, 'merklekv_storage_engine_bytes')).toBeGreaterThan(0);
     expect(afterA.has('process_cpu_user_seconds_total')).toBe(true);
     expect(afterA.has('merklekv_event_loop_lag_p99_seconds')).toBe(true);
 

@@ -1,7 +1,10 @@
 import { type Store } from '#store';
 import { type Metrics } from '#telemetry';
 
-/** The store's figures per hosted shard, read at scrape time: live keys, their bytes, the MST's height. */
+/**
+ * The store's figures per hosted shard, read at scrape time: live keys, their bytes, the MST's
+ * height; and the storage engine's own memory, which the JS heap figures do not show.
+ */
 export function storeMetrics(metrics: Metrics, store: Store, hosted: readonly number[]): void {
   const shards = hosted.map((shard) => ({ shard, label: { shard: String(shard) }, keyspace: store.scope([shard]) }));
   metrics.gauge({
@@ -21,5 +24,10 @@ export function storeMetrics(metrics: Metrics, store: Store, hosted: readonly nu
     help: "Layers of each shard's Merkle Search Tree (its root's layer + 1).",
     labels: ['shard'],
     collect: (report) => shards.forEach(({ shard, label }) => report(store.shardHeight(shard), label)),
+  });
+  metrics.gauge({
+    name: 'storage_engine_bytes',
+    help: "Bytes the storage engine holds outside the JS heap: RocksDB's block cache, memtables and table readers.",
+    collect: (report) => report(store.engineMemoryBytes, {}),
   });
 }

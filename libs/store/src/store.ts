@@ -190,6 +190,11 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
     return this.engine.kind;
   }
 
+  /** Bytes the engine holds outside the JS heap (its caches and write buffers). */
+  get engineMemoryBytes(): number {
+    return this.engine.memoryBytes();
+  }
+
   /** The replication outbox; undefined when the store does not record changes. */
   get outbox(): StoreOutbox | undefined {
     const changes = this.changes;
