@@ -337,7 +337,8 @@ export class CommitLoop {
           return { task, settle: () => task.settle.resolve(changed) };
         }
         case 'expire': {
-          const expired = shard.stageExpiry(task.key, task.at, Date.now());
+          // Due by the store's own wall clock, the one the sweeper and the readers judge expiry by.
+          const expired = shard.stageExpiry(task.key, task.at, this.#options.clock.wallNow());
           // Its stamp may lie just past the entry's latest (see expiredForm): later writes must outrank it.
           if (expired) this.observe(expired);
           return { task, settle: () => task.settle.resolve(expired !== undefined) };

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assign, type Entry, entryDigest, expiredForm, type LiveEntry, touch } from '#crdt';
+import { assign, type Entry, entryDigest, expiredForm, HybridLogicalClock, type LiveEntry, touch } from '#crdt';
 import { type CommitEvent, RocksDbEngine, Store } from '#store';
 
 const SHARDS = 4;
@@ -87,6 +87,16 @@ describe('expiry sweeper', () => {
     expect(indexed(store, engine)).toEqual([]);
     expect(store.liveKeys).toBe(0);
     for (let i = 0; i < 30; i++) expect(store.read(`k${i}`)?.type).toBe('tombstone');
+    await store.close();
+  });
+
+  it("judges what is due by the store's own clock, also when it runs ahead of the process's", async () => {
+    const hourAhead = (): number => Date.now() + 3_600_000;
+    const store = await Store.open({ engine: new RocksDbEngine(dir), shards: SHARDS, nodeId: 'n1', expirySweepIntervalMs: 20, clock: new HybridLogicalClock({ now: hourAhead }) });
+    // Due 100 ms from now by the store's clock, an hour later by Date.now.
+    await store.update('k', (prev, stamp) => assign(prev, Buffer.from('v'), stamp, { expiry: { at: hourAhead() + 100, stamp } }));
+    await until('the sweep', () => store.read('k')?.type === 'tombstone');
+    expect(store.expiredEntries).toBe(1);
     await store.close();
   });
 
