@@ -2,7 +2,7 @@ import { ClockDriftError, type Entry, type HybridLogicalClock, latestHlc, merge,
 import { createdNodeBytes } from '#mst';
 import { type PersistOp, type StorageEngine } from './engine.js';
 import { describeCause, StoreError } from './errors.js';
-import { type CommitEvent, type Update } from './keyspace.js';
+import { type CommitEvent, type Settle, type Update } from './keyspace.js';
 import { clockOp, floorOp, outboxSeqOp, treeIdsOp } from './metadata.js';
 import { type Outbox, type StoreChange } from './outbox.js';
 import { type CheckpointContext, type PreparedCheckpoint, readStored, type Shard, type ShardStorage } from './shard.js';
@@ -14,11 +14,6 @@ export type Task =
   | { readonly kind: 'truncate'; readonly floor?: Stamp; readonly settle: Settle<boolean>; readonly trace?: string }
   | { readonly kind: 'collect'; readonly key: string; readonly stamp: Stamp; readonly settle: Settle<boolean> }
   | { readonly kind: 'expire'; readonly key: string; readonly at: number; readonly settle: Settle<boolean> };
-
-export interface Settle<T> {
-  resolve(value: T): void;
-  reject(error: unknown): void;
-}
 
 interface Outcome {
   readonly task: Task;

@@ -1,7 +1,7 @@
 import { type Entry } from '#crdt';
-import { type Settle } from './commit-loop.js';
 import { type EntryCache } from './entry-cache.js';
 import { shardOf } from './key-order.js';
+import { type Settle } from './keyspace.js';
 import { readStored, type Shard, type ShardStorage } from './shard.js';
 
 /**
@@ -18,25 +18,26 @@ export class KeyspaceReader {
     private readonly cache: EntryCache,
   ) {}
 
-  shardOf(key: string): Shard {
+  /** The shard that holds `key`. */
+  ownerOf(key: string): Shard {
     return this.shards[shardOf(key, this.shards.length)]!;
   }
 
   /** The committed entry of a key, tombstones included. */
   read(key: string): Entry | undefined {
-    return this.shardOf(key).read(key);
+    return this.ownerOf(key).read(key);
   }
 
   /** The committed entries of several keys, in their order: one storage call for the cache's misses. */
   readMany(keys: readonly string[]): (Entry | undefined)[] {
     if (keys.length === 1) return [this.read(keys[0]!)];
-    const owners = keys.map((key) => this.shardOf(key));
+    const owners = keys.map((key) => this.ownerOf(key));
     return readStored(this.storage, keys, (i) => owners[i]!).map((entry, i) => owners[i]!.visible(entry));
   }
 
   readBatched(key: string): Entry | undefined | Promise<Entry | undefined> {
     const cached = this.cache.get(key);
-    if (cached !== undefined) return this.shardOf(key).visible(cached);
+    if (cached !== undefined) return this.ownerOf(key).visible(cached);
     return new Promise((resolve, reject) => {
       this.#batched.push({ key, settle: { resolve, reject } });
       if (this.#batched.length === 1) setImmediate(this.#runBatched);

@@ -8,6 +8,12 @@ import { type Shard } from './shard.js';
  */
 export type Update = (prev: Entry | undefined, stamp: Stamp) => Mutation | undefined;
 
+/** How a queued read or write is answered, once its result is known. */
+export interface Settle<T> {
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
 /** A committed change, as watchers see it: a key's new entry, or a shard's truncation. */
 export type CommitEvent =
   | { readonly kind: 'entry'; readonly shard: number; readonly key: string; readonly entry: Entry }
