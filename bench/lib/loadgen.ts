@@ -100,9 +100,9 @@ function requestEncoder(protocol: Protocol, options: LoadOptions): (index: numbe
 
 /**
  * Connects with a fixed receive buffer per socket (`onread`), over TLS too: no allocation and
- * no stream machinery per read, so that a TLS run measures TLS rather than the generator's
- * 'data' events. The reply parsers copy what they keep, so handing them a view of a reused
- * buffer is safe. With `auth`, the connection signs in first.
+ * no stream machinery per read, and the same read path for both, so that a secured ratio
+ * compares transports rather than two ways of reading. The reply parsers copy what they keep,
+ * so handing them a view of a reused buffer is safe. With `auth`, the connection signs in first.
  */
 async function connect(target: Connection, onChunk: (chunk: Buffer) => void): Promise<Socket> {
   let deliver = onChunk;
