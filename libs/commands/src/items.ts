@@ -56,7 +56,8 @@ export function itemCommands({ store, limits, now = Date.now }: CommandDeps): Ha
         const refused = casRefusal(live, command.cas) ?? modeRefusal(live, command.mode);
         if (refused) return { result: { outcome: refused } };
         const mutation = storeMutation(command, live, prev, stamp, (value) => checkValueSize(limits, value));
-        return { result: { outcome: 'STORED', cas: entryCas(mutation.entry) }, mutation };
+        const entry = mutation.entry;
+        return { result: { outcome: 'STORED', get cas() { return casOf(entry); } }, mutation };
       });
     },
 
@@ -81,13 +82,13 @@ export function itemCommands({ store, limits, now = Date.now }: CommandDeps): Ha
           const value = command.initial.value;
           const expiry = command.initial.expiresAt === undefined ? undefined : { at: command.initial.expiresAt, stamp };
           const mutation = assign(prev, Buffer.from(value.toString(), 'latin1'), stamp, { expiry });
-          return { result: { outcome: 'ADJUSTED', value, cas: entryCas(mutation.entry) }, mutation };
+          return { result: adjustedTo(value, mutation.entry), mutation };
         }
         const refused = casRefusal(live, command.cas);
         if (refused) return { result: { outcome: refused } };
         const { current, next } = adjusted(live, command.delta);
         const mutation = increment(live, next - current, stamp, 'uint64');
-        return { result: { outcome: 'ADJUSTED', value: next, cas: entryCas(mutation.entry) }, mutation };
+        return { result: adjustedTo(next, mutation.entry), mutation };
       }),
 
     LOOKUP: ({ keys }) => {
@@ -109,13 +110,32 @@ export function itemCommands({ store, limits, now = Date.now }: CommandDeps): Ha
 /** A live entry as the item commands show it. */
 export function itemOf(e: LiveEntry): Item {
   const at = expiresAt(e);
-  return { value: entryBytes(e) ?? EMPTY, flags: e.flags ?? 0, cas: casOf(e), ...(at === undefined ? {} : { expiresAt: at }) };
+  return {
+    value: entryBytes(e) ?? EMPTY,
+    flags: e.flags ?? 0,
+    get cas() {
+      return casOf(e);
+    },
+    ...(at === undefined ? {} : { expiresAt: at }),
+  };
+}
+
+function adjustedTo(value: bigint, entry: Entry): AdjustResult {
+  return {
+    outcome: 'ADJUSTED',
+    value,
+    get cas() {
+      return casOf(entry);
+    },
+  };
 }
 
 /**
  * CAS values of the entries read or written lately. A CAS value is a SHA-256 digest of the entry;
  * entries never change and the store hands out the same object for a key until its next write,
- * so a key read again and again is hashed once, not on every read.
+ * so a key read again and again is hashed once, not on every read. Results carry it as a getter:
+ * most replies never show it (memcached's text get, set and incr), and a digest per write (and
+ * per first read of a key written) was about 5% of the write path's CPU in a profile.
  */
 const CAS_VALUES = new WeakMap<Entry, bigint>();
 
@@ -131,7 +151,7 @@ function casOf(e: Entry): bigint {
 function casRefusal(live: LiveEntry | undefined, cas: bigint | undefined): 'NOT_FOUND' | 'EXISTS' | undefined {
   if (cas === undefined) return undefined;
   if (live === undefined) return 'NOT_FOUND';
-  return entryCas(live) === cas ? undefined : 'EXISTS';
+  return casOf(live) === cas ? undefined : 'EXISTS';
 }
 
 function modeRefusal(live: LiveEntry | undefined, mode: CommandOf<'STORE'>['mode']): 'NOT_STORED' | undefined {

@@ -15,7 +15,8 @@ export interface ShardCounts {
  * Data directory formats:
  *
  * 1. entries, outbox and metadata; the store loaded every entry at open and built its trees.
- * 2. adds per-shard counts and the clock's high-water mark, kept with every commit group, and
+ * 2. adds per-shard counts and the clock's high-water mark, kept with every commit group (the
+ *    counts of a shard with every group that changes them), and
  *    the Merkle Search Trees: node records, a root per shard, markers of the keys a stored tree
  *    does not cover yet, and graveyard records; open reads no entry.
  *

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { assign, encodeEntry, encodeHlc, entryBytes, entryDigest, HybridLogicalClock, increment, isLive, remove, type Entry } from '#crdt';
 import { MerkleSearchTree, recordChildIds, toHex } from '#mst';
-import { MemoryEngine, RocksDbEngine, shardOf, STORAGE_FORMAT, Store, type StorageEngine } from '#store';
+import { MemoryEngine, type PersistOp, RocksDbEngine, shardOf, STORAGE_FORMAT, Store, type StorageEngine } from '#store';
 
 const set = (store: Store, key: string, value: string): Promise<Entry | undefined> =>
   store.update(key, (prev, stamp) => assign(prev, Buffer.from(value), stamp));
@@ -42,6 +42,15 @@ class CountingEngine extends RocksDbEngine {
   override getEntries(shards: readonly number[], keys: readonly string[]): (Uint8Array | undefined)[] {
     this.reads++;
     return super.getEntries(shards, keys);
+  }
+}
+
+/** An engine that keeps the names of the metadata records written to it. */
+class MetaRecordingEngine extends RocksDbEngine {
+  readonly metaWritten: string[] = [];
+  override write(ops: readonly PersistOp[], sync: boolean): Promise<void> {
+    for (const op of ops) if (op.type === 'meta-put') this.metaWritten.push(op.name);
+    return super.write(ops, sync);
   }
 }
 
@@ -90,6 +99,23 @@ describe('Store on disk', () => {
       ),
       { seed: 14, numRuns: 40 },
     );
+  });
+
+  it('stores a shard\'s counts with the groups that change them only, and reopens with them', async () => {
+    const engine = new MetaRecordingEngine(dir);
+    let store = await Store.open({ engine, shards: 1, nodeId: 'n' });
+    await set(store, 'a', 'one');
+    expect(engine.metaWritten).toContain('counts/0');
+    engine.metaWritten.length = 0;
+    // Same key count, same bytes: nothing new to store.
+    await set(store, 'a', 'two');
+    expect(engine.metaWritten).not.toContain('counts/0');
+    await set(store, 'a', 'three');
+    expect(engine.metaWritten).toContain('counts/0');
+    await store.close();
+    store = await Store.open({ engine: new RocksDbEngine(dir), shards: 1, nodeId: 'n' });
+    expect({ keys: store.liveKeys, bytes: store.dataBytes }).toEqual({ keys: 1, bytes: 'a'.length + 'three'.length });
+    await store.close();
   });
 
   it('reads through a bounded entry cache: a cache far smaller than the data still reads every value', async () => {

@@ -69,6 +69,12 @@ export class Shard {
   /** Keys the staged floor deletes from storage, found when the group is persisted. */
   private truncated = new Set<string>();
   private counts: ShardCounts;
+  /**
+   * What the stored counts record holds: a group writes the record only when its counts differ
+   * (a group of overwrites by values of the same size leaves them as they were). Apart from
+   * `counts`, which a rebuild of the tree recounts without storing.
+   */
+  private storedCounts: ShardCounts;
   /** The counts once this group is durable. */
   private stagedCounts: ShardCounts | undefined;
   /** Entries that do not outrank the floor were truncated away. */
@@ -103,6 +109,7 @@ export class Shard {
   ) {
     this.truncatedAt = floor;
     this.counts = counts;
+    this.storedCounts = counts;
     this.nodes = { read: (id) => storage.engine.getNode(index, id) };
     this.tree = MerkleSearchTree.open(this.nodes, root);
   }
@@ -402,7 +409,7 @@ export class Shard {
     // A collected key holds a tombstone: it was not counted.
     for (const key of this.removals) ops.push({ type: 'del', shard: this.index, key }, { type: 'tomb-del', shard: this.index, key });
     this.stagedCounts = { keys, bytes };
-    ops.push(countsOp(this.index, this.stagedCounts));
+    if (keys !== this.storedCounts.keys || bytes !== this.storedCounts.bytes) ops.push(countsOp(this.index, this.stagedCounts));
     // The tree learns of these keys later: until a checkpoint covers them, a marker says so.
     for (const keys of [this.staged.keys(), this.removals, this.truncated]) {
       for (const key of keys) {
@@ -524,7 +531,11 @@ export class Shard {
       cache.set(key, entry);
       this.treeBehind.set(key, entry);
     }
-    if (this.stagedCounts) this.counts = this.stagedCounts;
+    if (this.stagedCounts) {
+      // Stored by this group, or equal to what was stored before it.
+      this.counts = this.stagedCounts;
+      this.storedCounts = this.stagedCounts;
+    }
     for (const key of this.stagedMarkers) this.markers.add(key);
     this.endGroup();
   }

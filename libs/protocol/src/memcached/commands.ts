@@ -74,7 +74,15 @@ export function commandsOf(request: MemcachedRequest, nowMs: number): { readonly
 function itemOf(item: Item | undefined, nowMs: number): MemcachedItem | undefined {
   if (item === undefined) return undefined;
   const ttl = item.expiresAt === undefined ? -1 : remainingSeconds(item.expiresAt, nowMs);
-  return { value: item.value, flags: item.flags, cas: item.cas, ttl };
+  // The CAS value is worked out only if the reply shows it (see CAS_VALUES in #commands).
+  return {
+    value: item.value,
+    flags: item.flags,
+    get cas() {
+      return item.cas;
+    },
+    ttl,
+  };
 }
 
 const STORE_STATUS = { STORED: 'stored', NOT_STORED: 'not_stored', EXISTS: 'exists', NOT_FOUND: 'not_found' } as const;
@@ -110,7 +118,13 @@ export function outcomeOf(request: MemcachedRequest, command: Command, result: u
         else if (stored.outcome === 'EXISTS') c.casBadval++;
         else if (stored.outcome === 'NOT_FOUND') c.casMisses++;
       }
-      return { op: 'store', status: STORE_STATUS[stored.outcome], cas: stored.outcome === 'STORED' ? stored.cas : 0n };
+      return {
+        op: 'store',
+        status: STORE_STATUS[stored.outcome],
+        get cas() {
+          return stored.outcome === 'STORED' ? stored.cas : 0n;
+        },
+      };
     }
     case 'REMOVE': {
       const removed = result as ResultOf['REMOVE'];
@@ -127,7 +141,14 @@ export function outcomeOf(request: MemcachedRequest, command: Command, result: u
       } else if (hit) c.incrHits++;
       else c.incrMisses++;
       if (!hit) return { op: 'incr', status: adjusted.outcome === 'EXISTS' ? 'exists' : 'not_found', value: 0n, cas: 0n };
-      return { op: 'incr', status: 'adjusted', value: adjusted.value, cas: adjusted.cas };
+      return {
+        op: 'incr',
+        status: 'adjusted',
+        value: adjusted.value,
+        get cas() {
+          return adjusted.cas;
+        },
+      };
     }
     case 'TRUNCATE':
       c.cmdFlush++;
