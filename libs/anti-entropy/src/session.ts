@@ -306,7 +306,8 @@ interface ShardWork {
   /** Streaming into an empty shard: the last key received (null before the first). */
   stream: { after: string | null } | null;
   fetch: string[];
-  push: string[];
+  /** Keys to push, with the entry read when they were found (undefined: read it when sending). */
+  push: [key: string, entry: Entry | undefined][];
   outstanding: number;
 }
 
@@ -497,25 +498,26 @@ class Session {
    * (pushed), theirs alone a key we lack (resolved by its fingerprint and fetched in one op).
    */
   #settleSketch(work: ShardWork, recon: Reconciliation, difference: SketchDifference, scanned: ScannedEntries): void {
-    const byKey = (items: readonly [number, number][]): Map<string, [range: number, keyFp: number]> =>
-      new Map(items.map(([hi, lo]): [string, [number, number]] => [`${itemRange(hi)}:${itemKeyFingerprint(hi, lo)}`, [itemRange(hi), itemKeyFingerprint(hi, lo)]]));
-    const theirs = byKey(difference.theirs);
+    // A key's identity in the sketch: its range index and key fingerprint (40 bits, exact in a double).
+    const id = (range: number, keyFp: number): number => range * 2 ** 28 + keyFp;
+    const theirs = new Set(difference.theirs.map(([hi, lo]) => id(itemRange(hi), itemKeyFingerprint(hi, lo))));
     const now = this.#now();
     for (const [name, range, keyFp] of this.#ourKeys(recon, difference.mine, scanned)) {
-      const id = `${range}:${keyFp}`;
       this.#differences++;
-      if (theirs.has(id)) {
+      if (theirs.delete(id(range, keyFp))) {
         work.fetch.push(name);
-        theirs.delete(id);
         continue;
       }
       const entry = this.#store.read(name);
       if (entry !== undefined && isOldTombstone(entry, now, this.#graceMs)) continue;
-      work.push.push(name);
+      work.push.push([name, entry]);
     }
     const wanted = new Map<number, number[]>();
-    for (const [range, keyFp] of theirs.values()) {
-      wanted.set(range, [...(wanted.get(range) ?? []), keyFp]);
+    for (const key of theirs) {
+      const range = Math.floor(key / 2 ** 28);
+      const keyFps = wanted.get(range);
+      if (keyFps === undefined) wanted.set(range, [key % 2 ** 28]);
+      else keyFps.push(key % 2 ** 28);
       this.#differences++;
     }
     for (const [range, keyFingerprints] of wanted) work.resolve.push({ ...recon.ranges[range]!, keyFingerprints });
@@ -542,7 +544,7 @@ class Session {
       const name = text(key);
       const entry = this.#store.read(name);
       if (entry !== undefined && isOldTombstone(entry, now, this.#graceMs)) continue;
-      work.push.push(name);
+      work.push.push([name, entry]);
       this.#differences++;
     }
     for (const key of diff.remoteOnly) {
@@ -602,8 +604,8 @@ class Session {
         add(w, { op: 'fetch', shard: w.shard, keys, versions });
       }
       w.fetch = [];
-      const entries = w.push.flatMap((key): [string, Entry][] => {
-        const entry = this.#store.read(key);
+      const entries = w.push.flatMap(([key, found]): [string, Entry][] => {
+        const entry = found ?? this.#store.read(key);
         return entry === undefined ? [] : [[key, entry]];
       });
       w.push = [];
@@ -725,7 +727,8 @@ class Session {
     const now = this.#now();
     // An old tombstone for a key we lack is not taken in: we collected it, or never needed it.
     const merge = async (key: string, entry: Entry): Promise<void> => {
-      if (store.read(key) === undefined && isOldTombstone(entry, now, this.#graceMs)) return;
+      // The tombstone test first: a store's read may go to disk.
+      if (isOldTombstone(entry, now, this.#graceMs) && store.read(key) === undefined) return;
       if (await store.merge(key, entry)) this.#pulled++;
     };
     switch (result.op) {
@@ -743,7 +746,7 @@ class Session {
         const answers = result.answers;
         if (answers.length > keys.length) throw new AntiEntropyError('PROTOCOL', `asked for ${keys.length} entries, got ${answers.length}`);
         if (answers.length === 0 && keys.length > 0) throw new AntiEntropyError('PROTOCOL', 'a fetch was answered with no entry at all');
-        answers.forEach(({ want }, i) => want && w.push.push(keys[i]!));
+        answers.forEach(({ want }, i) => want && w.push.push([keys[i]!, undefined]));
         this.#recordsReceived += answers.filter((a) => a.entry !== null).length;
         await Promise.all(answers.map(({ entry }, i) => (entry === null ? undefined : merge(keys[i]!, entry))));
         w.fetch.push(...keys.slice(answers.length));
