@@ -175,13 +175,11 @@ function bulkReplica(id: string, missing: ReadonlySet<number>, changed: Readonly
     merge: (name, entry) => {
       const prev = read(name);
       const joined = prev === undefined ? entry : merge(prev, entry);
-      const digest = entryDigest(joined);
-      const tree = trees[shardOf(name, SHARDS)]!;
-      const k = Buffer.from(name);
-      if (prev !== undefined && Buffer.from(tree.get(k)!).equals(digest)) return Promise.resolve(false);
-      overlay.set(name, joined);
-      tree.upsert(k, digest);
-      return Promise.resolve(true);
+      // As in a store's shard: the upsert says whether the join changed anything (an equal
+      // digest dirties nothing), without a lookup of the old digest first.
+      const changed = trees[shardOf(name, SHARDS)]!.upsert(Buffer.from(name), entryDigest(joined));
+      if (changed) overlay.set(name, joined);
+      return Promise.resolve(changed);
     },
     applyTruncate: () => Promise.resolve(false),
     shardSnapshot: (shard) => trees[shard]!.snapshot(),

@@ -263,7 +263,7 @@ export function encodeHello(hello: HelloRequest): Uint8Array {
   const w = start(KIND.hello, 64 + hello.shards.length * 40, hello.version);
   writeStr(w, hello.node);
   w.u8(hello.fanout);
-  if (hello.version >= 2) writeU32(w, hello.salt);
+  if (hello.version >= 2) w.u32(hello.salt);
   w.varint(hello.shards.length);
   for (const shard of hello.shards) {
     writeRoot(w, shard.root);
@@ -289,12 +289,6 @@ export function encodeHelloReply(reply: HelloReply): Uint8Array {
   return w.finish();
 }
 
-function writeU32(w: Writer, v: number): void {
-  w.u8(v >>> 24);
-  w.u8((v >>> 16) & 0xff);
-  w.u8((v >>> 8) & 0xff);
-  w.u8(v & 0xff);
-}
 
 function writeFingerprint(w: Writer, fp: Uint8Array): void {
   if (fp.length !== FINGERPRINT_BYTES) throw new AntiEntropyError('PROTOCOL', `a range fingerprint is ${FINGERPRINT_BYTES} bytes`);
@@ -382,7 +376,7 @@ export function encodeOp(op: Op): Uint8Array {
       break;
     case 'sketch':
       writeRoot(w, op.root);
-      writeU32(w, op.salt);
+      w.u32(op.salt);
       w.varint(op.cells);
       w.varint(op.spans.length);
       for (const span of op.spans) {
@@ -397,20 +391,20 @@ export function encodeOp(op: Op): Uint8Array {
         w.u8(op.pieces.layer);
         for (const fps of op.pieces.fingerprints) {
           w.varint(fps.length);
-          for (const fp of fps) writeU32(w, fp);
+          for (const fp of fps) w.u32(fp);
         }
       }
       break;
     case 'resolve':
       writeRoot(w, op.root);
-      writeU32(w, op.salt);
+      w.u32(op.salt);
       w.varint(op.spans.length);
       for (const span of op.spans) {
         writeOptBound(w, span.lo);
         writeOptBound(w, span.hi);
         w.varint(span.keyFingerprints.length);
         for (const fp of span.keyFingerprints) {
-          writeU32(w, fp);
+          w.u32(fp);
         }
       }
       break;
@@ -543,10 +537,6 @@ function readHeader(r: Reader): { version: ProtocolVersion; kind: number } {
   return { version: version as ProtocolVersion, kind: r.u8() };
 }
 
-function readU32(r: Reader): number {
-  const b = r.bytes(4);
-  return ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
-}
 
 function readOptBound(r: Reader, maxKey: number): Uint8Array | null {
   const flag = r.u8();
@@ -627,7 +617,7 @@ function readOp(r: Reader, limits: CodecLimits, maxKey: number, version: Protoco
     }
     case 'sketch': {
       const root = r.bytes(HASH_BYTES).slice();
-      const salt = readU32(r);
+      const salt = r.u32();
       const cells = r.varint(0xffff_ffff, 'cells');
       const count = r.varint(Math.floor(r.remaining / (2 + FINGERPRINT_BYTES + 1)), 'span count');
       const spans: Span[] = [];
@@ -650,14 +640,14 @@ function readOp(r: Reader, limits: CodecLimits, maxKey: number, version: Protoco
         const k = r.varint(Math.min(MAX_PIECES - total, Math.floor(r.remaining / 4)), 'piece count');
         total += k;
         const fps = new Uint32Array(k);
-        for (let f = 0; f < k; f++) fps[f] = readU32(r);
+        for (let f = 0; f < k; f++) fps[f] = r.u32();
         fingerprints.push(fps);
       }
       return { op: 'sketch', shard, root, salt, cells, spans, pieces: { layer, fingerprints } };
     }
     case 'resolve': {
       const root = r.bytes(HASH_BYTES).slice();
-      const salt = readU32(r);
+      const salt = r.u32();
       const count = r.varint(Math.floor(r.remaining / 3), 'span count');
       const spans: FingerprintSpan[] = [];
       for (let i = 0; i < count; i++) {
@@ -666,7 +656,7 @@ function readOp(r: Reader, limits: CodecLimits, maxKey: number, version: Protoco
         const k = r.varint(Math.floor(r.remaining / 4), 'fingerprint count');
         const keyFingerprints: number[] = [];
         for (let f = 0; f < k; f++) {
-          const fp = readU32(r);
+          const fp = r.u32();
           if (fp > MAX_KEY_FINGERPRINT) r.fail(`a key fingerprint of more than 28 bits`);
           keyFingerprints.push(fp);
         }
@@ -748,7 +738,7 @@ export function decodeRequest(bytes: Uint8Array, limits: CodecLimits = {}): Requ
     if (kind === KIND.hello) {
       const node = readStr(r, 64, 'node id length');
       const fanout = r.u8();
-      const salt = version >= 2 ? readU32(r) : 0;
+      const salt = version >= 2 ? r.u32() : 0;
       const count = r.varint(Math.min(MAX_SHARDS, Math.floor(r.remaining / (HASH_BYTES + 1))), 'shard count');
       const shards: { root: Uint8Array; floor: Stamp }[] = [];
       for (let i = 0; i < count; i++) {

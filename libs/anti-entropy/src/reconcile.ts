@@ -6,7 +6,7 @@
  */
 import { type MerkleSearchTree, pieceFingerprints, rangeFingerprint, scanPieces, scanRange } from '#mst';
 import { type Pieces, type Span } from './codec.js';
-import { cellsFor, itemHi, itemLo, keyFingerprint, MAX_SKETCH_CELLS, Sketch, versionFingerprint } from './sketch.js';
+import { cellsFor, itemHi, itemLo, keyFingerprint, MAX_SKETCH_CELLS, mix, Sketch, versionFingerprint } from './sketch.js';
 
 /** A half-open key range [lo, hi); null bounds are unbounded. */
 export interface KeyRange {
@@ -78,7 +78,11 @@ export function differingPieces(tree: MerkleSearchTree, ranges: readonly KeyRang
     if (!differs[i]) return;
     const theirs = pieces.fingerprints[i]!;
     const ours = pieceFingerprints(tree, pieces.layer, range.lo, range.hi, salt);
-    const bits = ours.length === theirs.length ? Array.from(ours, (fp, j) => fp !== theirs[j]) : null;
+    let bits: boolean[] | null = null;
+    if (ours.length === theirs.length) {
+      bits = new Array<boolean>(ours.length);
+      for (let j = 0; j < ours.length; j++) bits[j] = ours[j] !== theirs[j];
+    }
     out.push(bits !== null && bits.includes(true) ? bits : null);
   });
   return out;
@@ -123,6 +127,8 @@ export class ScannedEntries {
   #lo: Uint32Array = new Uint32Array(1024);
   #at: Uint32Array = new Uint32Array(1024);
   #to: Uint32Array = new Uint32Array(1024);
+  /** Which of #data holds each entry: the entries of one node share it (~16 a node). */
+  #of: Uint32Array = new Uint32Array(1024);
   #data: Uint8Array[] = [];
   #count = 0;
   complete = true;
@@ -144,27 +150,65 @@ export class ScannedEntries {
       this.#lo = grow(this.#lo);
       this.#at = grow(this.#at);
       this.#to = grow(this.#to);
+      this.#of = grow(this.#of);
     }
+    if (this.#data[this.#data.length - 1] !== data) this.#data.push(data);
     const i = this.#count++;
     this.#hi[i] = hi;
     this.#lo[i] = lo;
     this.#at[i] = keyFrom;
     this.#to[i] = keyTo;
-    this.#data.push(data);
+    this.#of[i] = this.#data.length - 1;
   }
 
   /** The keys of these items (as inserted), as UTF-8 text, each with its item's hi word. */
   keysOf(items: readonly [hi: number, lo: number][]): [key: string, hi: number, lo: number][] {
-    const wanted = new Map<number, number[]>();
-    for (const [hi, lo] of items) wanted.set(hi, [...(wanted.get(hi) ?? []), lo]);
+    const wanted = new ItemSet(items);
     const out: [string, number, number][] = [];
     for (let i = 0; i < this.#count; i++) {
-      const los = wanted.get(this.#hi[i]!);
-      if (los === undefined || !los.includes(this.#lo[i]!)) continue;
-      const data = this.#data[i]!;
+      if (!wanted.has(this.#hi[i]!, this.#lo[i]!)) continue;
+      const data = this.#data[this.#of[i]!]!;
       out.push([Buffer.from(data.buffer, data.byteOffset + this.#at[i]!, this.#to[i]! - this.#at[i]!).toString('utf8'), this.#hi[i]!, this.#lo[i]!]);
     }
     return out;
+  }
+}
+
+/**
+ * A set of items, open-addressed in typed arrays: ScannedEntries asks it once for every entry a
+ * sketch read (a quarter of a shard), where a Map of boxed 32-bit words cost more than the scan.
+ */
+class ItemSet {
+  readonly #hi: Uint32Array;
+  readonly #lo: Uint32Array;
+  readonly #used: Uint8Array;
+  readonly #mask: number;
+
+  constructor(items: readonly [hi: number, lo: number][]) {
+    let size = 16;
+    while (size < 2 * items.length) size *= 2;
+    this.#mask = size - 1;
+    this.#hi = new Uint32Array(size);
+    this.#lo = new Uint32Array(size);
+    this.#used = new Uint8Array(size);
+    for (const [hi, lo] of items) {
+      let slot = this.#slot(hi, lo);
+      while (this.#used[slot] === 1 && !(this.#hi[slot] === hi && this.#lo[slot] === lo)) slot = (slot + 1) & this.#mask;
+      this.#used[slot] = 1;
+      this.#hi[slot] = hi;
+      this.#lo[slot] = lo;
+    }
+  }
+
+  has(hi: number, lo: number): boolean {
+    for (let slot = this.#slot(hi, lo); this.#used[slot] === 1; slot = (slot + 1) & this.#mask) {
+      if (this.#hi[slot] === hi && this.#lo[slot] === lo) return true;
+    }
+    return false;
+  }
+
+  #slot(hi: number, lo: number): number {
+    return mix(hi, lo, 0) & this.#mask;
   }
 }
 

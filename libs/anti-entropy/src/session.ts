@@ -96,7 +96,8 @@
  * never collected, so a 20M-key node compares a shard at a time in the same bounded space.
  * CPU, for each side: the fingerprints of the pieces (O(1) each from cached node hashes, no
  * SHA-256), then a read of the entries of the differing pieces, a key hash, a version hash and
- * four cell updates each (~0.3 µs here). A piece of ~16 keys (~32 for the piece a key falls in:
+ * four cell updates each (~0.12 µs warm here, the walk included; the initiator also keeps each
+ * entry's place, to name the keys it peels). A piece of ~16 keys (~32 for the piece a key falls in:
  * sizes are geometric) holds a difference with probability ~1 - 1 / (1 + 32 d / n): a quarter of
  * the keys are read at 1% scattered, where version 2, reading whole ranges of ~256 keys, read
  * three quarters and the initiator read its differing ranges a second time for their names.
@@ -105,15 +106,15 @@
  * read only the differing paths but sent them whole.
  *
  * Measured (bench/anti-entropy, 1M keys of 24 + 100 bytes, 16 shards, 50 Mbps / 20 ms modelled,
- * both sides' CPU time added, on the shared 2-core build machine at a load average of 2-3; the
- * 10M row at 6-8):
+ * both sides' CPU time added, on the shared 2-core build machine at a load average of 7-10, six
+ * runs; the 10M row earlier, at 6-8, before the last CPU work):
  *
  *   scenario (1M keys)             differing  round trips  beyond the records  modelled (no CPU)
- *   values changed, scattered        10,000        3           1.00 MB          1.89 s (0.44 s)
- *   missing on one side              10,000        3           0.84 MB          1.24 s (0.41 s)
- *   missing on both sides            10,000        3           1.00 MB          1.46 s (0.44 s)
- *   consecutive keys changed         10,000        4           0.88 MB          0.96 s (0.44 s)
- *   10 differences                       10        3           17.1 KB            81 ms (63 ms)
+ *   values changed, scattered        10,000        3           1.00 MB          1.36-1.63 s (0.44 s)
+ *   missing on one side              10,000        3           0.84 MB          1.01-1.37 s (0.41 s)
+ *   missing on both sides            10,000        3           1.00 MB          1.19-1.60 s (0.44 s)
+ *   consecutive keys changed         10,000        4           0.88 MB          0.71-0.94 s (0.44 s)
+ *   10 differences                       10        3           17.1 KB          76-89 ms (63 ms)
  *   nothing differs                       0        1            560 B             20 ms
  *   10M keys, 0.1% differing         10,000        3           1.26 MB          3.93 s (0.48 s)
  *
@@ -122,10 +123,14 @@
  * reached: 3 round trips for scattered differences, ~100 bytes a difference beyond the records
  * (~40 of them the names and versions of the fetches, which any repair that moves each record
  * once, toward the side it wins on, must send; ~20 the pieces), under 20 KB for 10 differences
- * among 1M keys. Not reached: 1.0 s modelled at 1M keys / 1% on this machine: ~0.8-1.4 s of
- * CPU, the sketches (a quarter of the keys read on each side) and the repair itself (which any
- * protocol pays) in about equal parts; where keys are missing on one side, the ranges they cut
- * are read whole, so those cases gain less.
+ * among 1M keys. Not reached: 1.0 s modelled at 1M keys / 1% on this machine: 0.6-1.2 s of CPU
+ * (the CPU is waited for most of the time at that load, and the walks of large trees suffer most
+ * from the caches it shares). Of a warm session (values changed), about a third is the repair
+ * itself, which any protocol pays (the merges: entry digests, copy-on-write copies of the leaves
+ * the session's snapshots share, the rehash of the changed paths), a sixth is garbage collection,
+ * a tenth the sketches of both sides, an eighth the pieces and range fingerprints, the rest the
+ * messages' encoding and the reads of the fetched keys' versions; where keys are missing on one
+ * side, the ranges they cut are read whole, so those cases gain less from the pieces.
  *
  * A negentropy implementation (NIP-77, @nostr-dev-kit/sync, measured in the same run on the same
  * (key, version hash) items) needs three round trips to learn the differing ids of 1M keys, then
@@ -306,7 +311,8 @@ interface ShardWork {
   /** Streaming into an empty shard: the last key received (null before the first). */
   stream: { after: string | null } | null;
   fetch: string[];
-  push: string[];
+  /** Keys to push, with the entry read when they were found (undefined: read it when sending). */
+  push: [key: string, entry: Entry | undefined][];
   outstanding: number;
 }
 
@@ -497,25 +503,26 @@ class Session {
    * (pushed), theirs alone a key we lack (resolved by its fingerprint and fetched in one op).
    */
   #settleSketch(work: ShardWork, recon: Reconciliation, difference: SketchDifference, scanned: ScannedEntries): void {
-    const byKey = (items: readonly [number, number][]): Map<string, [range: number, keyFp: number]> =>
-      new Map(items.map(([hi, lo]): [string, [number, number]] => [`${itemRange(hi)}:${itemKeyFingerprint(hi, lo)}`, [itemRange(hi), itemKeyFingerprint(hi, lo)]]));
-    const theirs = byKey(difference.theirs);
+    // A key's identity in the sketch: its range index and key fingerprint (40 bits, exact in a double).
+    const id = (range: number, keyFp: number): number => range * 2 ** 28 + keyFp;
+    const theirs = new Set(difference.theirs.map(([hi, lo]) => id(itemRange(hi), itemKeyFingerprint(hi, lo))));
     const now = this.#now();
     for (const [name, range, keyFp] of this.#ourKeys(recon, difference.mine, scanned)) {
-      const id = `${range}:${keyFp}`;
       this.#differences++;
-      if (theirs.has(id)) {
+      if (theirs.delete(id(range, keyFp))) {
         work.fetch.push(name);
-        theirs.delete(id);
         continue;
       }
       const entry = this.#store.read(name);
       if (entry !== undefined && isOldTombstone(entry, now, this.#graceMs)) continue;
-      work.push.push(name);
+      work.push.push([name, entry]);
     }
     const wanted = new Map<number, number[]>();
-    for (const [range, keyFp] of theirs.values()) {
-      wanted.set(range, [...(wanted.get(range) ?? []), keyFp]);
+    for (const key of theirs) {
+      const range = Math.floor(key / 2 ** 28);
+      const keyFps = wanted.get(range);
+      if (keyFps === undefined) wanted.set(range, [key % 2 ** 28]);
+      else keyFps.push(key % 2 ** 28);
       this.#differences++;
     }
     for (const [range, keyFingerprints] of wanted) work.resolve.push({ ...recon.ranges[range]!, keyFingerprints });
@@ -542,7 +549,7 @@ class Session {
       const name = text(key);
       const entry = this.#store.read(name);
       if (entry !== undefined && isOldTombstone(entry, now, this.#graceMs)) continue;
-      work.push.push(name);
+      work.push.push([name, entry]);
       this.#differences++;
     }
     for (const key of diff.remoteOnly) {
@@ -602,8 +609,8 @@ class Session {
         add(w, { op: 'fetch', shard: w.shard, keys, versions });
       }
       w.fetch = [];
-      const entries = w.push.flatMap((key): [string, Entry][] => {
-        const entry = this.#store.read(key);
+      const entries = w.push.flatMap(([key, found]): [string, Entry][] => {
+        const entry = found ?? this.#store.read(key);
         return entry === undefined ? [] : [[key, entry]];
       });
       w.push = [];
@@ -725,7 +732,8 @@ class Session {
     const now = this.#now();
     // An old tombstone for a key we lack is not taken in: we collected it, or never needed it.
     const merge = async (key: string, entry: Entry): Promise<void> => {
-      if (store.read(key) === undefined && isOldTombstone(entry, now, this.#graceMs)) return;
+      // The tombstone test first: a store's read may go to disk.
+      if (isOldTombstone(entry, now, this.#graceMs) && store.read(key) === undefined) return;
       if (await store.merge(key, entry)) this.#pulled++;
     };
     switch (result.op) {
@@ -743,7 +751,7 @@ class Session {
         const answers = result.answers;
         if (answers.length > keys.length) throw new AntiEntropyError('PROTOCOL', `asked for ${keys.length} entries, got ${answers.length}`);
         if (answers.length === 0 && keys.length > 0) throw new AntiEntropyError('PROTOCOL', 'a fetch was answered with no entry at all');
-        answers.forEach(({ want }, i) => want && w.push.push(keys[i]!));
+        answers.forEach(({ want }, i) => want && w.push.push([keys[i]!, undefined]));
         this.#recordsReceived += answers.filter((a) => a.entry !== null).length;
         await Promise.all(answers.map(({ entry }, i) => (entry === null ? undefined : merge(keys[i]!, entry))));
         w.fetch.push(...keys.slice(answers.length));

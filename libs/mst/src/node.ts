@@ -123,6 +123,28 @@ export function keyEnd(node: MstNode, i: number): number {
   return keysOffset(cap) + readU32(node.data, endsOffset(cap) + 4 * i);
 }
 
+/**
+ * Calls `visit` with entries [from, to) of the node: its data, key i at [keyFrom, keyTo) and
+ * digest i at digestAt. Each key's start is the previous one's end: one offset read an entry.
+ */
+export function visitEntries(
+  node: MstNode,
+  from: number,
+  to: number,
+  visit: (data: Uint8Array, keyFrom: number, keyTo: number, digestAt: number) => void,
+): void {
+  if (from >= to) return;
+  const d = node.data;
+  const eOff = endsOffset(node.cap);
+  const kOff = keysOffset(node.cap);
+  let start = kOff + (from === 0 ? 0 : readU32(d, eOff + 4 * (from - 1)));
+  for (let i = from; i < to; i++) {
+    const end = kOff + readU32(d, eOff + 4 * i);
+    visit(d, start, end, digestOffset(i));
+    start = end;
+  }
+}
+
 /** Total key bytes of the node. */
 function keyBytes(node: MstNode): number {
   return node.n === 0 ? 0 : readU32(node.data, endsOffset(node.cap) + 4 * (node.n - 1));

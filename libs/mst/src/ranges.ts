@@ -7,7 +7,7 @@
  */
 import { compareBytes } from './bytes.js';
 import { sha256 } from './layer.js';
-import { childAt, copyKey, DIGEST_BYTES, ensureHashed, keyEnd, keyStart, lowerBound, type MstNode, search } from './node.js';
+import { childAt, compareKeyAt, copyKey, DIGEST_BYTES, ensureHashed, keyEnd, keyStart, lowerBound, type MstNode, search, visitEntries } from './node.js';
 import { findDigest, type MerkleSearchTree, rangeHash, rootNode } from './tree.js';
 
 /** Bytes of a range fingerprint: a collision costs a verification pass, never a lost difference. */
@@ -66,7 +66,7 @@ export function keysFromLayer(tree: MerkleSearchTree, layer: number, lo: Uint8Ar
 }
 
 function keyIs(node: MstNode, i: number, key: Uint8Array): boolean {
-  return compareBytes(node.data.subarray(keyStart(node, i), keyEnd(node, i)), key) === 0;
+  return compareKeyAt(node, i, key) === 0;
 }
 
 function upper(node: MstNode, key: Uint8Array): number {
@@ -90,6 +90,11 @@ function scanNode(node: MstNode | null, lo: Uint8Array | null, hi: Uint8Array | 
   if (node === null) return;
   const from = inLo ? 0 : lowerBound(node, lo!);
   const to = inHi ? node.n : lowerBound(node, hi!);
+  // Most nodes are leaves: their entries in one loop.
+  if (node.children === null) {
+    visitEntries(node, from, to, visit);
+    return;
+  }
   for (let i = from; i <= to; i++) {
     scanNode(childAt(node, i), lo, hi, inLo || i > from, inHi || i < to, visit);
     if (i < to) visit(node.data, keyStart(node, i), keyEnd(node, i), DIGEST_BYTES * i);
@@ -214,10 +219,11 @@ function mixWord(h: number, w: number): number {
   return (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
 }
 
+/** Signed (a small integer, where an unsigned word above 2^31 would be a boxed number): the caller stores it in a Uint32Array. */
 function pieceFinish(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+  return h ^ (h >>> 16);
 }

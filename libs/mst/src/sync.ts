@@ -278,6 +278,16 @@ export class Writer {
     this.#room(1);
     this.buf[this.at++] = v;
   }
+  /** Big-endian. */
+  u32(v: number): void {
+    this.#room(4);
+    const b = this.buf;
+    b[this.at] = v >>> 24;
+    b[this.at + 1] = v >>> 16;
+    b[this.at + 2] = v >>> 8;
+    b[this.at + 3] = v;
+    this.at += 4;
+  }
   varint(v: number): void {
     this.#room(5);
     while (v >= 0x80) {

@@ -93,6 +93,15 @@ export class Reader {
     return this.buf[this.at++]!;
   }
 
+  /** Big-endian, without a view: sketches and fingerprints read tens of thousands. */
+  u32(): number {
+    const b = this.buf;
+    const at = this.at;
+    if (at + 4 > b.length) this.fail('truncated');
+    this.at = at + 4;
+    return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+  }
+
   /** Unsigned LEB128, minimal, at most `max` (<= 2^32 - 1). */
   varint(max: number, field: string): number {
     let v = 0;
