@@ -1,21 +1,16 @@
 // The package ships no types; this declares the part of its API the engine uses: abstract-level's
-// promise methods, and the binding's synchronous reads and batch operations (underscored, but
-// what its own async methods are built on).
+// promise methods, and the binding's synchronous reads (underscored, but what its own async
+// methods are built on).
 declare module '@nxtedition/rocksdb' {
   export interface RangeOptions {
     gt?: Buffer;
     gte?: Buffer;
     lt?: Buffer;
   }
-  export interface ChainedBatch {
+  interface ChainedBatch {
     put(key: Buffer, value: Uint8Array): this;
     del(key: Buffer): this;
     write(options?: { sync?: boolean }): Promise<void>;
-    /** The binding's own operations, without abstract-level's checks: usable again after a write. */
-    _put(key: Buffer, value: Uint8Array, options: object): void;
-    _del(key: Buffer, options: object): void;
-    _writeSync(options: { sync?: boolean }): void;
-    _clear(): void;
   }
   interface Iterator {
     nextv(size: number): Promise<[Buffer, Buffer][]>;

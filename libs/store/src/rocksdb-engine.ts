@@ -1,6 +1,6 @@
 import { closeSync, openSync, readdirSync, statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { type ChainedBatch, type RangeOptions, RocksLevel } from '@nxtedition/rocksdb';
+import { type RangeOptions, RocksLevel } from '@nxtedition/rocksdb';
 import { openFailure, StoreError } from './errors.js';
 import {
   type ExpiringKey,
@@ -101,48 +101,6 @@ function outboxKey(seq: bigint): Buffer {
 
 const metaKey = (name: string): Buffer => Buffer.concat([Buffer.from([META]), Buffer.from(name, 'utf8')]);
 
-/** Capacity a reused write batch may keep between writes; a larger one is let go after its write. */
-const RETAINED_BATCH_BYTES = 4 * 2 ** 20;
-const NO_OPTIONS = {};
-
-/**
- * One native write batch, written and cleared again and again. The binding frees a batch's
- * memory only when V8 finalizes the batch's JS object, and V8, which cannot see that memory,
- * collects such small objects rarely: with a batch per commit group, a node filled at a few
- * thousand keys/s held hundreds of MB of spent batches (each holds its group's keys, values and
- * tree nodes) outside its heap, so its RSS grew with the data written (in a plain loop of 400-key
- * batches, 612 MB after 9,000 of them against 150 MB reusing one). A cleared batch keeps only its
- * capacity, that of the largest group since it was made. The batch's underscored methods are the
- * binding's own (abstract-level's public ones refuse a batch once written).
- */
-class ReusedBatch {
-  private bytes = 0;
-
-  constructor(private readonly batch: ChainedBatch) {}
-
-  put(key: Buffer, value: Uint8Array): void {
-    this.bytes += key.length + value.length;
-    this.batch._put(key, value, NO_OPTIONS);
-  }
-
-  del(key: Buffer): void {
-    this.bytes += key.length;
-    this.batch._del(key, NO_OPTIONS);
-  }
-
-  write(sync: boolean): void {
-    this.batch._writeSync({ sync });
-  }
-
-  /** Empties the batch for the next write; false when it grew too large to keep. */
-  clear(): boolean {
-    this.batch._clear();
-    const keep = this.bytes <= RETAINED_BATCH_BYTES;
-    this.bytes = 0;
-    return keep;
-  }
-}
-
 export interface RocksDbEngineOptions {
   /** Bytes of RocksDB's block cache (uncompressed data, index and filter blocks). Default 64 MiB. */
   readonly blockCacheBytes?: number;
@@ -152,8 +110,6 @@ export class RocksDbEngine implements StorageEngine {
   readonly kind = 'rocksdb';
   private db: RocksLevel;
   private readonly blockCacheBytes: number;
-  /** The write batch of the open handle, reused by every write (see {@link ReusedBatch}). */
-  private batch: ReusedBatch | undefined;
 
   constructor(
     readonly location: string,
@@ -206,7 +162,6 @@ export class RocksDbEngine implements StorageEngine {
     } catch {
       // see above
     }
-    this.batch = undefined;
     this.db = this.handle();
     await this.open();
   }
@@ -338,65 +293,60 @@ export class RocksDbEngine implements StorageEngine {
   }
 
   async write(ops: readonly PersistOp[], sync: boolean): Promise<void> {
-    const db = this.openHandle();
-    const batch = (this.batch ??= new ReusedBatch(db.batch()));
-    try {
-      for (const op of ops) {
-        switch (op.type) {
-          case 'put':
-            batch.put(entryKey(op.shard, op.key), op.value);
-            break;
-          case 'del':
-            batch.del(entryKey(op.shard, op.key));
-            break;
-          case 'outbox-put':
-            batch.put(outboxKey(op.seq), op.value);
-            break;
-          case 'outbox-del':
-            batch.del(outboxKey(op.seq));
-            break;
-          case 'meta-put':
-            batch.put(metaKey(op.name), op.value);
-            break;
-          case 'meta-del':
-            batch.del(metaKey(op.name));
-            break;
-          case 'node-put':
-            batch.put(shardNumber(NODE, op.shard, op.id), op.value);
-            break;
-          case 'node-del':
-            batch.del(shardNumber(NODE, op.shard, op.id));
-            break;
-          case 'pending-put':
-            batch.put(shardKey(PENDING, op.shard, op.key), EMPTY);
-            break;
-          case 'pending-del':
-            batch.del(shardKey(PENDING, op.shard, op.key));
-            break;
-          case 'tomb-put':
-            batch.put(shardKey(TOMBSTONE, op.shard, op.key), EMPTY);
-            break;
-          case 'tomb-del':
-            batch.del(shardKey(TOMBSTONE, op.shard, op.key));
-            break;
-          case 'expiry-put':
-            batch.put(expiringKey(op.shard, op.at, op.key), EMPTY);
-            break;
-          case 'expiry-del':
-            batch.del(expiringKey(op.shard, op.at, op.key));
-            break;
-          case 'grave-put':
-            batch.put(shardNumber(GRAVE, op.shard, op.seq), op.value);
-            break;
-          case 'grave-del':
-            batch.del(shardNumber(GRAVE, op.shard, op.seq));
-            break;
-        }
+    const batch = this.openHandle().batch();
+    for (const op of ops) {
+      switch (op.type) {
+        case 'put':
+          batch.put(entryKey(op.shard, op.key), op.value);
+          break;
+        case 'del':
+          batch.del(entryKey(op.shard, op.key));
+          break;
+        case 'outbox-put':
+          batch.put(outboxKey(op.seq), op.value);
+          break;
+        case 'outbox-del':
+          batch.del(outboxKey(op.seq));
+          break;
+        case 'meta-put':
+          batch.put(metaKey(op.name), op.value);
+          break;
+        case 'meta-del':
+          batch.del(metaKey(op.name));
+          break;
+        case 'node-put':
+          batch.put(shardNumber(NODE, op.shard, op.id), op.value);
+          break;
+        case 'node-del':
+          batch.del(shardNumber(NODE, op.shard, op.id));
+          break;
+        case 'pending-put':
+          batch.put(shardKey(PENDING, op.shard, op.key), EMPTY);
+          break;
+        case 'pending-del':
+          batch.del(shardKey(PENDING, op.shard, op.key));
+          break;
+        case 'tomb-put':
+          batch.put(shardKey(TOMBSTONE, op.shard, op.key), EMPTY);
+          break;
+        case 'tomb-del':
+          batch.del(shardKey(TOMBSTONE, op.shard, op.key));
+          break;
+        case 'expiry-put':
+          batch.put(expiringKey(op.shard, op.at, op.key), EMPTY);
+          break;
+        case 'expiry-del':
+          batch.del(expiringKey(op.shard, op.at, op.key));
+          break;
+        case 'grave-put':
+          batch.put(shardNumber(GRAVE, op.shard, op.seq), op.value);
+          break;
+        case 'grave-del':
+          batch.del(shardNumber(GRAVE, op.shard, op.seq));
+          break;
       }
-      batch.write(sync);
-    } finally {
-      if (!batch.clear()) this.batch = undefined;
     }
+    await batch.write({ sync });
   }
 
   getMeta(name: string): Uint8Array | undefined {
@@ -413,7 +363,6 @@ export class RocksDbEngine implements StorageEngine {
   }
 
   async close(): Promise<void> {
-    this.batch = undefined;
     await this.db.close();
   }
 }
