@@ -11,10 +11,10 @@
  *    `MSET k1 v1 k2 v2 …` (`--pairs-per-mset` pairs, `--depth` lines in flight on each of
  *    `--connections` connections). Key i is `k` + i in 10 digits, its value `--value-bytes`
  *    printable characters drawn from a PRNG seeded with i (see dataset.ts), written in a
- *    scattered order. Every reply must be `OK`. Node RSS (/proc/<pid>/status) and JS heap used
- *    (`nodejs_heap_size_used_bytes` on its /metrics) are taken at 10%, 50% and 100% of the
- *    fill; the node's /proc/<pid>/io `write_bytes` before and after gives the write
- *    amplification (disk bytes written / key and value bytes sent; `_net` leaves out
+ *    scattered order. Every reply must be `OK`. Node RSS (/proc/<pid>/status) and the parts of
+ *    its memory it reports on /metrics (MEMORY_METRICS: heap, external, RocksDB's) are taken at
+ *    10%, 50% and 100% of the fill; the node's /proc/<pid>/io `write_bytes` before and after
+ *    gives the write amplification (disk bytes written / key and value bytes sent; `_net` leaves out
  *    `cancelled_write_bytes`, pages dirtied but spared by deleting their file); the data dir's
  *    file sizes after the fill give bytes on disk per key.
  * 3. SIGTERM, restart on the same dir: time to the port and to a first correct GET.
@@ -37,7 +37,7 @@ import { killQuietly, onInterrupt, positive, runBench } from '../lib/cli.js';
 import { benchCommandLine } from '../lib/flags.js';
 import { measureProcessesCpu } from '../lib/proc-cpu.js';
 import { directoryBytes, processIo, processRssBytes, type ProcessIo } from '../lib/proc-status.js';
-import { scrapeMetric } from '../lib/prometheus.js';
+import { metricValue, scrapeMetrics } from '../lib/prometheus.js';
 import { capacityKey, capacityValue, FillOrder, KEY_BYTES, msetLineBytes, sampleIndices } from './dataset.js';
 import { MsetWriter } from './mset-writer.js';
 
@@ -59,7 +59,19 @@ const STOP_TIMEOUT_MS = 60_000;
 const PROGRESS_EVERY_MS = 5_000;
 /** How long the rewrites run before the kill -9, at least. */
 const REWRITE_BEFORE_KILL_MS = 1_000;
-const HEAP_METRIC = 'nodejs_heap_size_used_bytes';
+/**
+ * What the node says of its memory (its /metrics): the JS heap in use and taken from the system,
+ * memory outside the heap that V8 is told of (ArrayBuffers, mostly), and RocksDB's block cache,
+ * memtables and table readers. The RSS less their sum is the rest: code, and what the C
+ * library's allocator holds beyond what is in use.
+ */
+const MEMORY_METRICS = {
+  heap_used: 'nodejs_heap_size_used_bytes',
+  heap_total: 'nodejs_heap_size_total_bytes',
+  external: 'nodejs_external_memory_bytes',
+  storage_engine: 'merklekv_storage_engine_bytes',
+} as const;
+type MemoryParts = { readonly [part in keyof typeof MEMORY_METRICS]: number | null };
 /** Seeds of the random keys: fixed, so every run checks the same keys. */
 const PROBE_SEED = 0x5eed;
 const CHECK_SEED = 0xc4ec;
@@ -127,12 +139,19 @@ async function launch(dataDir: string, readyTimeoutMs: number): Promise<NodeProc
   return node;
 }
 
-/** The JS heap the node reports, or undefined (logged) when /metrics does not answer. */
-async function heapUsed(node: NodeProcess): Promise<number | undefined> {
+/** The memory the node reports, or undefined (logged) when /metrics does not answer. */
+async function memoryParts(node: NodeProcess): Promise<MemoryParts | undefined> {
   try {
-    return await scrapeMetric(node.ports.http, HEAP_METRIC, { timeoutMs: REPLY_TIMEOUT_MS });
+    const text = await scrapeMetrics(node.ports.http, { timeoutMs: REPLY_TIMEOUT_MS });
+    const part = (name: string): number | null => metricValue(text, name) ?? null;
+    return {
+      heap_used: part(MEMORY_METRICS.heap_used),
+      heap_total: part(MEMORY_METRICS.heap_total),
+      external: part(MEMORY_METRICS.external),
+      storage_engine: part(MEMORY_METRICS.storage_engine),
+    };
   } catch (err) {
-    progress(`could not read ${HEAP_METRIC} from pid ${node.pid}: ${err instanceof Error ? err.message : String(err)}`);
+    progress(`could not read /metrics of pid ${node.pid}: ${err instanceof Error ? err.message : String(err)}`);
     return undefined;
   }
 }
@@ -191,7 +210,7 @@ async function timedStart(what: string, dataDir: string, probe: Probe): Promise<
     first_get_ms: round(firstGetMs, 1),
     get_retries: retries,
     rss_bytes: processRssBytes(node.pid) ?? null,
-    heap_bytes: (await heapUsed(node)) ?? null,
+    heap_bytes: (await memoryParts(node))?.heap_used ?? null,
   };
   progress(`${what}: port after ${timing.port_ms} ms, first GET after ${timing.first_get_ms} ms, RSS ${mib(timing.rss_bytes ?? undefined)}`);
   return { node, timing };
@@ -206,7 +225,7 @@ async function timedStop(node: NodeProcess): Promise<{ ms: number; status: numbe
 
 interface Milestone {
   readonly rss: number | undefined;
-  readonly heap: Promise<number | undefined>;
+  readonly memory: Promise<MemoryParts | undefined>;
 }
 
 /** What the fill measured so far: a fill cut short (the node died) still says how far it got. */
@@ -242,7 +261,7 @@ async function fill(node: NodeProcess, state: FillState): Promise<void> {
   };
   const take = (percent: number): void => {
     const rss = sampleRss();
-    state.milestones.set(percent, { rss, heap: heapUsed(node) });
+    state.milestones.set(percent, { rss, memory: memoryParts(node) });
     progress(`${percent}% of the fill: node RSS ${mib(rss)}`);
   };
 
@@ -390,7 +409,7 @@ async function main(): Promise<void> {
   const m: {
     emptyStart?: StartTiming;
     emptyRestart?: StartTiming;
-    heap?: { fill_10: number | null; fill_50: number | null; fill_100: number | null };
+    memory?: { fill_10: MemoryParts | null; fill_50: MemoryParts | null; fill_100: MemoryParts | null };
     dbsizeAfterFill?: number;
     diskBytes?: number;
     sigtermStop?: { ms: number; status: number };
@@ -402,8 +421,8 @@ async function main(): Promise<void> {
     dbsize?: number;
   } = {};
 
-  const heapAt = async (percent: number): Promise<number | null> => (await filled.milestones.get(percent)?.heap) ?? null;
-  const heaps = async (): Promise<NonNullable<typeof m.heap>> => ({ fill_10: await heapAt(10), fill_50: await heapAt(50), fill_100: await heapAt(100) });
+  const memoryAt = async (percent: number): Promise<MemoryParts | null> => (await filled.milestones.get(percent)?.memory) ?? null;
+  const memories = async (): Promise<NonNullable<typeof m.memory>> => ({ fill_10: await memoryAt(10), fill_50: await memoryAt(50), fill_100: await memoryAt(100) });
 
   const report = (error?: unknown): Record<string, unknown> => {
     const rssAt = (percent: number): number | null => filled.milestones.get(percent)?.rss ?? null;
@@ -451,7 +470,9 @@ async function main(): Promise<void> {
       // Near one core for the bench, the writer limits the fill rate as much as the node.
       fill_cpu_cores: filled.cpu ?? null,
       rss_bytes: { fill_10: rss10, fill_50: rssAt(50), fill_100: rss100 },
-      heap_bytes: m.heap ?? null,
+      heap_bytes: m.memory === undefined ? null : { fill_10: m.memory.fill_10?.heap_used ?? null, fill_50: m.memory.fill_50?.heap_used ?? null, fill_100: m.memory.fill_100?.heap_used ?? null },
+      // The RSS's parts as the node reports them (see MEMORY_METRICS), at the same moments.
+      memory_parts: m.memory ?? null,
       rss_peak_bytes: filled.rssPeak ?? null,
       rss_ratio_100_vs_10: rssGrowth,
       logical_bytes: logicalBytes,
@@ -506,7 +527,7 @@ async function main(): Promise<void> {
     progress(`node pid ${filling.pid} on port ${filling.ports.merklekv}, data dir ${dataDir}`);
     await fill(filling, filled);
     progress(`filled ${settings.keys} keys in ${(filled.seconds ?? 0).toFixed(1)} s (${Math.round(settings.keys / (filled.seconds ?? 1))} keys/s)`);
-    m.heap = await heaps();
+    m.memory = await memories();
     m.dbsizeAfterFill = await dbsize(filling);
     m.diskBytes = await directoryBytes(dataDir);
 
@@ -532,7 +553,7 @@ async function main(): Promise<void> {
     await timedStop(afterKill.node);
   } catch (err) {
     // What was measured before the failure, then the failure itself (runBench reports it, exit code 1).
-    m.heap ??= await heaps();
+    m.memory ??= await memories();
     process.stdout.write(`${JSON.stringify(report(err))}\n`);
     throw err;
   } finally {
