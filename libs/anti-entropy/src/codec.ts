@@ -289,7 +289,6 @@ export function encodeHelloReply(reply: HelloReply): Uint8Array {
   return w.finish();
 }
 
-
 function writeFingerprint(w: Writer, fp: Uint8Array): void {
   if (fp.length !== FINGERPRINT_BYTES) throw new AntiEntropyError('PROTOCOL', `a range fingerprint is ${FINGERPRINT_BYTES} bytes`);
   w.bytes(fp);
@@ -536,7 +535,6 @@ function readHeader(r: Reader): { version: ProtocolVersion; kind: number } {
   }
   return { version: version as ProtocolVersion, kind: r.u8() };
 }
-
 
 function readOptBound(r: Reader, maxKey: number): Uint8Array | null {
   const flag = r.u8();

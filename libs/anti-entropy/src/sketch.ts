@@ -182,8 +182,6 @@ export class Sketch {
   }
 }
 
-
-
 /** Most ranges one sketch covers: the range index is 12 bits of the item. */
 export const MAX_SKETCH_RANGES = 1 << 12;
 /** Key fingerprints have 28 bits. */
