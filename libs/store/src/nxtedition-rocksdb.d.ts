@@ -29,6 +29,8 @@ declare module '@nxtedition/rocksdb' {
   export class RocksLevel {
     constructor(location: string, options?: { keyEncoding?: 'buffer'; valueEncoding?: 'buffer' });
     readonly status: string;
+    /** The open native database, for another thread to share (`new RocksLevel(handle)` there, or the binding's `db_init`). */
+    readonly handle: bigint;
     open(options?: OpenOptions): Promise<void>;
     close(): Promise<void>;
     batch(): ChainedBatch;

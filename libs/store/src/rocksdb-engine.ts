@@ -13,6 +13,7 @@ import {
   type SnapshotRecord,
   type StorageEngine,
 } from './engine.js';
+import { type BatchRecord, encodeBatch, RocksDbWriter } from './rocksdb-writer.js';
 
 /**
  * Key layout in the one RocksDB of a node (big-endian, so ranges are contiguous and ordered):
@@ -101,6 +102,44 @@ function outboxKey(seq: bigint): Buffer {
 
 const metaKey = (name: string): Buffer => Buffer.concat([Buffer.from([META]), Buffer.from(name, 'utf8')]);
 
+/** The RocksDB record an operation writes: its key, and its value (none for a deletion). */
+function record(op: PersistOp): BatchRecord {
+  switch (op.type) {
+    case 'put':
+      return [entryKey(op.shard, op.key), op.value];
+    case 'del':
+      return [entryKey(op.shard, op.key), undefined];
+    case 'outbox-put':
+      return [outboxKey(op.seq), op.value];
+    case 'outbox-del':
+      return [outboxKey(op.seq), undefined];
+    case 'meta-put':
+      return [metaKey(op.name), op.value];
+    case 'meta-del':
+      return [metaKey(op.name), undefined];
+    case 'node-put':
+      return [shardNumber(NODE, op.shard, op.id), op.value];
+    case 'node-del':
+      return [shardNumber(NODE, op.shard, op.id), undefined];
+    case 'pending-put':
+      return [shardKey(PENDING, op.shard, op.key), EMPTY];
+    case 'pending-del':
+      return [shardKey(PENDING, op.shard, op.key), undefined];
+    case 'tomb-put':
+      return [shardKey(TOMBSTONE, op.shard, op.key), EMPTY];
+    case 'tomb-del':
+      return [shardKey(TOMBSTONE, op.shard, op.key), undefined];
+    case 'expiry-put':
+      return [expiringKey(op.shard, op.at, op.key), EMPTY];
+    case 'expiry-del':
+      return [expiringKey(op.shard, op.at, op.key), undefined];
+    case 'grave-put':
+      return [shardNumber(GRAVE, op.shard, op.seq), op.value];
+    case 'grave-del':
+      return [shardNumber(GRAVE, op.shard, op.seq), undefined];
+  }
+}
+
 export interface RocksDbEngineOptions {
   /** Bytes of RocksDB's block cache (uncompressed data, index and filter blocks). Default 64 MiB. */
   readonly blockCacheBytes?: number;
@@ -110,6 +149,9 @@ export class RocksDbEngine implements StorageEngine {
   readonly kind = 'rocksdb';
   private db: RocksLevel;
   private readonly blockCacheBytes: number;
+  private readonly writer = new RocksDbWriter();
+  /** Set from the start of {@link recover}: the handle is about to be closed, or is being reopened. */
+  private reopening = false;
 
   constructor(
     readonly location: string,
@@ -129,7 +171,9 @@ export class RocksDbEngine implements StorageEngine {
    * native database and kills the process (SIGSEGV), so it is refused here instead.
    */
   private openHandle(): RocksLevel {
-    if (this.db.status !== 'open') throw new StoreError('STORAGE', `the storage is ${this.db.status === 'opening' ? 'reopening after a failure' : 'closed'}`);
+    if (this.reopening || this.db.status !== 'open') {
+      throw new StoreError('STORAGE', `the storage is ${this.reopening || this.db.status === 'opening' ? 'reopening after a failure' : 'closed'}`);
+    }
     return this.db;
   }
 
@@ -149,6 +193,7 @@ export class RocksDbEngine implements StorageEngine {
     } catch (err) {
       throw openFailure(this.location, err);
     }
+    this.writer.attach(this.db.handle);
   }
 
   /**
@@ -157,13 +202,20 @@ export class RocksDbEngine implements StorageEngine {
    * and its lock released; a new handle opens the directory again, replaying the log.
    */
   async recover(): Promise<void> {
+    this.reopening = true;
     try {
-      await this.db.close();
-    } catch {
-      // see above
+      await this.writer.drained();
+      this.writer.detach();
+      try {
+        await this.db.close();
+      } catch {
+        // see above
+      }
+      this.db = this.handle();
+      await this.open();
+    } finally {
+      this.reopening = false;
     }
-    this.db = this.handle();
-    await this.open();
   }
 
   recoveryBlocker(): string | undefined {
@@ -218,6 +270,7 @@ export class RocksDbEngine implements StorageEngine {
   }
 
   async dropPendingMarkers(): Promise<void> {
+    await this.writer.drained();
     // One range deletion: iterators skip what it covers instead of stepping over each deleted marker.
     await this.openHandle().clear({ gte: Buffer.from([PENDING]), lt: Buffer.from([PENDING + 1]) });
   }
@@ -293,60 +346,8 @@ export class RocksDbEngine implements StorageEngine {
   }
 
   async write(ops: readonly PersistOp[], sync: boolean): Promise<void> {
-    const batch = this.openHandle().batch();
-    for (const op of ops) {
-      switch (op.type) {
-        case 'put':
-          batch.put(entryKey(op.shard, op.key), op.value);
-          break;
-        case 'del':
-          batch.del(entryKey(op.shard, op.key));
-          break;
-        case 'outbox-put':
-          batch.put(outboxKey(op.seq), op.value);
-          break;
-        case 'outbox-del':
-          batch.del(outboxKey(op.seq));
-          break;
-        case 'meta-put':
-          batch.put(metaKey(op.name), op.value);
-          break;
-        case 'meta-del':
-          batch.del(metaKey(op.name));
-          break;
-        case 'node-put':
-          batch.put(shardNumber(NODE, op.shard, op.id), op.value);
-          break;
-        case 'node-del':
-          batch.del(shardNumber(NODE, op.shard, op.id));
-          break;
-        case 'pending-put':
-          batch.put(shardKey(PENDING, op.shard, op.key), EMPTY);
-          break;
-        case 'pending-del':
-          batch.del(shardKey(PENDING, op.shard, op.key));
-          break;
-        case 'tomb-put':
-          batch.put(shardKey(TOMBSTONE, op.shard, op.key), EMPTY);
-          break;
-        case 'tomb-del':
-          batch.del(shardKey(TOMBSTONE, op.shard, op.key));
-          break;
-        case 'expiry-put':
-          batch.put(expiringKey(op.shard, op.at, op.key), EMPTY);
-          break;
-        case 'expiry-del':
-          batch.del(expiringKey(op.shard, op.at, op.key));
-          break;
-        case 'grave-put':
-          batch.put(shardNumber(GRAVE, op.shard, op.seq), op.value);
-          break;
-        case 'grave-del':
-          batch.del(shardNumber(GRAVE, op.shard, op.seq));
-          break;
-      }
-    }
-    await batch.write({ sync });
+    this.openHandle();
+    await this.writer.write(encodeBatch(ops.map(record)), sync);
   }
 
   getMeta(name: string): Uint8Array | undefined {
@@ -363,6 +364,8 @@ export class RocksDbEngine implements StorageEngine {
   }
 
   async close(): Promise<void> {
+    await this.writer.drained();
+    await this.writer.stop();
     await this.db.close();
   }
 }
