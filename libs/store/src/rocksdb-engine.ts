@@ -13,7 +13,7 @@ import {
   type SnapshotRecord,
   type StorageEngine,
 } from './engine.js';
-import { type BatchRecord, encodeBatch, RocksDbWriter } from './rocksdb-writer.js';
+import { type BatchRecord, RocksDbWriter } from './rocksdb-writer.js';
 
 /**
  * Key layout in the one RocksDB of a node (big-endian, so ranges are contiguous and ordered):
@@ -347,7 +347,7 @@ export class RocksDbEngine implements StorageEngine {
 
   async write(ops: readonly PersistOp[], sync: boolean): Promise<void> {
     this.openHandle();
-    await this.writer.write(encodeBatch(ops.map(record)), sync);
+    await this.writer.write(ops.map(record), sync);
   }
 
   getMeta(name: string): Uint8Array | undefined {

@@ -18,7 +18,10 @@ import { Worker } from 'node:worker_threads';
  *
  * A batch crosses to the thread as one buffer, moved rather than copied: per record a kind byte
  * (1 put, 0 delete), the key's length (u32 LE) and bytes, and for a put the value's length and
- * bytes. The thread lends the binding views of that buffer, which RocksDB copies into its batch.
+ * bytes. The thread lends the binding views of that buffer, which RocksDB copies into its batch,
+ * and moves the buffer back with its answer, to be encoded into again: a buffer left to the
+ * thread's collector would wait for a collection a thread that allocates almost nothing seldom
+ * runs, holding a commit group's bytes each.
  *
  * The thread never closes the database. The engine detaches it before closing or reopening the
  * database, once every batch it sent is answered: after that the thread's reference would point
@@ -31,11 +34,17 @@ const DELETE = 0;
 /** A record to write: its RocksDB key, and its value (none: delete the key). */
 export type BatchRecord = readonly [key: Uint8Array, value: Uint8Array | undefined];
 
-/** Encodes records in the thread's batch format, in a buffer of its own (one that can be moved). */
-export function encodeBatch(records: readonly BatchRecord[]): Buffer {
+/** The smallest buffer a batch is encoded into: most commit groups fit, and it is kept for the next. */
+const MIN_BATCH_BUFFER_BYTES = 64 * 1024;
+/** Larger buffers are not kept once their batch is written: a rare huge group leaves nothing behind. */
+const MAX_KEPT_BATCH_BUFFER_BYTES = 4 * 1024 * 1024;
+
+/** Encodes records in the thread's batch format into `spare` when it is large enough, else into a new buffer; returns the bytes used. */
+function encodeBatch(records: readonly BatchRecord[], spare: ArrayBuffer | undefined): { buffer: ArrayBuffer; length: number } {
   let size = 0;
   for (const [key, value] of records) size += 5 + key.length + (value === undefined ? 0 : 4 + value.length);
-  const out = Buffer.allocUnsafeSlow(size);
+  const buffer = spare !== undefined && spare.byteLength >= size ? spare : new ArrayBuffer(Math.max(size, MIN_BATCH_BUFFER_BYTES));
+  const out = Buffer.from(buffer, 0, size);
   let at = 0;
   for (const [key, value] of records) {
     out[at] = value === undefined ? DELETE : PUT;
@@ -48,16 +57,18 @@ export function encodeBatch(records: readonly BatchRecord[]): Buffer {
       at += 4 + value.length;
     }
   }
-  return out;
+  return { buffer, length: size };
 }
 
 type ToWriter =
   | { readonly kind: 'attach'; readonly handle: bigint }
   | { readonly kind: 'detach' }
-  | { readonly kind: 'write'; readonly id: number; readonly batch: ArrayBuffer; readonly sync: boolean };
+  | { readonly kind: 'write'; readonly id: number; readonly batch: ArrayBuffer; readonly length: number; readonly sync: boolean };
 
 interface FromWriter {
   readonly id: number;
+  /** The batch's buffer, moved back to be encoded into again. */
+  readonly batch: ArrayBuffer;
   readonly error?: { readonly message: string; readonly code: string | undefined };
 }
 
@@ -93,10 +104,10 @@ function writerThread(): void {
       db = undefined;
       return;
     }
-    let reply: FromWriter = { id: message.id };
+    let error: FromWriter['error'];
     try {
       if (db === undefined) throw new Error('the storage is closed');
-      const bytes = Buffer.from(message.batch);
+      const bytes = Buffer.from(message.batch, 0, message.length);
       let at = 0;
       while (at < bytes.length) {
         const put = bytes[at] === 1;
@@ -114,11 +125,12 @@ function writerThread(): void {
       binding.batch_write(db, batch, { sync: message.sync });
     } catch (err) {
       const { message: text, code } = err as { message?: unknown; code?: unknown };
-      reply = { id: message.id, error: { message: String(text ?? err), code: typeof code === 'string' ? code : undefined } };
+      error = { message: String(text ?? err), code: typeof code === 'string' ? code : undefined };
     } finally {
       binding.batch_clear(batch);
     }
-    parentPort!.postMessage(reply);
+    const reply: FromWriter = error === undefined ? { id: message.id, batch: message.batch } : { id: message.id, batch: message.batch, error };
+    parentPort!.postMessage(reply, [message.batch]);
   });
 }
 
@@ -134,6 +146,8 @@ export class RocksDbWriter {
   #nextId = 0;
   #handle: bigint | undefined;
   #drained: (() => void)[] = [];
+  /** A buffer back from the thread, for the next batch. */
+  #spare: ArrayBuffer | undefined;
 
   /** Points the thread at an open database. */
   attach(handle: bigint): void {
@@ -141,13 +155,15 @@ export class RocksDbWriter {
     this.#post({ kind: 'attach', handle });
   }
 
-  /** Writes an {@link encodeBatch encoded} batch; settles once RocksDB has written it (and synced its log, with `sync`). */
-  write(batch: Buffer, sync: boolean): Promise<void> {
+  /** Writes the records as one atomic batch; settles once RocksDB has written it (and synced its log, with `sync`). */
+  write(records: readonly BatchRecord[], sync: boolean): Promise<void> {
     const id = this.#nextId++;
+    const { buffer, length } = encodeBatch(records, this.#spare);
+    if (buffer === this.#spare) this.#spare = undefined;
     return new Promise<void>((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
       this.#worker?.ref();
-      this.#post({ kind: 'write', id, batch: batch.buffer as ArrayBuffer, sync }, [batch.buffer as ArrayBuffer]);
+      this.#post({ kind: 'write', id, batch: buffer, length, sync }, [buffer]);
     });
   }
 
@@ -205,6 +221,7 @@ export class RocksDbWriter {
     const waiter = this.#waiting.get(reply.id);
     if (!waiter) return;
     this.#waiting.delete(reply.id);
+    if (reply.batch.byteLength <= MAX_KEPT_BATCH_BUFFER_BYTES && reply.batch.byteLength > (this.#spare?.byteLength ?? 0)) this.#spare = reply.batch;
     if (this.#waiting.size === 0) {
       this.#worker?.unref();
       this.#settleDrained();
