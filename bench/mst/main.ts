@@ -5,6 +5,11 @@
  *   build_keys_per_s            bulk build from sorted input (random 16-byte keys, 32-byte digests)
  *   upsert_keys_per_s           1M upserts of new random keys into a 1M tree (best of three trees)
  *   root_ms_after_10k_upserts   root() after 10k random upserts into the hashed 1M tree
+ *   checkpoint_ms_after_10k_upserts  checkpoint() of a persisted 1M tree (records kept in a Map)
+ *                               after 10k random upserts: hashes and encodes every changed node;
+ *                               checkpoint_vs_root is its ratio to root_ms_after_10k_upserts (the
+ *                               hashing alone of the same kind of change, measured in the same run),
+ *                               checkpoint_records and checkpoint_bytes what it stored
  *   full_root_ms                first root() after a bulk build: every node hashed
  *   bytes_per_key               growth of heapUsed + external from the build (after a full GC), per key
  *   diff_ms_1pct                local diff of two independently built 1M trees differing in 1% of
@@ -98,6 +103,29 @@ function upsertRun(tree: MerkleSearchTree): number {
   return ms;
 }
 
+/** checkpoint() of a persisted tree after 10k random upserts (best of three), and what it stored. */
+function checkpointRun(keys: Buffer, digests: Buffer): { ms: number; records: number; bytes: number } {
+  const records = new Map<number, Uint8Array>();
+  const tree = MerkleSearchTree.fromSorted(views(keys, KEY), views(digests, DIGEST));
+  tree.persistTo({ read: (id) => records.get(id) });
+  let nextId = 1;
+  let stored = { records: 0, bytes: 0 };
+  const storeCheckpoint = (): void => {
+    const checkpoint = tree.checkpoint(() => nextId++);
+    for (const id of checkpoint.freed) records.delete(id);
+    for (const [id, record] of checkpoint.records) records.set(id, record);
+    stored = { records: checkpoint.records.length, bytes: checkpoint.records.reduce((sum, [, record]) => sum + record.length, 0) };
+  };
+  storeCheckpoint();
+  const ms = best(REPEAT, () => {
+    const extra = randomBytes(10_000 * KEY);
+    const extraDigests = randomBytes(10_000 * DIGEST);
+    for (let i = 0; i < 10_000; i++) tree.upsert(extra.subarray(i * KEY, (i + 1) * KEY), extraDigests.subarray(i * DIGEST, (i + 1) * DIGEST));
+    return time(storeCheckpoint);
+  });
+  return { ms, ...stored };
+}
+
 function main(): void {
   const keys = sortedKeys(N);
   const digests = randomBytes(N * DIGEST);
@@ -122,6 +150,8 @@ function main(): void {
     for (let i = 0; i < 10_000; i++) tree.upsert(extra.subarray(i * KEY, (i + 1) * KEY), extraDigests.subarray(i * DIGEST, (i + 1) * DIGEST));
     return time(() => tree.root());
   });
+
+  const checkpoint = checkpointRun(keys, digests);
 
   // 1M upserts of new keys into a 1M tree: the two trees above and a third one (best of three).
   const upsertMs = Math.min(upsertRun(first.tree), upsertRun(tree), upsertRun(MerkleSearchTree.fromSorted(views(keys, KEY), views(digests, DIGEST))));
@@ -187,6 +217,10 @@ function main(): void {
       build_keys_per_s: round(N / (buildMs / 1000)),
       upsert_keys_per_s: round(N / (upsertMs / 1000)),
       root_ms_after_10k_upserts: round(rootAfter10kMs, 1),
+      checkpoint_ms_after_10k_upserts: round(checkpoint.ms, 1),
+      checkpoint_vs_root: round(checkpoint.ms / rootAfter10kMs, 2),
+      checkpoint_records: checkpoint.records,
+      checkpoint_bytes: checkpoint.bytes,
       full_root_ms: round(fullRootMs, 1),
       bytes_per_key: round(bytesPerKey, 1),
       diff_ms_1pct: round(diffMs, 1),

@@ -433,6 +433,12 @@ export function writeVarint(out: Uint8Array, at: number, v: number): number {
   return at;
 }
 
+function varintLength(v: number): number {
+  let bytes = 1;
+  for (; v >= 0x80; v = Math.floor(v / 128)) bytes++;
+  return bytes;
+}
+
 function word(b: Uint8Array, p: number): number {
   return (b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!;
 }
@@ -615,22 +621,32 @@ export function partialHash(node: MstNode, from: number, to: number, first: Chil
  * A persisted node's record: its canonical encoding (so its hash can be checked against what its
  * parent holds when it is read back), then the record ids of its non-empty children, in gap
  * order: `varint preimageLength | preimage | varint childId...`.
+ *
+ * The preimage is written once, and a node not hashed yet is hashed from it: a checkpoint stores
+ * exactly the nodes changed since the last one, which are the ones a write left unhashed, so
+ * hashing them separately first wrote every preimage twice. The record is one allocation from
+ * Buffer's pool: a checkpoint makes tens of thousands of them, and an array buffer of its own
+ * each (with the copies of an intermediate encoding) cost more than their hashing.
  */
 export function encodeRecord(node: MstNode): Uint8Array {
-  const preimage = encodeNode(node);
-  const out = new Uint8Array(5 + preimage.length + 7 * (node.n + 1));
-  let at = writeVarint(out, 0, preimage.length);
-  out.set(preimage, at);
-  at += preimage.length;
+  ensureChildrenHashed(node, 0, node.n);
+  const out = scratchFor(preimageBound(node, 0, node.n) + 7 * (node.n + 1));
+  const len = writePreimage(out, node, 0, node.n, undefined, undefined);
+  if (!node.clean) setHash(node, nodeCryptoHash('sha256', out.subarray(0, len), 'buffer'));
+  let end = len;
   const c = node.children;
   if (c !== null) {
     for (const child of c) {
       if (child === null) continue;
       if (child.id === 0) throw new MstError('STATE', 'a node is stored before its children');
-      at = writeVarint(out, at, child.id);
+      end = writeVarint(out, end, child.id);
     }
   }
-  return out.slice(0, at);
+  const head = varintLength(len);
+  const record = Buffer.allocUnsafe(head + end);
+  writeVarint(record, 0, len);
+  record.set(out.subarray(0, end), head);
+  return record;
 }
 
 const NO_DATA = new Uint8Array(0);

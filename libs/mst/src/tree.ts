@@ -139,7 +139,6 @@ import {
   cloneNode,
   createdNodeBytes,
   encodeRecord,
-  ensureHashed,
   loaded,
   type NodeSource,
   stubNode,
@@ -493,7 +492,7 @@ export class MerkleSearchTree {
     const records: [number, Uint8Array][] = [];
     const stored: MstNode[] = [];
     const root = this.#root;
-    if (root !== null) ensureHashed(root);
+    // Storing a node hashes it if it is not yet (see encodeRecord): every changed node is stored.
     const store = (node: MstNode): void => {
       if (node.id !== 0) return;
       const c = node.children;
