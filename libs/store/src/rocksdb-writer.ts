@@ -152,7 +152,8 @@ export class RocksDbWriter {
   /** Points the thread at an open database. */
   attach(handle: bigint): void {
     this.#handle = handle;
-    this.#post({ kind: 'attach', handle });
+    if (this.#worker) this.#worker.postMessage({ kind: 'attach', handle } satisfies ToWriter);
+    else this.#start();
   }
 
   /** Writes the records as one atomic batch; settles once RocksDB has written it (and synced its log, with `sync`). */
@@ -179,7 +180,7 @@ export class RocksDbWriter {
     if (this.#worker) this.#post({ kind: 'detach' });
   }
 
-  /** Stops the thread; a later attach starts another. */
+  /** Stops the thread; a later attach or write starts another. */
   async stop(): Promise<void> {
     const worker = this.#worker;
     this.#worker = undefined;
@@ -198,8 +199,8 @@ export class RocksDbWriter {
     });
     worker.unref();
     worker.on('message', (reply: FromWriter) => this.#answered(reply));
-    // A thread that died (it cannot run out of anything but memory) fails what it held; the
-    // next write starts another, pointed at the database it was using.
+    // A thread that died fails what it held; the next write starts another, pointed at the
+    // database this one was using (not at once: a thread that cannot start would loop).
     const failed = (err: Error): void => {
       if (this.#worker !== worker) return;
       this.#worker = undefined;
@@ -209,11 +210,11 @@ export class RocksDbWriter {
         waiter.reject(error);
       }
       this.#settleDrained();
-      if (this.#handle !== undefined) this.attach(this.#handle);
     };
     worker.on('error', failed);
     worker.on('exit', (code) => failed(new Error(`exit code ${code}`)));
     this.#worker = worker;
+    if (this.#handle !== undefined) worker.postMessage({ kind: 'attach', handle: this.#handle } satisfies ToWriter);
     return worker;
   }
 
