@@ -5,12 +5,15 @@ import { Worker } from 'node:worker_threads';
 /**
  * RocksDB's writes, on a thread of their own.
  *
- * A durable write waits for the log's fsync, a few milliseconds on most disks, and the binding
- * writes a batch synchronously: on the event loop that wait stopped every connection, reads
- * included, once per commit group. Here one worker thread holds a second reference to the same
- * native database (the binding shares an open database across threads by its handle) and writes
- * every batch, in the order they were given, while the event loop goes on serving reads and
- * gathering the next group. The commit loop still waits for each batch before acknowledging it.
+ * The binding writes a batch synchronously: the log append and the memtable inserts (a fraction
+ * of a millisecond for a commit group, hundreds for a big checkpoint, longer while RocksDB stalls
+ * writes behind its compactions), and with `sync_writes` the log's fsync (milliseconds on network
+ * block storage). On the event loop that stopped every connection, reads included, once per
+ * commit group. Here one worker thread holds a second reference to the same native database (the
+ * binding shares an open database across threads by its handle) and writes every batch, in the
+ * order they were given, while the event loop goes on serving reads and gathering the next group.
+ * The commit loop still waits for each batch before acknowledging it; the hand-over costs two
+ * thread wake-ups per batch.
  *
  * What a read sees does not change: RocksDB applies a batch to its memtables only after the log
  * write (and the fsync, for a durable one) returned, so no reader on any thread sees a batch
