@@ -1,3 +1,4 @@
+import { type EventLoopUtilization, performance } from 'node:perf_hooks';
 import { type CommitLoop } from './commit-loop.js';
 import { describeCause, StoreError } from './errors.js';
 import { type Shard } from './shard.js';
@@ -24,6 +25,9 @@ const TREE_CATCH_UP_SLICE = 256;
 /** Stored entries a scrub compares per slice, and how much longer than a slice it rests after it. */
 const SCRUB_SLICE = 1024;
 const SCRUB_REST_FACTOR = 4;
+/** The rest while clients kept the event loop at least half busy during the last one. */
+const SCRUB_BUSY_REST_FACTOR = 16;
+const SCRUB_BUSY_UTILIZATION = 0.5;
 
 /**
  * The background work that keeps the shards' Merkle Search Trees in step with their entries, off
@@ -93,8 +97,10 @@ export class TreeUpkeep {
     let after: string | undefined;
     let keys = 0;
     let repaired = 0;
+    let rest: EventLoopUtilization | undefined;
     const slice = (): void => {
       if (this.#closed) return;
+      const busy = rest !== undefined && performance.eventLoopUtilization(rest).utilization >= SCRUB_BUSY_UTILIZATION;
       const began = performance.now();
       let result: ReturnType<Shard['scrubSlice']>;
       try {
@@ -110,9 +116,12 @@ export class TreeUpkeep {
       after = result.last;
       if (after === undefined) shard++;
       // A background pass: it rests four times as long as it worked, so that clients keep at
-      // least four fifths of the event loop (a full pass over 20M keys takes minutes).
-      if (shard < shards.length) setTimeout(slice, SCRUB_REST_FACTOR * (performance.now() - began)).unref();
-      else onScrubbed?.({ keys, repaired });
+      // least four fifths of the event loop (a full pass over 20M keys takes minutes), and
+      // sixteen times while they keep the loop busy, so that a loaded node gives it less.
+      if (shard < shards.length) {
+        rest = performance.eventLoopUtilization();
+        setTimeout(slice, (busy ? SCRUB_BUSY_REST_FACTOR : SCRUB_REST_FACTOR) * (performance.now() - began)).unref();
+      } else onScrubbed?.({ keys, repaired });
     };
     setTimeout(slice, delayMs).unref();
   }
