@@ -143,13 +143,7 @@ async function launch(dataDir: string, readyTimeoutMs: number): Promise<NodeProc
 async function memoryParts(node: NodeProcess): Promise<MemoryParts | undefined> {
   try {
     const text = await scrapeMetrics(node.ports.http, { timeoutMs: REPLY_TIMEOUT_MS });
-    const part = (name: string): number | null => metricValue(text, name) ?? null;
-    return {
-      heap_used: part(MEMORY_METRICS.heap_used),
-      heap_total: part(MEMORY_METRICS.heap_total),
-      external: part(MEMORY_METRICS.external),
-      storage_engine: part(MEMORY_METRICS.storage_engine),
-    };
+    return Object.fromEntries(Object.entries(MEMORY_METRICS).map(([part, name]) => [part, metricValue(text, name) ?? null])) as MemoryParts;
   } catch (err) {
     progress(`could not read /metrics of pid ${node.pid}: ${err instanceof Error ? err.message : String(err)}`);
     return undefined;
@@ -470,7 +464,7 @@ async function main(): Promise<void> {
       // Near one core for the bench, the writer limits the fill rate as much as the node.
       fill_cpu_cores: filled.cpu ?? null,
       rss_bytes: { fill_10: rss10, fill_50: rssAt(50), fill_100: rss100 },
-      heap_bytes: m.memory === undefined ? null : { fill_10: m.memory.fill_10?.heap_used ?? null, fill_50: m.memory.fill_50?.heap_used ?? null, fill_100: m.memory.fill_100?.heap_used ?? null },
+      heap_bytes: m.memory === undefined ? null : Object.fromEntries(Object.entries(m.memory).map(([at, parts]) => [at, parts?.heap_used ?? null])),
       // The RSS's parts as the node reports them (see MEMORY_METRICS), at the same moments.
       memory_parts: m.memory ?? null,
       rss_peak_bytes: filled.rssPeak ?? null,
