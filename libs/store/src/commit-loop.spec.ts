@@ -1,13 +1,15 @@
 import { assign, entryBytes, type Entry } from '#crdt';
 import { MemoryEngine, type PersistOp, type StorageEngine, Store } from '#store';
 
-/** A memory engine that records each batch's entry keys, and can fail the next batch. */
+/** A memory engine that records each batch's entry keys and the shards whose tree records it holds, and can fail the next batch. */
 class RecordingEngine extends MemoryEngine implements StorageEngine {
   readonly batches: string[][] = [];
+  readonly treeShards: number[][] = [];
   failNext = false;
 
   override async write(ops: readonly PersistOp[], sync: boolean): Promise<void> {
     this.batches.push(ops.flatMap((op) => (op.type === 'put' ? [op.key] : [])));
+    this.treeShards.push([...new Set(ops.flatMap((op) => (op.type === 'node-put' ? [op.shard] : [])))]);
     if (this.failNext) {
       this.failNext = false;
       throw new Error('IO error: injected');
@@ -59,6 +61,26 @@ describe('commit loop', () => {
     const second = set(store, 'b', '2').then(() => settled.push(`b after ${engine.batches.length} batch(es)`));
     await Promise.all([first, second]);
     expect(settled).toEqual(['a after 1 batch(es)', 'b after 2 batch(es)']);
+    await store.close();
+  });
+
+  it('stores a checkpoint a shard or a few a group, never in two groups in a row that carry writes', async () => {
+    const { store, engine } = await open();
+    // About 2,000 keys a shard: each shard's checkpoint (a pending-key marker deleted per key) fills a group's share.
+    await Promise.all(Array.from({ length: 16_000 }, (_, i) => set(store, `key:${i}`, 'v')));
+    for (let shard = 0; shard < store.shardCount; shard++) store.shardRoot(shard);
+    engine.batches.length = 0;
+    engine.treeShards.length = 0;
+    store.shedCaches(); // a checkpoint comes next
+    const stored = (): Set<number> => new Set(engine.treeShards.flat());
+    for (let i = 0; stored().size < store.shardCount; i++) await set(store, `during:${i}`, 'v');
+    const groups = engine.batches.map((keys, i) => ({ writes: keys.length > 0, trees: engine.treeShards[i]! }));
+    expect(engine.treeShards.flat().sort()).toEqual(Array.from({ length: store.shardCount }, (_, shard) => shard));
+    expect(groups.filter((group) => group.trees.length > 0).length).toBe(store.shardCount);
+    groups.forEach((group, i) => {
+      if (i > 0 && group.writes && group.trees.length > 0) expect(groups[i - 1]!.trees).toEqual([]);
+    });
+    expect(groups.some((group) => group.writes && group.trees.length > 0)).toBe(true);
     await store.close();
   });
 });
