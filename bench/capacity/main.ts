@@ -22,6 +22,16 @@
  *    node is SIGKILLed; restart: the same two timings, WAL replay included. The rewrites carry
  *    the values the keys already hold, so whichever of them landed, the data set is unchanged.
  * 5. 10,000 GETs of random keys (pipelined), each value checked; DBSIZE must equal `--keys`.
+ * 6. Anti-entropy between two full nodes (`--sync-divergence` of the keys differing; 0 skips
+ *    it): the stopped node's data dir is copied, and the copy, started alone under a node id
+ *    of its own, rewrites that share of the keys, scattered, with the values they hold: the
+ *    same values under newer stamps, entries that differ as concurrent writes would, while every
+ *    value stays the one the data set says (written standalone, they are in no outbox). Then
+ *    both start as two nodes of one cluster (a nats-server of their own; periodic rounds off, so
+ *    that nothing repairs the drift but the sessions measured), and `SYNC` on the copy runs
+ *    sessions with the original until one finds nothing left (the
+ *    sessions compare full roots), while both nodes' RSS is sampled every 100 ms; the copy's
+ *    INFO says what the sessions moved. Goal: both nodes' peak RSS within the capacity goal.
  *
  * Prints one JSON line on stdout, with a `goals` object: each goal of the issue with the value
  * measured and whether it is met. Wrong or missing values, a DBSIZE off, or any failed MSET
@@ -30,9 +40,10 @@
  *   npm run bench:capacity -- --keys 200000
  */
 import { rmSync } from 'node:fs';
+import { cp } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { MERKLEKV_MAX_LINE_BYTES } from '#protocol';
-import { makeTempDir, removeDir, startNode, TextClient, type NodeProcess, type ProcessExit } from '#testing';
+import { makeTempDir, type NatsServer, removeDir, startNatsServer, startNode, TextClient, type NodeProcess, type ProcessExit } from '#testing';
 import { killQuietly, onInterrupt, positive, runBench } from '../lib/cli.js';
 import { benchCommandLine } from '../lib/flags.js';
 import { measureProcessesCpu } from '../lib/proc-cpu.js';
@@ -85,6 +96,7 @@ const flags = benchCommandLine({
     depth: { hint: 'N', description: 'MSET lines in flight per connection', default: '4' },
     'pairs-per-mset': { hint: 'N', description: 'key-value pairs per MSET line', default: '100' },
     'node-arg': { hint: 'ARG', description: 'extra node flag (e.g. --node-arg=--shards --node-arg=4)', multiple: true },
+    'sync-divergence': { hint: 'F', description: 'share of the keys that differ between the two nodes of the anti-entropy phase (0 skips it)', default: '0.01' },
   },
   notes: [
     'Starts its own nodes (RocksDB engine, temp data dirs, ephemeral ports) and removes their',
@@ -99,7 +111,12 @@ const settings = {
   depth: Math.floor(positive('depth', flags.depth)),
   pairsPerMset: Math.floor(positive('pairs-per-mset', flags['pairs-per-mset'])),
   nodeArgs: flags['node-arg'],
+  syncDivergence: Number(flags['sync-divergence']),
 };
+if (!(settings.syncDivergence >= 0 && settings.syncDivergence <= 1)) {
+  process.stderr.write('--sync-divergence must be a share of the keys, from 0 (skips the phase) to 1\n');
+  process.exit(2);
+}
 if (settings.keys >= 1e10) {
   process.stderr.write('--keys must be below 10^10 (keys have 10 digits)\n');
   process.exit(2);
@@ -123,12 +140,12 @@ const ratio = (a: number | undefined | null, b: number | undefined | null, digit
 const lastLines = (text: string, n: number): string => text.split('\n').slice(-n).join('\n');
 
 /** What the end of the run, or an interrupt, must clean up: the nodes started and the dirs to remove. */
-const live = { nodes: new Set<NodeProcess>(), dirs: new Set<string>() };
+const live: { nodes: Set<NodeProcess>; dirs: Set<string>; nats: NatsServer | undefined } = { nodes: new Set(), dirs: new Set(), nats: undefined };
 
 /** A node of ours: the RocksDB engine, the caller's data dir, ephemeral ports. */
-async function launch(dataDir: string, readyTimeoutMs: number): Promise<NodeProcess> {
+async function launch(dataDir: string, readyTimeoutMs: number, args: readonly string[] = []): Promise<NodeProcess> {
   const node = await startNode({
-    args: ['--engine', 'rocksdb', ...settings.nodeArgs],
+    args: ['--engine', 'rocksdb', ...args, ...settings.nodeArgs],
     dataDir,
     readyTimeoutMs,
     stopTimeoutMs: STOP_TIMEOUT_MS,
@@ -378,6 +395,96 @@ async function getCheck(node: NodeProcess): Promise<{ checked: number; wrong: nu
   return counts;
 }
 
+/** What phase 6 measured: the divergence made, the sessions' record on the initiating node, both nodes' RSS. */
+interface SyncMeasure {
+  readonly keys_differing: number;
+  readonly rewrite_seconds: number;
+  /** SYNC sent to its OK. */
+  readonly sync_ms: number;
+  /** The copy's INFO record of its sessions with the original (anti_entropy_peer_<node id>). */
+  readonly sessions: Record<string, string | number>;
+  readonly rss_before_bytes: { readonly original: number | null; readonly copy: number | null };
+  readonly rss_peak_bytes: { readonly original: number | null; readonly copy: number | null };
+}
+
+async function info(node: NodeProcess): Promise<Map<string, string>> {
+  await using client = await TextClient.connect(node.ports.merklekv, { timeoutMs: REPLY_TIMEOUT_MS });
+  client.send('INFO');
+  const lines = await client.readUntil((line) => line.startsWith('db_keys:'));
+  return new Map(lines.slice(1).map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1)] as [string, string]));
+}
+
+/** Phase 6 (see the top of the file): `dataDir` holds the stopped, filled node. */
+async function syncBetweenCopies(dataDir: string): Promise<SyncMeasure> {
+  const copyDir = await makeTempDir('capacity-copy');
+  live.dirs.add(copyDir);
+  progress(`copying the data dir for the anti-entropy phase (${mib(await directoryBytes(dataDir))})`);
+  await cp(dataDir, copyDir, { recursive: true });
+  const copyId = ['--node-id', 'capacity-copy'];
+  const alone = await launch(copyDir, RESTART_TIMEOUT_MS, copyId);
+  const rewritten = await new MsetWriter({
+    port: alone.ports.merklekv,
+    connections: settings.connections,
+    depth: settings.depth,
+    pairsPerMset: settings.pairsPerMset,
+    valueBytes: settings.valueBytes,
+    order: new FillOrder(settings.keys, Math.floor(settings.keys / 7)),
+    total: Math.max(1, Math.round(settings.keys * settings.syncDivergence)),
+    replyTimeoutMs: REPLY_TIMEOUT_MS,
+  }).run();
+  await timedStop(alone);
+  progress(`the copy rewrote ${rewritten.acked} keys in ${rewritten.seconds.toFixed(1)} s; both join a cluster`);
+  const nats = await startNatsServer();
+  live.nats = nats;
+  const clusterArgs = ['--nats', nats.url, '--anti-entropy=false'];
+  const original = await launch(dataDir, RESTART_TIMEOUT_MS, clusterArgs);
+  const copy = await launch(copyDir, RESTART_TIMEOUT_MS, [...clusterArgs, ...copyId]);
+  try {
+    progress('SYNC from the copy with the original');
+    const rssBefore = { original: processRssBytes(original.pid) ?? null, copy: processRssBytes(copy.pid) ?? null };
+    const peak = { ...rssBefore };
+    const sample = (): void => {
+      for (const [name, node] of [['original', original], ['copy', copy]] as const) {
+        const rss = processRssBytes(node.pid);
+        if (rss !== undefined) peak[name] = Math.max(peak[name] ?? 0, rss);
+      }
+    };
+    const sampler = setInterval(sample, 100);
+    const started = performance.now();
+    let reply: string;
+    try {
+      await using client = await TextClient.connect(copy.ports.merklekv, { timeoutMs: RESTART_TIMEOUT_MS });
+      reply = await client.request(`SYNC 127.0.0.1 ${original.ports.merklekv}`);
+    } finally {
+      clearInterval(sampler);
+    }
+    sample();
+    const syncMs = performance.now() - started;
+    if (reply !== 'OK') throw new Error(`SYNC answered ${JSON.stringify(reply.slice(0, 300))}`);
+    // Its only peer: the original, named by its node id.
+    const record = [...(await info(copy))].find(([key]) => key.startsWith('anti_entropy_peer_'))?.[1] ?? '';
+    const sessions = Object.fromEntries(
+      record.split(',').map((field) => {
+        const [name, value] = field.split('=') as [string, string];
+        return [name, /^\d+$/.test(value) ? Number(value) : value];
+      }),
+    );
+    progress(`SYNC took ${Math.round(syncMs)} ms (${record}); peak RSS: original ${mib(peak.original ?? undefined)}, copy ${mib(peak.copy ?? undefined)}`);
+    return {
+      keys_differing: rewritten.acked,
+      rewrite_seconds: round(rewritten.seconds, 2),
+      sync_ms: round(syncMs, 1),
+      sessions,
+      rss_before_bytes: rssBefore,
+      rss_peak_bytes: peak,
+    };
+  } finally {
+    await Promise.all([timedStop(original), timedStop(copy)]);
+    await nats[Symbol.asyncDispose]();
+    live.nats = undefined;
+  }
+}
+
 async function dbsize(node: NodeProcess): Promise<number> {
   await using client = await TextClient.connect(node.ports.merklekv, { timeoutMs: REPLY_TIMEOUT_MS });
   const reply = await client.request('DBSIZE');
@@ -395,6 +502,10 @@ async function main(): Promise<void> {
   progress(`settings ${JSON.stringify(settings)}`);
   onInterrupt('capacity', () => {
     for (const node of live.nodes) killQuietly(node.pid);
+    if (live.nats !== undefined) {
+      killQuietly(live.nats.pid);
+      live.dirs.add(live.nats.storeDir);
+    }
     for (const dir of live.dirs) rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
   });
 
@@ -413,6 +524,7 @@ async function main(): Promise<void> {
     afterKill?: StartTiming;
     check?: Awaited<ReturnType<typeof getCheck>>;
     dbsize?: number;
+    sync?: SyncMeasure;
   } = {};
 
   const memoryAt = async (percent: number): Promise<MemoryParts | null> => (await filled.milestones.get(percent)?.memory) ?? null;
@@ -429,6 +541,8 @@ async function main(): Promise<void> {
     const cancelledWriteBytes = ioBefore !== undefined && ioAfter !== undefined ? ioAfter.cancelledWriteBytes - ioBefore.cancelledWriteBytes : null;
     const check = m.check;
     const badValues = check === undefined ? null : check.wrong + check.missing + check.errors;
+    const syncPeaks = Object.values(m.sync?.rss_peak_bytes ?? {}).filter((rss) => rss !== null);
+    const syncPeak = syncPeaks.length === 2 ? Math.max(...syncPeaks) : null;
     const problems = [
       ...(check !== undefined && badValues !== 0 ? [`GET check: ${check.wrong} wrong, ${check.missing} missing, ${check.errors} errors`] : []),
       ...(m.dbsize !== undefined && m.dbsize !== settings.keys ? [`DBSIZE ${m.dbsize} after the restarts, ${settings.keys} keys written`] : []),
@@ -441,6 +555,10 @@ async function main(): Promise<void> {
       kill9_first_get_ms: goal(m.afterKill?.first_get_ms, GOALS.kill9_first_get_max_ms),
       // Errors count here too: a GET that did not answer did not return its value.
       wrong_plus_missing: goal(badValues, 0),
+      ...(settings.syncDivergence > 0 && {
+        sync_rss_peak_max_1gib: goal(syncPeak, GOALS.rss_100_max_bytes),
+        sync_rss_peak_vs_10_max_1_3: goal(ratio(syncPeak, rss10), GOALS.rss_growth_10_to_100_max),
+      }),
     };
     const emptyRestart = m.emptyRestart;
     const vsEmpty = (timing: StartTiming | undefined, field: 'port_ms' | 'first_get_ms'): number | null => ratio(timing?.[field], emptyRestart?.[field], 2);
@@ -493,6 +611,8 @@ async function main(): Promise<void> {
       },
       get_check: check ?? null,
       dbsize: m.dbsize ?? null,
+      sync_divergence: settings.syncDivergence,
+      sync: m.sync ?? null,
       goals,
       goals_met: Object.values(goals).every((g) => g.met),
       valid: error === undefined && problems.length === 0,
@@ -545,6 +665,9 @@ async function main(): Promise<void> {
     m.dbsize = await dbsize(afterKill.node);
     progress(`DBSIZE ${m.dbsize} (after the fill: ${m.dbsizeAfterFill}), ${settings.keys} written`);
     await timedStop(afterKill.node);
+
+    // 6. Anti-entropy between the filled node and a copy of it that differs.
+    if (settings.syncDivergence > 0) m.sync = await syncBetweenCopies(dataDir);
   } catch (err) {
     // What was measured before the failure, then the failure itself (runBench reports it, exit code 1).
     m.memory ??= await memories();
@@ -553,6 +676,7 @@ async function main(): Promise<void> {
   } finally {
     // Whatever still runs is killed, the data dirs removed.
     await Promise.all([...live.nodes].map((node) => node.kill()));
+    await live.nats?.[Symbol.asyncDispose]();
     for (const dir of live.dirs) await removeDir(dir);
   }
   const result = report();
