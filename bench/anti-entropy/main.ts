@@ -25,7 +25,11 @@
  *                        wins): what any repair must move
  *   overhead_bytes       everything else both ways (bytes_a_to_b + bytes_b_to_a - min_bytes)
  *   round_trips          sequential waits on the link, the hello included
- *   cpu_ms               CPU time of both sides (one process) during the session
+ *   cpu_ms               CPU time of both sides (one process) during the session; the heap is
+ *                        collected first (npm runs the bench with --expose-gc): building the
+ *                        replicas leaves ~120 MB of garbage, whose collection (marking the
+ *                        replicas' trees too) otherwise lands in some sessions and not others,
+ *                        980-1,030 against 740-750 ms at 1M keys, values changed
  *   modelled_ms          bytes / 6.25 MB/s (50 Mbps) + round trips x 20 ms + cpu_ms
  *   negentropy           its reconciliation of the same items (ids = SHA-256(key | version hash),
  *                        no frame limit): bytes and round trips to learn the differing ids; moving
@@ -48,9 +52,10 @@ const flags = benchCommandLine({
     concurrency: { hint: 'N', description: "the session's messages in flight", default: '64' },
     build: { hint: 'bulk|stores', description: 'how the main scenarios build their replicas (stores: real stores filled by merges, much slower)', default: 'bulk' },
     scenarios: { hint: 'A,B', description: 'run only these of the main scenarios (names as printed)' },
+    'warm-up': { hint: 'N', description: 'keys of each replica in an unmeasured session run first (0 skips it)', default: '50000' },
     'negentropy-keys': { hint: 'N', description: 'largest replica negentropy is run on (its items are JavaScript objects: ~300 B each)', default: '1000000' },
   },
-  notes: ['Runs in this process, over a simulated link. One JSON line on stdout, progress on stderr.'],
+  notes: ['Runs in this process, over a simulated link (npm runs it with --expose-gc). One JSON line on stdout, progress on stderr.'],
 });
 const N = Math.floor(positive('keys', flags.keys));
 const BIG = Math.floor(Number(flags['big-keys']));
@@ -66,10 +71,16 @@ if (flags.build !== 'stores' && flags.build !== 'bulk') {
 }
 const BUILD: Build = flags.build;
 const NEGENTROPY_KEYS = Math.floor(positive('negentropy-keys', flags['negentropy-keys']));
+const WARM_UP = Math.floor(Number(flags['warm-up']));
+if (!Number.isInteger(WARM_UP) || WARM_UP < 0) {
+  process.stderr.write('--warm-up must be a whole number (0 skips it)\n');
+  process.exit(2);
+}
 const SHARDS = 16;
 const LINK_BYTES_PER_MS = 6250; // 50 Mbps
 const RTT_MS = 20;
 const T0 = Date.now() - 3_600_000;
+const gc = (globalThis as { gc?: () => void }).gc;
 
 const progress = (text: string): boolean => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${text}\n`);
 const key = (i: number): string => `key:${String(i).padStart(20, '0')}`;
@@ -222,6 +233,7 @@ async function session(a: ReplicaStore, b: ReplicaStore): Promise<{ report: Sess
   const responder = new Responder({ store: b });
   let aToB = 0;
   let bToA = 0;
+  gc?.();
   const cpu = process.cpuUsage();
   const report = await runSession({
     store: a,
@@ -311,13 +323,29 @@ async function checkBulkMatchesStores(n: number): Promise<void> {
   progress(`bulk-built trees have the roots of real stores filled by merges (${n} keys, every shard of both sides)`);
 }
 
+/**
+ * An unmeasured session on small replicas with every kind of difference, so that the scenarios
+ * measure what a node that has run sessions before pays: a process's first session also compiles
+ * the session's code (V8's optimizing compiler, on its own threads). The first scenario measured
+ * 15-25% less CPU after it, in alternated runs.
+ */
+async function warmUp(n: number): Promise<{ keys: number; cpu_ms: number }> {
+  const [scenario] = scenarios(n).filter((s) => s.name === 'missing_both_sides');
+  const missing = new Set([...scenario!.missingOnA, ...scenario!.missingOnB]);
+  const [a, b] = bulkPair({ ...scenario!, changedOnB: pick(n, Math.max(1, Math.round(n / 100)), 17, missing) });
+  const { cpuMs } = await session(a, b);
+  progress(`warm-up session (${n} keys): ${Math.round(cpuMs)} ms of CPU`);
+  return { keys: n, cpu_ms: Math.round(cpuMs) };
+}
+
 async function main(): Promise<void> {
   const results: Record<string, unknown>[] = [];
   if (BUILD === 'bulk' || BIG > 0) await checkBulkMatchesStores(Math.min(N, 20_000));
+  const warm = WARM_UP > 0 ? await warmUp(WARM_UP) : null;
   const only = flags.scenarios?.split(',');
   for (const scenario of scenarios(N)) if (only === undefined || only.includes(scenario.name)) results.push(await run(scenario, BUILD));
   if (BIG > 0) results.push(await run({ name: 'values_changed_0.1pct', keys: BIG, missingOnA: [], missingOnB: [], changedOnB: pick(BIG, Math.round(BIG / 1000), 5) }, 'bulk'));
-  process.stdout.write(`${JSON.stringify({ bench: 'anti-entropy', link: { mbps: 50, rtt_ms: RTT_MS }, shards: SHARDS, concurrency: CONCURRENCY, scenarios: results })}\n`);
+  process.stdout.write(`${JSON.stringify({ bench: 'anti-entropy', link: { mbps: 50, rtt_ms: RTT_MS }, shards: SHARDS, concurrency: CONCURRENCY, gc_before_sessions: gc !== undefined, warm_up: warm, scenarios: results })}\n`);
 }
 
 await main();

@@ -29,9 +29,10 @@
  *    value stays the one the data set says (written standalone, they are in no outbox). Then
  *    both start as two nodes of one cluster (a nats-server of their own; periodic rounds off, so
  *    that nothing repairs the drift but the sessions measured), and `SYNC` on the copy runs
- *    sessions with the original until one finds nothing left (the
- *    sessions compare full roots), while both nodes' RSS is sampled every 100 ms; the copy's
- *    INFO says what the sessions moved. Goal: both nodes' peak RSS within the capacity goal.
+ *    sessions with the original until one finds nothing left (the sessions compare full
+ *    roots), while both nodes' RSS is sampled every 100 ms; the copy's INFO says what the
+ *    sessions moved. Goals: SYNC answers OK (a failure is reported, not fatal), and both
+ *    nodes' peak RSS stays within the capacity goal.
  *
  * Prints one JSON line on stdout, with a `goals` object: each goal of the issue with the value
  * measured and whether it is met. Wrong or missing values, a DBSIZE off, or any failed MSET
@@ -399,7 +400,9 @@ async function getCheck(node: NodeProcess): Promise<{ checked: number; wrong: nu
 interface SyncMeasure {
   readonly keys_differing: number;
   readonly rewrite_seconds: number;
-  /** SYNC sent to its OK. */
+  /** `OK` once the sessions converged, else the error. */
+  readonly sync_reply: string;
+  /** SYNC sent to its reply. */
   readonly sync_ms: number;
   /** The copy's INFO record of its sessions with the original (anti_entropy_peer_<node id>). */
   readonly sessions: Record<string, string | number>;
@@ -460,7 +463,8 @@ async function syncBetweenCopies(dataDir: string): Promise<SyncMeasure> {
     }
     sample();
     const syncMs = performance.now() - started;
-    if (reply !== 'OK') throw new Error(`SYNC answered ${JSON.stringify(reply.slice(0, 300))}`);
+    // A SYNC that fails is a result of this phase (with the RSS it reached), not a broken run.
+    if (reply !== 'OK') progress(`SYNC answered ${JSON.stringify(reply.slice(0, 300))}`);
     // Its only peer: the original, named by its node id.
     const record = [...(await info(copy))].find(([key]) => key.startsWith('anti_entropy_peer_'))?.[1] ?? '';
     const sessions = Object.fromEntries(
@@ -473,6 +477,7 @@ async function syncBetweenCopies(dataDir: string): Promise<SyncMeasure> {
     return {
       keys_differing: rewritten.acked,
       rewrite_seconds: round(rewritten.seconds, 2),
+      sync_reply: reply,
       sync_ms: round(syncMs, 1),
       sessions,
       rss_before_bytes: rssBefore,
@@ -556,6 +561,7 @@ async function main(): Promise<void> {
       // Errors count here too: a GET that did not answer did not return its value.
       wrong_plus_missing: goal(badValues, 0),
       ...(settings.syncDivergence > 0 && {
+        sync_failed: goal(m.sync === undefined ? null : Number(m.sync.sync_reply !== 'OK'), 0),
         sync_rss_peak_max_1gib: goal(syncPeak, GOALS.rss_100_max_bytes),
         sync_rss_peak_vs_10_max_1_3: goal(ratio(syncPeak, rss10), GOALS.rss_growth_10_to_100_max),
       }),

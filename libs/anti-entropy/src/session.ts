@@ -93,7 +93,17 @@
  * The ranges cut are those of the differing top ranges: all of them once d exceeds ~16 s (every
  * top range holds a difference), so at most n / r ~ 32 s to 512 s ranges. The session's memory is
  * the sketches and the ops of one round: entries are streamed from the snapshots (scanRange),
- * never collected, so a 20M-key node compares a shard at a time in the same bounded space.
+ * never collected. What that does not bound, measured between two RocksDB nodes (`npm run
+ * bench:capacity`, phase 6, 1% of the keys differing): the pieces are one layer below the
+ * ranges, and the ranges' layer grows with the shard (it stays at 32 to 512 ranges a shard, and a
+ * sketch names at most MAX_SKETCH_RANGES), so from ~4M keys (16 shards) the pieces are subtrees
+ * of ~256 keys, nearly all of which hold a difference at 1%: the sketches then read nearly every
+ * key, all shards in one message, through tree nodes loaded from storage. At 2M keys SYNC
+ * converged in 9.5 s, at 5M in 33.5 s with the responder's RSS 172 -> 812 MB, and at 20M a
+ * request went unanswered past the 15 s timeout (which op was not traced; the same cut has the
+ * sketches read all 20M keys there). Pieces that follow the density (a layer
+ * chosen so that a piece holds well under one difference, several sketch ops a shard when that
+ * makes more than MAX_SKETCH_RANGES ranges) are what is missing.
  * CPU, for each side: the fingerprints of the pieces (O(1) each from cached node hashes, no
  * SHA-256), then a read of the entries of the differing pieces, a key hash, a version hash and
  * four cell updates each (~0.12 µs warm here, the walk included; the initiator also keeps each
