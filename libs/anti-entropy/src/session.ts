@@ -94,16 +94,17 @@
  * top range holds a difference), so at most n / r ~ 32 s to 512 s ranges. The session's memory is
  * the sketches and the ops of one round: entries are streamed from the snapshots (scanRange),
  * never collected. What that does not bound, measured between two RocksDB nodes (`npm run
- * bench:capacity`, phase 6, 1% of the keys differing): the pieces are one layer below the
- * ranges, and the ranges' layer grows with the shard (it stays at 32 to 512 ranges a shard, and a
- * sketch names at most MAX_SKETCH_RANGES), so from ~4M keys (16 shards) the pieces are subtrees
- * of ~256 keys, nearly all of which hold a difference at 1%: the sketches then read nearly every
- * key, all shards in one message, through tree nodes loaded from storage. At 2M keys SYNC
- * converged in 9.5 s, at 5M in 33.5 s with the responder's RSS 172 -> 812 MB, and at 20M a
- * request went unanswered past the 15 s timeout (which op was not traced; the same cut has the
- * sketches read all 20M keys there). Pieces that follow the density (a layer
- * chosen so that a piece holds well under one difference, several sketch ops a shard when that
- * makes more than MAX_SKETCH_RANGES ranges) are what is missing.
+ * bench:capacity`, phase 6, 1% of the keys differing): at 2M keys SYNC converged in 9.5 s, at
+ * 5M in 33.5 s (23 round trips over its sessions) with the responder's RSS 172 -> 812 MB, and at
+ * 20M a request went unanswered past the 15 s timeout (which op was not traced). One cause at
+ * that size: the pieces are one layer below the ranges, and the ranges' layer grows with the
+ * shard, so from ~8M keys (16 shards: a top of layer 4, ranges cut on layer 3) the pieces are
+ * subtrees of ~256 keys, nearly all of which hold a difference at 1%, and the sketches read
+ * nearly every key through tree nodes loaded from storage. Pieces on layer 1 there (tried: up
+ * to MAX_PIECES an op) fit 1% but cost 0.1% more than they save (10M keys, 0.1%: 3.34 MB beyond
+ * the records against 1.26 MB, 2.4 against 2.8 s of CPU in one run each beside a test run); the
+ * layer should follow the density, which a saturated top does not tell, so choosing it costs a
+ * round trip. Not done.
  * CPU, for each side: the fingerprints of the pieces (O(1) each from cached node hashes, no
  * SHA-256), then a read of the entries of the differing pieces, a key hash, a version hash and
  * four cell updates each (~0.12 µs warm here, the walk included; the initiator also keeps each
