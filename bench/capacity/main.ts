@@ -468,7 +468,7 @@ async function syncBetweenCopies(dataDir: string): Promise<SyncMeasure> {
     // Its only peer: the original, named by its node id.
     const record = [...(await info(copy))].find(([key]) => key.startsWith('anti_entropy_peer_'))?.[1] ?? '';
     const sessions = Object.fromEntries(
-      record.split(',').map((field) => {
+      (record === '' ? [] : record.split(',')).map((field) => {
         const [name, value] = field.split('=') as [string, string];
         return [name, /^\d+$/.test(value) ? Number(value) : value];
       }),
