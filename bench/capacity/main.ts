@@ -410,13 +410,6 @@ interface SyncMeasure {
   readonly rss_peak_bytes: { readonly original: number | null; readonly copy: number | null };
 }
 
-async function info(node: NodeProcess): Promise<Map<string, string>> {
-  await using client = await TextClient.connect(node.ports.merklekv, { timeoutMs: REPLY_TIMEOUT_MS });
-  client.send('INFO');
-  const lines = await client.readUntil((line) => line.startsWith('db_keys:'));
-  return new Map(lines.slice(1).map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1)] as [string, string]));
-}
-
 /** Phase 6 (see the top of the file): `dataDir` holds the stopped, filled node. */
 async function syncBetweenCopies(dataDir: string): Promise<SyncMeasure> {
   const copyDir = await makeTempDir('capacity-copy');
@@ -452,11 +445,11 @@ async function syncBetweenCopies(dataDir: string): Promise<SyncMeasure> {
         if (rss !== undefined) peak[name] = Math.max(peak[name] ?? 0, rss);
       }
     };
+    await using client = await TextClient.connect(copy.ports.merklekv, { timeoutMs: RESTART_TIMEOUT_MS });
     const sampler = setInterval(sample, 100);
     const started = performance.now();
     let reply: string;
     try {
-      await using client = await TextClient.connect(copy.ports.merklekv, { timeoutMs: RESTART_TIMEOUT_MS });
       reply = await client.request(`SYNC 127.0.0.1 ${original.ports.merklekv}`);
     } finally {
       clearInterval(sampler);
@@ -466,7 +459,7 @@ async function syncBetweenCopies(dataDir: string): Promise<SyncMeasure> {
     // A SYNC that fails is a result of this phase (with the RSS it reached), not a broken run.
     if (reply !== 'OK') progress(`SYNC answered ${JSON.stringify(reply.slice(0, 300))}`);
     // Its only peer: the original, named by its node id.
-    const record = [...(await info(copy))].find(([key]) => key.startsWith('anti_entropy_peer_'))?.[1] ?? '';
+    const record = [...(await client.info(REPLY_TIMEOUT_MS))].find(([key]) => key.startsWith('anti_entropy_peer_'))?.[1] ?? '';
     const sessions = Object.fromEntries(
       (record === '' ? [] : record.split(',')).map((field) => {
         const [name, value] = field.split('=') as [string, string];

@@ -35,11 +35,7 @@ export async function startClusterNode(
     process,
     client,
     send: (line) => client.request(line),
-    info: async () => {
-      client.send('INFO');
-      const lines = await client.readUntil((l) => l.startsWith('db_keys:'));
-      return new Map(lines.slice(1).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)] as [string, string]));
-    },
+    info: () => client.info(),
   };
 }
 

@@ -22,6 +22,27 @@ async function withServer(onSocket: (socket: Socket) => void, body: (port: numbe
 }
 
 describe('TextClient', () => {
+  it('reads an INFO block up to its db_keys line as a map, values with colons kept whole', async () => {
+    await withServer(
+      (socket) => {
+        socket.once('data', (line) => {
+          expect(line.toString()).toBe('INFO\r\n');
+          socket.write('INFO\r\nversion:1.2.3\r\nanti_entropy_peer_b:at=2026-12-07T12:00:00.000Z,result=ok\r\ndb_keys:7\r\nPONG\r\n');
+        });
+      },
+      async (port) => {
+        await using client = await TextClient.connect(port);
+        const info = await client.info();
+        expect([...info]).toEqual([
+          ['version', '1.2.3'],
+          ['anti_entropy_peer_b', 'at=2026-12-07T12:00:00.000Z,result=ok'],
+          ['db_keys', '7'],
+        ]);
+        expect(await client.readLine()).toBe('PONG');
+      },
+    );
+  });
+
   it('reassembles lines from any chunking, with CRLF or LF, without mangling UTF-8', async () => {
     const reply = Buffer.from('VALUE héllo 🙂\r\nOK\nEND\r\n', 'utf8');
     await withServer(

@@ -142,6 +142,13 @@ export class TextClient implements AsyncDisposable {
     }
   }
 
+  /** Sends INFO and reads its block (the node ends it with `db_keys:`): each `field:value` line as an entry. */
+  async info(timeoutMs = this.#timeoutMs): Promise<Map<string, string>> {
+    this.send('INFO');
+    const lines = await this.readUntil((line) => line.startsWith('db_keys:'), timeoutMs);
+    return new Map(lines.slice(1).map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1)] as [string, string]));
+  }
+
   /** Sends `line` and resolves with the one-line reply. */
   request(line: string, timeoutMs = this.#timeoutMs): Promise<string> {
     this.send(line);
