@@ -96,7 +96,9 @@ describe('memcached over the command layer', () => {
       transport,
       async send(input, until) {
         session.receive(typeof input === 'string' ? Buffer.from(input, 'latin1') : input);
-        for (let i = 0; i < 2000 && !until(transport.text()); i++) await new Promise((resolve) => setImmediate(resolve));
+        // A deadline, not a count of turns: a sign-in waits for scrypt on the thread pool, which a loaded machine may not run for a while.
+        const deadline = Date.now() + 10_000;
+        while (!until(transport.text()) && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
         return transport.text();
       },
     };
