@@ -194,6 +194,7 @@ function bulkReplica(id: string, missing: ReadonlySet<number>, changed: Readonly
     },
     applyTruncate: () => Promise.resolve(false),
     shardSnapshot: (shard) => trees[shard]!.snapshot(),
+    trimSnapshot: () => {}, // trees in memory: nothing to give back
     shardFloor: (): Stamp => ZERO_STAMP,
     shardTombstones: function* () {},
     collectTombstone: () => Promise.resolve(false),

@@ -6,6 +6,7 @@ import {
   decodeRequest,
   encodeReply,
   encodeRequest,
+  PROTOCOL_VERSION,
   type Reply,
   type Request,
 } from './codec.js';
@@ -101,6 +102,7 @@ async function samples(): Promise<{ requests: Request[]; replies: Reply[] }> {
         ],
       },
       { kind: 'error', code: 'BAD_SHARD', message: 'shard 99 outside 0..15' },
+      { kind: 'batch', version: 4, results: [{ op: 'deferred' }, { op: 'verify', root }, { op: 'deferred' }] },
       {
         kind: 'batch',
         version: 3,
@@ -160,9 +162,17 @@ describe('the session codec', () => {
     }
   });
 
+  it('reads a deferred result only from version 4 on, and never in place of an op', async () => {
+    const bytes = encodeReply((await samples()).replies.at(-2)!).slice();
+    expect(decodeReply(bytes)).toMatchObject({ kind: 'batch', results: [{ op: 'deferred' }, { op: 'verify' }, { op: 'deferred' }] });
+    bytes[0] = 3;
+    expect(() => decodeReply(bytes)).toThrow(expect.objectContaining({ code: 'DECODE' }));
+    expect(() => decodeRequest(Uint8Array.from([4, 0x42, 1, 0x44, 0]))).toThrow(expect.objectContaining({ code: 'DECODE' }));
+  });
+
   it('refuses another protocol version with VERSION', async () => {
     const bytes = encodeRequest((await samples()).requests[0]!).slice();
-    bytes[0] = 4;
+    bytes[0] = PROTOCOL_VERSION + 1;
     expect(() => decodeRequest(bytes)).toThrow(expect.objectContaining({ code: 'VERSION' }));
   });
 

@@ -3,7 +3,7 @@
  * checked against what is left before anything is allocated, so hostile bytes give an
  * AntiEntropyError('DECODE' or 'VERSION'), never a crash or a huge allocation.
  *
- *   message   = u8 version (1 to 3) | u8 kind | body; a reply has its request's version, an
+ *   message   = u8 version (1 to 4) | u8 kind | body; a reply has its request's version, an
  *               error reply is always version 1 (every release reads it)
  *   str       = varint byte length | UTF-8 (well-formed)
  *   entry     = varint byte length | the CRDT codec's canonical bytes (#crdt encodeEntry)
@@ -47,6 +47,9 @@
  *                           here: all of it is sketched) or varint k + 1 | bitmap[ceil(k / 8)] of the pieces that differ
  *                       'K' varint k | k x (str key | entry)
  *                       'V' root[32]
+ *                     v4 only:
+ *                       'D'                                         in place of a sketch or resolve result: the
+ *                           responder put the op off (its batch had worked long enough), ask it again
  *   'E' error         str code | str message
  *
  * Floors travel as tombstone entries so that the CRDT codec (and its validation) is the only
@@ -73,8 +76,8 @@ import { ANTI_ENTROPY_ERROR_CODES, AntiEntropyError, type AntiEntropyErrorCode }
 import { MAX_KEY_FINGERPRINT, MAX_SKETCH_RANGES, Sketch } from './sketch.js';
 
 /** The newest session protocol this node speaks; it answers every version from 1 on. */
-export const PROTOCOL_VERSION = 3;
-export type ProtocolVersion = 1 | 2 | 3;
+export const PROTOCOL_VERSION = 4;
+export type ProtocolVersion = 1 | 2 | 3 | 4;
 const FINGERPRINT_BYTES = RANGE_FINGERPRINT_BYTES;
 
 /** Compares all shard roots (and truncation floors) in one exchange. */
@@ -164,7 +167,9 @@ export type OpResult =
       readonly pieces?: readonly (readonly boolean[] | null)[];
     }
   | { readonly op: 'resolve'; readonly entries: readonly (readonly [string, Entry])[] }
-  | { readonly op: 'verify'; readonly root: Uint8Array };
+  | { readonly op: 'verify'; readonly root: Uint8Array }
+  /** v4, for a sketch or resolve op: put off by the responder, to be asked again. */
+  | { readonly op: 'deferred' };
 
 /** The peer's entry when ours does not beat it; `want`: ours does not lose to it, push it. */
 export interface FetchAnswer {
@@ -208,6 +213,8 @@ const V1_OPS: ReadonlySet<Op['op']> = new Set(['summaries', 'fetch', 'push', 'ra
 const OP_NAMES = new Map<number, Op['op']>(Object.entries(OP).map(([name, byte]) => [byte, name as Op['op']]));
 /** A sketch op, or its result, with pieces (v3). */
 const SKETCH_WITH_PIECES = 0x4a; // J
+/** The result of an op the responder put off (v4). */
+const DEFERRED = 0x44; // D
 /** Most pieces one sketch op may carry. */
 const MAX_PIECES = 1 << 17;
 /** Entry types by their wire index (the CRDT codec's kinds). */
@@ -416,8 +423,10 @@ export function encodeOp(op: Op): Uint8Array {
 /** One result of a batch reply, encoded alone so that the responder can stop at its byte limit. */
 export function encodeResult(result: OpResult): Uint8Array {
   const w = new Writer(64);
-  w.u8(result.op === 'sketch' && result.pieces !== undefined ? SKETCH_WITH_PIECES : OP[result.op]);
+  w.u8(result.op === 'deferred' ? DEFERRED : result.op === 'sketch' && result.pieces !== undefined ? SKETCH_WITH_PIECES : OP[result.op]);
   switch (result.op) {
+    case 'deferred':
+      break;
     case 'summaries':
       writeBlob(w, encodeSummaryResponse(result.response));
       break;
@@ -472,9 +481,13 @@ function readBitmap(r: Reader, count: number): boolean[] {
   return Array.from({ length: count }, (_, i) => (bitmap[i >>> 3]! & (1 << (i & 7))) !== 0);
 }
 
-/** The op or result type byte: a sketch with pieces is a sketch, which only v3 speaks. */
-function readType(r: Reader, version: ProtocolVersion): { type: Op['op'] | undefined; pieces: boolean } {
+/** The op or result type byte: a sketch with pieces is a sketch, which v3 on speaks; a deferred result is v4 on. */
+function readType(r: Reader, version: ProtocolVersion): { type: Op['op'] | 'deferred' | undefined; pieces: boolean } {
   const byte = r.u8();
+  if (byte === DEFERRED) {
+    if (version < 4) r.fail('a deferred result before version 4');
+    return { type: 'deferred', pieces: false };
+  }
   if (byte !== SKETCH_WITH_PIECES) return { type: OP_NAMES.get(byte), pieces: false };
   if (version < 3) r.fail('a sketch with pieces before version 3');
   return { type: 'sketch', pieces: true };
@@ -587,6 +600,7 @@ function readShard(r: Reader): number {
 
 function readOp(r: Reader, limits: CodecLimits, maxKey: number, version: ProtocolVersion): Op {
   const { type, pieces } = readType(r, version);
+  if (type === 'deferred') return r.fail('a deferred result in place of an op');
   if (type !== undefined && version === 1 && !V1_OPS.has(type)) r.fail(`a ${type} op in a version 1 batch`);
   const shard = readShard(r);
   switch (type) {
@@ -671,6 +685,7 @@ function readOp(r: Reader, limits: CodecLimits, maxKey: number, version: Protoco
 
 function readResult(r: Reader, limits: CodecLimits, maxKey: number, version: ProtocolVersion): OpResult {
   const { type, pieces } = readType(r, version);
+  if (type === 'deferred') return { op: 'deferred' };
   if (type !== undefined && version === 1 && !V1_OPS.has(type)) r.fail(`a ${type} result in a version 1 batch`);
   switch (type) {
     case 'summaries':

@@ -57,6 +57,13 @@ export interface ResponderLimits {
   /** Tree versions kept per shard for sessions in progress. Default 8. */
   readonly snapshots: number;
   /**
+   * How long a batch may work before its remaining sketch and resolve ops, which read the trees
+   * and may take seconds each on a large shard, are put off (v4): answered 'deferred', asked again
+   * in the initiator's next round. A reply then waits on at most this plus one op, never on a
+   * message full of them. Default 1,000 ms.
+   */
+  readonly maxBatchMs: number;
+  /**
    * The newest session protocol answered; a request of a newer one gets VERSION, and the
    * initiator falls back to this one. Default: the newest this release speaks (pin it lower
    * only to stay with an older release's protocol).
@@ -73,6 +80,7 @@ export const RESPONDER_DEFAULTS: ResponderLimits = {
   maxKeyBytes: 1 << 20,
   maxValueBytes: 1 << 20,
   snapshots: 8,
+  maxBatchMs: 1000,
   maxVersion: PROTOCOL_VERSION,
 };
 
@@ -165,8 +173,11 @@ export class Responder {
     for (const op of batch.ops) this.#validate(op);
     let budget = this.#limits.maxReplyBytes;
     const results: Uint8Array[] = [];
+    const started = performance.now();
     for (const op of batch.ops) {
-      const result = encodeResult(await this.#run(op, budget));
+      const putOff =
+        batch.version >= 4 && results.length > 0 && (op.op === 'sketch' || op.op === 'resolve') && performance.now() - started >= this.#limits.maxBatchMs;
+      const result = encodeResult(putOff ? { op: 'deferred' } : await this.#run(op, budget));
       budget -= result.length;
       results.push(result);
     }
@@ -266,7 +277,8 @@ export class Responder {
         const entries: [string, Entry][] = [];
         const after = op.after === null ? undefined : Buffer.from(op.after, 'utf8');
         let more = false;
-        for (const { key } of store.shardSnapshot(op.shard).entries(after === undefined ? {} : { start: after })) {
+        const tree = store.shardSnapshot(op.shard);
+        for (const { key } of tree.entries(after === undefined ? {} : { start: after })) {
           if (after !== undefined && equalBytes(key, after)) continue;
           if (entries.length > 0 && budget <= 0) {
             more = true;
@@ -278,6 +290,7 @@ export class Responder {
           budget -= key.length + entrySize(entry);
           entries.push([name, entry]);
         }
+        store.trimSnapshot(tree);
         return { op: 'range', entries, more };
       }
       case 'sketch': {
@@ -291,6 +304,7 @@ export class Responder {
         // the estimate is off by about 10% at a few hundred ranges: room for 2.4 items a key.
         const cells = op.cells > 0 ? Math.min(op.cells, sketchCells(Infinity, budget)) : sketchCells(Math.ceil(2.4 * estimate), budget);
         const { sketch, items } = sketchRanges(tree, ranges, plan, cells, op.salt);
+        store.trimSnapshot(tree);
         return pieces === undefined ? { op: 'sketch', differs, items, sketch } : { op: 'sketch', differs, items, sketch, pieces };
       }
       case 'resolve': {
@@ -302,6 +316,7 @@ export class Responder {
             if (entry !== undefined) entries.push([key, entry]);
           }
         }
+        store.trimSnapshot(tree);
         return { op: 'resolve', entries };
       }
       case 'verify':

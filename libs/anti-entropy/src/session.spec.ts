@@ -142,7 +142,7 @@ describe('an anti-entropy session', () => {
       key: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g'),
       value: fc.string({ minLength: 1, maxLength: 3 }).map((s) => s.replace(/\s/g, '_')),
     });
-    const version = fc.constantFrom<ProtocolVersion>(1, 2, 3);
+    const version = fc.constantFrom<ProtocolVersion>(1, 2, 3, 4);
     await fc.assert(
       fc.asyncProperty(fc.array(op, { maxLength: 40 }), fc.array(op, { maxLength: 20 }), version, version, async (shared, diverged, ours, theirs) => {
         const x = await openReplica('x');
@@ -252,7 +252,7 @@ describe('an anti-entropy session', () => {
   });
 });
 
-describe('a version 2 or 3 session', () => {
+describe('a version 2 to 4 session', () => {
   let a: Store;
   let b: Store;
   beforeEach(async () => {
@@ -412,13 +412,57 @@ describe('a version 2 or 3 session', () => {
     }
   });
 
+  it('compares a shard in parts, a sketch op each, when it holds more keys than one op may cover', async () => {
+    const expected = expectedJoin(a, b);
+    // Parts of at most one key (estimated): every differing top range is a part of its own.
+    const { report, log } = await session(a, b, { limits: { maxSketchKeys: 1 } });
+    expect(report.error).toBeNull();
+    expect(encoded(a)).toEqual(expected);
+    expect(roots(a)).toEqual(roots(b));
+    expect(report.completedShards).toEqual([0, 1, 2, 3]);
+    const sketches = log.requests.slice(1).flatMap((bytes) => {
+      const request = decodeRequest(bytes);
+      return request.kind === 'batch' ? request.ops.flatMap((op) => (op.op === 'sketch' ? [op] : [])) : [];
+    });
+    for (let shard = 0; shard < 4; shard++) expect(sketches.filter((op) => op.shard === shard).length).toBeGreaterThan(1);
+    expect(sketches.every((op) => op.spans.length === 1)).toBe(true);
+  });
+
+  it('asks again for the sketches and resolves a busy responder put off, and converges (v4)', async () => {
+    const expected = expectedJoin(a, b);
+    // A batch may work 0 ms: the responder runs its first op and puts off every sketch and resolve after it.
+    const { report, log } = await session(a, b, {}, { limits: { maxBatchMs: 0 } });
+    expect(report.error).toBeNull();
+    expect(report.protocolVersion).toBe(4);
+    expect(encoded(a)).toEqual(expected);
+    expect(roots(a)).toEqual(roots(b));
+    expect(report.completedShards).toEqual([0, 1, 2, 3]);
+    // The four shards' sketches go together, then again those put off (all of them when another
+    // shard's repair came first), down to the last one.
+    const sketches = log.requests
+      .slice(1)
+      .map((bytes) => {
+        const request = decodeRequest(bytes);
+        return request.kind === 'batch' ? request.ops.filter((op) => op.op === 'sketch').length : 0;
+      })
+      .filter((n) => n > 0);
+    expect(sketches[0]).toBe(4);
+    expect(sketches.at(-1)).toBe(1);
+    expect(sketches.every((n, i) => i === 0 || n <= sketches[i - 1]!)).toBe(true);
+    expect(report.roundTrips).toBeGreaterThan(4);
+    // A version 3 batch is never put off: that initiator would not know to ask again.
+    const v3 = await session(b, a, { maxVersion: 3 }, { limits: { maxBatchMs: 0 } });
+    expect(v3.report.error).toBeNull();
+    expect(v3.report.roundTrips).toBe(1);
+  });
+
   it('speaks version 1 with a peer of an older release, and answers one', async () => {
     const expected = expectedJoin(a, b);
     const old = await session(a, b, {}, { limits: { maxVersion: 1 } });
     expect(old.report.error).toBeNull();
     expect(old.report.protocolVersion).toBe(1);
-    // The refused v3 and v2 hellos, the v1 hello, then the v1 descent.
-    expect(old.log.requests.map((bytes) => bytes[0])).toEqual([3, 2, ...old.log.requests.slice(2).map(() => 1)]);
+    // The refused v4, v3 and v2 hellos, the v1 hello, then the v1 descent.
+    expect(old.log.requests.map((bytes) => bytes[0])).toEqual([4, 3, 2, ...old.log.requests.slice(3).map(() => 1)]);
     expect(encoded(a)).toEqual(expected);
     expect(roots(a)).toEqual(roots(b));
     await set(a, 'later', 'x');

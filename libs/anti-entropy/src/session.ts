@@ -19,7 +19,8 @@
  * lookup table (sketch.ts) of their entries, from which the initiator peels the differing keys
  * themselves: ~80 bytes a difference all told, in three round trips. Version 3 cuts the ranges
  * that differ further, by subtree hashes the trees already hold, so that the sketches read a
- * quarter of the keys where version 2 read three quarters (see "Pieces" below).
+ * quarter of the keys where version 2 read three quarters (see "Pieces" below). Version 4 lets
+ * the responder put off work that would keep a reply waiting too long (see "Large nodes").
  *
  * ## The exchange (version 2)
  *
@@ -148,13 +149,34 @@
  * one more to move the records, and sends 12-21 MB for 10,000 differences without a frame limit
  * (its leaves are lists of 32-byte ids): see the README for its figures beside ours.
  *
+ * ## Large nodes (v4)
+ *
+ * What a sketch op costs each side grows with the keys its ranges hold, and a message carries
+ * several: between two 20M-key nodes differing by 1% (pieces of ~256 keys, nearly all holding a
+ * difference), a message of eight shards' sketches kept the responder busy past the initiator's
+ * 15 s request timeout, and the session failed. Three bounds keep it going however large the
+ * shards:
+ *
+ * - A shard's differing top ranges go in parts of at most `maxSketchKeys` keys (2^20, estimated
+ *   from the cuts), a sketch op each, so no op reads more than that on either side at once.
+ * - The responder works on a batch for at most `maxBatchMs` (1 s) before it starts another
+ *   sketch or resolve op; the ones left get a `deferred` result, and the initiator asks them
+ *   again in its next round (not counted as a sketch retry). The first op of a batch always
+ *   runs, so every round makes progress. A reply then waits on about a second plus one op,
+ *   never on a message of them; a version 3 batch is never put off (its sender would not know
+ *   to ask again).
+ * - The scans load tree nodes from storage, and the store's sweeps, which run after its
+ *   checkpoints, reach only the live tree: after each sketch and resolve (and each streamed
+ *   batch) both sides give the loaded nodes of the snapshot they read back to the tree cache's
+ *   budget (ReplicaStore.trimSnapshot), the nodes only that snapshot still holds included.
+ *
  * ## Versions
  *
  * Every message starts with its protocol version; a reply has its request's version. A node
  * answers every version up to its own (ResponderLimits.maxVersion): an older peer that sends a
  * version 1 hello gets version 1 (the node-by-node descent of #mst sync.ts, whose root node rides
  * on the hello, and the same fetch, push and range ops), a version 2 hello gets sketches without
- * pieces. An initiator whose hello is refused with VERSION (an older release) says hello again
+ * pieces, a version 3 batch is answered whole. An initiator whose hello is refused with VERSION (an older release) says hello again
  * one version lower, at the cost of that round trip, and speaks that version for the session.
  * Error replies are always version 1, which every release reads.
  *
@@ -223,6 +245,12 @@ export interface SessionLimits {
   readonly sketchRetries: number;
   /** Comparisons of all shards in one session: a shard whose roots still differ after its repair (concurrent writes, a fingerprint collision) gets another, with a new salt. Default 2. */
   readonly passes: number;
+  /**
+   * Keys one sketch op may cover (estimated from the cuts, ranges of ~fanout^layer keys): a
+   * larger shard is compared in parts, so that no op makes either side read more entries than
+   * this at once (~1-2 s of a 20M-key node's storage on the build machine). Default 2^20.
+   */
+  readonly maxSketchKeys: number;
 }
 
 export const SESSION_DEFAULTS: SessionLimits = {
@@ -232,6 +260,7 @@ export const SESSION_DEFAULTS: SessionLimits = {
   byteBudget: 256 << 20,
   sketchRetries: 2,
   passes: 2,
+  maxSketchKeys: 1 << 20,
 };
 
 export interface SessionOptions {
@@ -287,7 +316,7 @@ export interface SessionReport {
   readonly error: AntiEntropyError | null;
 }
 
-/** A v2 comparison of one shard by range sketches. */
+/** A v2 comparison of one shard, or of a part of a large one, by range sketches. */
 interface Reconciliation {
   /** Our tree as the comparison started. */
   readonly tree: MerkleSearchTree;
@@ -309,8 +338,10 @@ interface ShardWork {
   readonly shard: number;
   /** v1: descending the peer's tree. */
   diff: DiffSession | null;
-  /** v2: comparing by sketches. */
-  recon: Reconciliation | null;
+  /** v2: comparing by sketches, a part of the shard each (see #reconcile). */
+  recons: Reconciliation[];
+  /** v2: a part whose sketches never peeled: the shard is left to the next pass. */
+  unpeeled: boolean;
   /** v2: the peer's keys we lack, by fingerprint, to fetch. */
   resolve: FingerprintSpan[];
   /** v2: the peer's root after our repairs; `pending` until its answer is applied. */
@@ -444,7 +475,20 @@ class Session {
   }
 
   #startShard(shard: number, theirs: HelloShard, root: Uint8Array): ShardWork {
-    const work: ShardWork = { shard, diff: null, recon: null, resolve: [], verify: 'no', theirs: root, peerRoot: null, stream: null, fetch: [], push: [], outstanding: 0 };
+    const work: ShardWork = {
+      shard,
+      diff: null,
+      recons: [],
+      unpeeled: false,
+      resolve: [],
+      verify: 'no',
+      theirs: root,
+      peerRoot: null,
+      stream: null,
+      fetch: [],
+      push: [],
+      outstanding: 0,
+    };
     const local = this.#store.shardSnapshot(shard);
     if (equalBytes(local.root(), EMPTY_ROOT)) {
       work.stream = { after: null };
@@ -452,8 +496,8 @@ class Session {
       return work;
     }
     if (theirs.top !== null) {
-      work.recon = this.#reconcile(local, root, theirs.top);
-      if (work.recon === null) work.verify = 'ask';
+      work.recons = this.#reconcile(local, root, theirs.top);
+      if (work.recons.length === 0) work.verify = 'ask';
       return work;
     }
     // v1, or a peer with nothing in this shard (every key of ours is missing there).
@@ -472,16 +516,18 @@ class Session {
    * one layer, go in one sketch op. The layer is the lowest that still cuts the whole shard into
    * at least RANGES_PER_SHARD ranges (of ~fanout^layer keys): enough ranges for the share of
    * differing ones to estimate the differences (estimateDifferences), few enough that the cuts
-   * cost a few bytes a key. Null when no top range differs (the root check then says whether
-   * anything does).
+   * cost a few bytes a key. The differing top ranges go in parts of at most maxSketchKeys keys
+   * (estimated from the cuts), one sketch op each, so that no op reads more than that on
+   * either side however large the shard. None when no top range differs (the root check then
+   * says whether anything does).
    */
-  #reconcile(tree: MerkleSearchTree, root: Uint8Array, top: TopRanges): Reconciliation | null {
+  #reconcile(tree: MerkleSearchTree, root: Uint8Array, top: TopRanges): Reconciliation[] {
     const bounds = [null, ...top.keys, null];
     const differing: [Uint8Array | null, Uint8Array | null][] = [];
     for (let i = 0; i <= top.keys.length; i++) {
       if (!equalBytes(rangeFingerprint(tree, bounds[i]!, bounds[i + 1]!, this.#salt), top.fingerprints[i]!)) differing.push([bounds[i]!, bounds[i + 1]!]);
     }
-    if (differing.length === 0) return null;
+    if (differing.length === 0) return [];
     // Where at least half the top ranges differ, most ranges cut below hold a difference too
     // (a sparse shard shows fewer): each is then cut further into pieces a layer lower (~fanout
     // of them, 4 bytes each, v3), and the sketches read only the differing pieces: a few times
@@ -501,10 +547,24 @@ class Session {
         const edges = [lo, ...cuts[i]!, hi];
         return { lo, hi, cuts: cuts[i]!, fingerprints: edges.slice(1).map((end, j) => rangeFingerprint(tree, edges[j]!, end, this.#salt)) };
       });
-      const ranges = rangesOf(spans);
+      const rangeKeys = tree.fanout ** cutLayer;
+      const parts: Span[][] = [[]];
+      let keys = 0;
+      for (const span of spans) {
+        const spanKeys = (span.cuts.length + 1) * rangeKeys;
+        if (parts.at(-1)!.length > 0 && keys + spanKeys > this.#limits.maxSketchKeys) {
+          parts.push([]);
+          keys = 0;
+        }
+        parts.at(-1)!.push(span);
+        keys += spanKeys;
+      }
       const layer = cutLayer - 1;
-      const pieces = cutPieces ? { layer, fingerprints: ranges.map((r) => pieceFingerprints(tree, layer, r.lo, r.hi, this.#salt)) } : undefined;
-      return { tree, root, spans, ranges, pieces, attempts: 0, cells: 0, asked: false };
+      return parts.map((part): Reconciliation => {
+        const ranges = rangesOf(part);
+        const pieces = cutPieces ? { layer, fingerprints: ranges.map((r) => pieceFingerprints(tree, layer, r.lo, r.hi, this.#salt)) } : undefined;
+        return { tree, root, spans: part, ranges, pieces, attempts: 0, cells: 0, asked: false };
+      });
     }
   }
 
@@ -537,8 +597,13 @@ class Session {
       this.#differences++;
     }
     for (const [range, keyFingerprints] of wanted) work.resolve.push({ ...recon.ranges[range]!, keyFingerprints });
-    work.recon = null;
-    work.verify = 'ask';
+    this.#partDone(work, recon);
+  }
+
+  /** Once its last part is settled, the shard's root check follows its repairs; a part that never peeled leaves it to the next pass. */
+  #partDone(work: ShardWork, recon: Reconciliation): void {
+    work.recons = work.recons.filter((r) => r !== recon);
+    if (work.recons.length === 0) work.verify = work.unpeeled ? 'failed' : 'ask';
   }
 
   /** The keys of our items a sketch peeled, with their ranges and key fingerprints: from the entries the sketch kept, or a second scan of their ranges. */
@@ -580,7 +645,7 @@ class Session {
   #finished(work: ShardWork): boolean {
     const idle =
       work.diff === null &&
-      work.recon === null &&
+      work.recons.length === 0 &&
       work.stream === null &&
       work.fetch.length === 0 &&
       work.push.length === 0 &&
@@ -602,8 +667,8 @@ class Session {
     for (const w of work) {
       ops = [];
       for (let request = w.diff?.nextRequest(); request; request = w.diff?.nextRequest()) add(w, { op: 'summaries', shard: w.shard, request });
-      const recon = w.recon;
-      if (recon !== null && !recon.asked) {
+      for (const recon of w.recons) {
+        if (recon.asked) continue;
         recon.asked = true;
         recon.attempts++;
         const sketch = { op: 'sketch', shard: w.shard, root: recon.root, salt: this.#salt, cells: recon.cells, spans: recon.spans } as const;
@@ -648,7 +713,8 @@ class Session {
       }
       return message.map(({ op }, j) => {
         const result = reply.results[j]!;
-        if (result.op !== op.op) throw new AntiEntropyError('PROTOCOL', `a ${op.op} op was answered with a ${result.op} result`);
+        const putOff = result.op === 'deferred' && (op.op === 'sketch' || op.op === 'resolve');
+        if (result.op !== op.op && !putOff) throw new AntiEntropyError('PROTOCOL', `a ${op.op} op was answered with a ${result.op} result`);
         return result;
       });
     });
@@ -772,7 +838,7 @@ class Session {
         this.#pushed += result.changed;
         return;
       case 'sketch':
-        this.#absorbSketch(w, result);
+        this.#absorbSketch(w, this.#partOf(w, op), result);
         return;
       case 'resolve':
         for (const [key] of result.entries) {
@@ -783,6 +849,15 @@ class Session {
         return;
       case 'verify':
         w.peerRoot = result.root;
+        return;
+      case 'deferred':
+        // Put off by the responder (its batch had worked long enough): asked again next round.
+        if (op.op === 'resolve') w.resolve.push(...op.spans);
+        else {
+          const recon = this.#partOf(w, op);
+          recon.asked = false;
+          recon.attempts--;
+        }
         return;
       case 'range': {
         const stream = w.stream!;
@@ -813,8 +888,7 @@ class Session {
    * too small for the difference is asked again, sized from what this one shows (see
    * Sketch.estimateDifference); after `sketchRetries` the shard is left to the next pass.
    */
-  #absorbSketch(w: ShardWork, result: Extract<OpResult, { op: 'sketch' }>): void {
-    const recon = w.recon!;
+  #absorbSketch(w: ShardWork, recon: Reconciliation, result: Extract<OpResult, { op: 'sketch' }>): void {
     recon.asked = false;
     if (result.differs.length !== recon.ranges.length) {
       throw new AntiEntropyError('PROTOCOL', `a sketch of ${recon.ranges.length} ranges was answered for ${result.differs.length}`);
@@ -832,13 +906,13 @@ class Session {
     const keep = new ScannedEntries(KEPT_ENTRIES);
     const ours = sketchRanges(recon.tree, recon.ranges, plan, result.sketch.cells, this.#salt, keep);
     const difference = ours.sketch.differenceFrom(result.sketch);
-    if (difference !== null) {
-      this.#settleSketch(w, recon, difference, keep);
-      return;
-    }
+    if (difference !== null) this.#settleSketch(w, recon, difference, keep);
+    // The scans read much of a large shard's tree: its loaded nodes go back to the cache's budget.
+    this.#store.trimSnapshot(recon.tree);
+    if (difference !== null) return;
     if (recon.attempts > this.#limits.sketchRetries) {
-      w.recon = null;
-      w.verify = 'failed';
+      w.unpeeled = true;
+      this.#partDone(w, recon);
       return;
     }
     // The difference holds at most every item of both sides; a failed table that is not full
@@ -847,6 +921,13 @@ class Session {
     const shown = ours.sketch.estimateDifference(result.sketch);
     const estimate = shown === null ? upper : Math.min(upper, 2 * shown);
     recon.cells = Math.max(2 * result.sketch.cells, sketchCells(estimate, this.#limits.maxMessageBytes));
+  }
+
+  /** The part of a shard a sketch op asked about: the one whose spans it carries. */
+  #partOf(w: ShardWork, op: Op): Reconciliation {
+    const recon = op.op === 'sketch' ? w.recons.find((r) => r.spans === op.spans) : undefined;
+    if (recon === undefined) throw new AntiEntropyError('PROTOCOL', `shard ${w.shard}: a sketch result for no part in progress`);
+    return recon;
   }
 
   /** Sends messages (at most `concurrency` in flight), counting bytes and round trips; decodes and checks the replies. */

@@ -138,6 +138,26 @@ describe('a persisted Merkle Search Tree', () => {
     expect(contents(snapshot)).toEqual(before);
   });
 
+  it('lets a snapshot unload what its walks read, the nodes only it still holds included, and read them again', () => {
+    const store = new RecordStore();
+    const tree = MerkleSearchTree.fromEntries(Array.from({ length: 5_000 }, (_, i) => [key(i), digest(i, 0)] as const));
+    tree.persistTo(store);
+    const reopened = MerkleSearchTree.open(store, store.persist(tree)!);
+    const snapshot = reopened.snapshot();
+    const before = contents(snapshot);
+    const walk = store.reads;
+    // The live tree replaces a path in ten: those old nodes are the snapshot's alone now.
+    for (let i = 0; i < 5_000; i += 10) reopened.upsert(key(i), digest(i, 1));
+    store.persist(reopened, true);
+    const afterWrites = store.reads;
+    snapshot.evict(0);
+    expect(contents(snapshot)).toEqual(before);
+    // Every node the first walk read but the root is read again: none stayed loaded.
+    expect(store.reads - afterWrites).toBe(walk - 1);
+    const model = new Map(Array.from({ length: 5_000 }, (_, i) => [i, i % 10 === 0 ? 1 : 0] as const));
+    expect(toHex(reopened.root())).toBe(referenceRoot(model));
+  });
+
   it('refuses a record that does not hash to what its parent holds', () => {
     const store = new RecordStore();
     const tree = MerkleSearchTree.fromEntries(Array.from({ length: 2_000 }, (_, i) => [key(i), digest(i, 0)] as const));

@@ -462,12 +462,15 @@ export class MerkleSearchTree {
 
   /**
    * An independent tree with the same content, in O(1). Later writes to either tree do not
-   * disturb the other; unchanged nodes stay shared.
+   * disturb the other; unchanged nodes stay shared. A persisted tree's snapshot reads from the
+   * same storage and can {@link evict} what its walks read (a reader's view: it is never
+   * checkpointed).
    */
   snapshot(): MerkleSearchTree {
     const copy = new MerkleSearchTree({ fanout: this.fanout });
     copy.#root = this.#root;
     copy.#size = this.#size;
+    copy.#source = this.#source;
     this.#epoch = nextEpoch();
     return copy;
   }

@@ -35,6 +35,8 @@ export interface ReplicaStore extends ShardedKeyspace {
   applyTruncate(shard: number, floor: Stamp): Promise<boolean>;
   /** A frozen view of a shard's tree that later writes do not change. */
   shardSnapshot(shard: number): MerkleSearchTree;
+  /** After a walk of a snapshot that read many of its nodes: gives them back, down to the tree cache's budget. */
+  trimSnapshot(snapshot: MerkleSearchTree): void;
   shardFloor(shard: number): Stamp;
   shardTombstones(shard: number): Generator<[string, Entry], void, undefined>;
   /** Forgets a key whose entry is still exactly the tombstone `stamp`. */

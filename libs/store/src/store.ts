@@ -99,6 +99,8 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
   private readonly sweeper: ExpirySweeper;
   private readonly changes: Outbox | undefined;
   private readonly traceContext: StoreOptions['traceContext'];
+  /** A shard's share of the tree cache: the loaded nodes its tree keeps. */
+  private readonly treeBytesPerShard: number;
   private closed = false;
   /** Whether the engine takes writes; while it does not, mutations are refused at once. */
   private readonly health: StorageHealth;
@@ -118,6 +120,7 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
       (_, i) => new Shard(i, storage, metadata.floors[i]!, metadata.counts[i]!, metadata.treeRoots[i]!),
     );
     this.reader = new KeyspaceReader(this.shards, storage, this.entryCache);
+    this.treeBytesPerShard = Math.floor((options.treeCacheBytes ?? DEFAULT_TREE_CACHE_BYTES) / options.shards);
     this.changes = options.outbox
       ? new Outbox(metadata.outboxSeq, {
           records: (afterSeq, limit) => engine.outboxRecords(afterSeq, limit),
@@ -144,7 +147,7 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
       health: this.health,
       changes: this.changes,
       syncWrites: options.syncWrites ?? false,
-      treeBytesPerShard: Math.floor((options.treeCacheBytes ?? DEFAULT_TREE_CACHE_BYTES) / options.shards),
+      treeBytesPerShard: this.treeBytesPerShard,
       nextTreeId: metadata.nextTreeId,
       onClockDrift: options.onClockDrift,
       onListenerError: options.onListenerError,
@@ -277,6 +280,16 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
   /** A frozen copy-on-write view of a shard's Merkle Search Tree, for anti-entropy sessions. */
   shardSnapshot(shard: number): MerkleSearchTree {
     return this.shards[shard]!.snapshot();
+  }
+
+  /**
+   * Unloads the stored nodes a walk of `snapshot` read, down to a shard's share of the tree
+   * cache. The commit loop's sweeps after checkpoints reach only the live tree and run only
+   * under writes, while a session's scans may read most of a large shard at once, and nodes that
+   * writes replaced since are held by the snapshot alone.
+   */
+  trimSnapshot(snapshot: MerkleSearchTree): void {
+    snapshot.evict(this.treeBytesPerShard);
   }
 
   /**
