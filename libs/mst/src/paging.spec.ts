@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import { MerkleSearchTree, MstError, type NodeSource, type PersistedRoot, recordChildIds, toHex } from './index.js';
+import { MerkleSearchTree, MstError, type NodeSource, type PersistedRoot, pieceFingerprints, recordChildIds, toHex } from './index.js';
 
 /** Records by id, as the store keeps them; counts the reads. */
 class RecordStore implements NodeSource {
@@ -156,6 +156,18 @@ describe('a persisted Merkle Search Tree', () => {
     expect(store.reads - afterWrites).toBe(walk - 1);
     const model = new Map(Array.from({ length: 5_000 }, (_, i) => [i, i % 10 === 0 ? 1 : 0] as const));
     expect(toHex(reopened.root())).toBe(referenceRoot(model));
+  });
+
+  it('fingerprints the pieces of a layer without reading a node below it', () => {
+    const store = new RecordStore();
+    const tree = MerkleSearchTree.fromEntries(Array.from({ length: 20_000 }, (_, i) => [key(i), digest(i, 0)] as const));
+    tree.persistTo(store);
+    const reopened = MerkleSearchTree.open(store, store.persist(tree)!);
+    const expected = pieceFingerprints(tree, 1, null, null, 7);
+    expect(pieceFingerprints(reopened, 1, null, null, 7)).toEqual(expected);
+    // The nodes on layer 1 and above: about one in 17 of the ~1,250 nodes.
+    expect(store.reads).toBeGreaterThan(0);
+    expect(store.reads).toBeLessThan(store.records.size / 8);
   });
 
   it('refuses a record that does not hash to what its parent holds', () => {

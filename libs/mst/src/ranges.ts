@@ -7,7 +7,7 @@
  */
 import { compareBytes } from './bytes.js';
 import { sha256 } from './layer.js';
-import { childAt, compareKeyAt, copyKey, DIGEST_BYTES, ensureHashed, keyEnd, keyStart, lowerBound, type MstNode, search, visitEntries } from './node.js';
+import { childAt, compareKeyAt, copyKey, DIGEST_BYTES, ensureHashed, keyEnd, keyStart, loaded, lowerBound, type MstNode, search, visitEntries } from './node.js';
 import { findDigest, type MerkleSearchTree, rangeHash, rootNode } from './tree.js';
 
 /** Bytes of a range fingerprint: a collision costs a verification pass, never a lost difference. */
@@ -105,7 +105,10 @@ function scanNode(node: MstNode | null, lo: Uint8Array | null, hi: Uint8Array | 
 interface PieceVisitor {
   /** The next piece starts (at a key). */
   cut(): void;
-  /** A subtree below `layer` inside the current piece; inLo / inHi as in scanNode. */
+  /**
+   * A subtree below `layer` inside the current piece; inLo / inHi as in scanNode. It may be a
+   * stub, not read from storage yet (its hash is known): read it with `loaded` to go inside.
+   */
   below(node: MstNode, inLo: boolean, inHi: boolean): void;
   /** Key i of `node`, on `layer` or above, inside the current piece (its first key, but for lo). */
   key(node: MstNode, i: number): void;
@@ -132,7 +135,16 @@ function walkPieces(tree: MerkleSearchTree, layer: number, lo: Uint8Array | null
     const atLo = !inLo && from < node.n && keyIs(node, from, lo!);
     const atHi = !inHi && to < node.n && keyIs(node, to, hi!);
     for (let i = from; i <= to; i++) {
-      if (!(atLo && i === from)) walk(childAt(node, i), inLo || i > from, inHi || i < to || atHi);
+      if (!(atLo && i === from)) {
+        const childInLo = inLo || i > from;
+        const childInHi = inHi || i < to || atHi;
+        // Every child of a node on `layer` lies below it: handed over unread, since a piece
+        // wholly inside the range needs only its subtree's hash, which a stub holds.
+        if (node.layer === layer) {
+          const child = node.children?.[i] ?? null;
+          if (child !== null) visitor.below(child, childInLo, childInHi);
+        } else walk(childAt(node, i), childInLo, childInHi);
+      }
       if (i === to) break;
       if (!(atLo && i === from)) visitor.cut();
       visitor.key(node, i);
@@ -144,8 +156,8 @@ function walkPieces(tree: MerkleSearchTree, layer: number, lo: Uint8Array | null
 /**
  * The 32-bit fingerprints of the pieces (see walkPieces) of [lo, hi) on layer `layer`. A piece's
  * fingerprint mixes its first key and digest with the cached node hash of the subtree below it:
- * no entry below `layer` is read, and no SHA-256 is computed where the bounds are keys of this
- * tree. Equal pieces give equal fingerprints on every replica (the subtree of a set of keys is
+ * no node below `layer` is read (from memory or storage), and no SHA-256 is computed where the
+ * bounds are keys of this tree. Equal pieces give equal fingerprints on every replica (the subtree of a set of keys is
  * canonical); a replica whose keys on those layers differ has another number of pieces. Salted
  * like rangeFingerprint. The tree must not change during the call.
  */
@@ -165,9 +177,10 @@ export function pieceFingerprints(tree: MerkleSearchTree, layer: number, lo: Uin
       }
       // lo itself, when it is a key below `layer` (never so in a session: its cuts are keys of
       // higher layers, and a key's layer is the same in every tree), then the open range's hash.
-      const first = inLo ? undefined : findDigest(node, lo!);
+      const subtree = loaded(node);
+      const first = inLo ? undefined : findDigest(subtree, lo!);
       if (first !== undefined) acc = foldDigest(foldKey(acc, lo!, 0, lo!.length), first, 0);
-      const h = rangeHash(node, lo, hi, inLo, inHi);
+      const h = rangeHash(subtree, lo, hi, inLo, inHi);
       if (h !== null) acc = foldDigest(acc, h, 0);
     },
     key: (node, i) => {
@@ -186,7 +199,7 @@ export function scanPieces(tree: MerkleSearchTree, layer: number, lo: Uint8Array
       piece++;
     },
     below: (node, inLo, inHi) => {
-      if (include[piece] === true) scanNode(node, lo, hi, inLo, inHi, visit);
+      if (include[piece] === true) scanNode(loaded(node), lo, hi, inLo, inHi, visit);
     },
     key: (node, i) => {
       if (include[piece] === true) visit(node.data, keyStart(node, i), keyEnd(node, i), DIGEST_BYTES * i);
