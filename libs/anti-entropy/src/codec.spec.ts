@@ -55,6 +55,22 @@ async function samples(): Promise<{ requests: Request[]; replies: Reply[] }> {
       { kind: 'batch', version: 1, ops: [] },
       {
         kind: 'batch',
+        version: 4,
+        ops: [
+          {
+            op: 'sketch',
+            shard: 2,
+            root,
+            salt: 9,
+            cells: 0,
+            spans: [{ lo: Buffer.from('k1'), hi: Buffer.from('k3'), cuts: [Buffer.from('k2')], fingerprints: [] }],
+            pieces: { layer: 1, fingerprints: [Uint32Array.of(4, 5), Uint32Array.of(6)] },
+            known: true,
+          },
+        ],
+      },
+      {
+        kind: 'batch',
         version: 3,
         ops: [
           { op: 'sketch', shard: 1, root, salt: 7, cells: 0, spans: [{ lo: null, hi: Buffer.from('k5'), cuts: [Buffer.from('k2')], fingerprints: [fp(1), fp(2)] }] },
@@ -102,7 +118,11 @@ async function samples(): Promise<{ requests: Request[]; replies: Reply[] }> {
         ],
       },
       { kind: 'error', code: 'BAD_SHARD', message: 'shard 99 outside 0..15' },
-      { kind: 'batch', version: 4, results: [{ op: 'deferred' }, { op: 'verify', root }, { op: 'deferred' }] },
+      {
+        kind: 'batch',
+        version: 4,
+        results: [{ op: 'deferred' }, { op: 'verify', root }, { op: 'deferred' }, { op: 'refine', differs: [false, true, true], pieces: [[true, false, true], null] }],
+      },
       {
         kind: 'batch',
         version: 3,
@@ -162,12 +182,20 @@ describe('the session codec', () => {
     }
   });
 
-  it('reads a deferred result only from version 4 on, and never in place of an op', async () => {
-    const bytes = encodeReply((await samples()).replies.at(-2)!).slice();
-    expect(decodeReply(bytes)).toMatchObject({ kind: 'batch', results: [{ op: 'deferred' }, { op: 'verify' }, { op: 'deferred' }] });
-    bytes[0] = 3;
-    expect(() => decodeReply(bytes)).toThrow(expect.objectContaining({ code: 'DECODE' }));
-    expect(() => decodeRequest(Uint8Array.from([4, 0x42, 1, 0x44, 0]))).toThrow(expect.objectContaining({ code: 'DECODE' }));
+  it('reads deferred and refine results and sketches of ranges known to differ only from version 4 on, each in its place', async () => {
+    const { requests, replies } = await samples();
+    const reply = encodeReply(replies.at(-2)!).slice();
+    expect(decodeReply(reply)).toMatchObject({ kind: 'batch', results: [{ op: 'deferred' }, { op: 'verify' }, { op: 'deferred' }, { op: 'refine' }] });
+    const request = encodeRequest(requests.at(-2)!).slice();
+    expect(decodeRequest(request)).toMatchObject({ kind: 'batch', ops: [{ op: 'sketch', known: true, spans: [{ fingerprints: [] }] }] });
+    for (const bytes of [reply, request]) {
+      bytes[0] = 3;
+      const decode = bytes === reply ? decodeReply : decodeRequest;
+      expect(() => decode(bytes)).toThrow(expect.objectContaining({ code: 'DECODE' }));
+    }
+    // A result type in place of an op, and an op type in place of a result.
+    for (const type of [0x44, 0x4e]) expect(() => decodeRequest(Uint8Array.from([4, 0x42, 1, type, 0]))).toThrow(expect.objectContaining({ code: 'DECODE' }));
+    expect(() => decodeReply(Uint8Array.from([4, 0x62, 1, 0x4c]))).toThrow(expect.objectContaining({ code: 'DECODE' }));
   });
 
   it('refuses another protocol version with VERSION', async () => {

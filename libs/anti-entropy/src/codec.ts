@@ -36,6 +36,9 @@
  *                       'K' root[32] | u32 salt | varint s | s x (opt lo | opt hi | varint k | k x u32 keyFp)
  *                           the entries of the keys with these fingerprints in [lo, hi)
  *                       'V'                                         this shard's root, after the ops before it
+ *                     v4 only:
+ *                       'L' as 'J', the spans without fingerprints   a sketch of ranges known to differ (the
+ *                           differing pieces of an 'N' answer), cut into pieces
  *   'b' batch reply   varint n | n x result, in op order, result = u8 type | body:
  *                       'S' varint len | #mst summary response
  *                       'F' varint k | k x (u8 flags | [entry])    the first k keys asked; flags: 1 = the
@@ -50,6 +53,8 @@
  *                     v4 only:
  *                       'D'                                         in place of a sketch or resolve result: the
  *                           responder put the op off (its batch had worked long enough), ask it again
+ *                       'N' as 'J' without items and sketch         in place of a 'J' result: most of the pieces
+ *                           differ, cut the differing ones again a layer lower ('L') rather than sketch them
  *   'E' error         str code | str message
  *
  * Floors travel as tombstone entries so that the CRDT codec (and its validation) is the only
@@ -147,7 +152,17 @@ export type Op =
   | { readonly op: 'fetch'; readonly shard: number; readonly keys: readonly string[]; readonly versions: readonly (Version | null)[] }
   | { readonly op: 'push'; readonly shard: number; readonly entries: readonly (readonly [string, Entry])[] }
   | { readonly op: 'range'; readonly shard: number; readonly after: string | null }
-  | { readonly op: 'sketch'; readonly shard: number; readonly root: Uint8Array; readonly salt: number; readonly cells: number; readonly spans: readonly Span[]; readonly pieces?: Pieces }
+  /** `known` (v4): the ranges are known to differ, pieces an 'N' answer named; their spans carry no fingerprints, and pieces are required. */
+  | {
+      readonly op: 'sketch';
+      readonly shard: number;
+      readonly root: Uint8Array;
+      readonly salt: number;
+      readonly cells: number;
+      readonly spans: readonly Span[];
+      readonly pieces?: Pieces;
+      readonly known?: true;
+    }
   | { readonly op: 'resolve'; readonly shard: number; readonly root: Uint8Array; readonly salt: number; readonly spans: readonly FingerprintSpan[] }
   | { readonly op: 'verify'; readonly shard: number };
 
@@ -169,7 +184,9 @@ export type OpResult =
   | { readonly op: 'resolve'; readonly entries: readonly (readonly [string, Entry])[] }
   | { readonly op: 'verify'; readonly root: Uint8Array }
   /** v4, for a sketch or resolve op: put off by the responder, to be asked again. */
-  | { readonly op: 'deferred' };
+  | { readonly op: 'deferred' }
+  /** v4, for a sketch op with pieces: most pieces differ; as a sketch result's `differs` and `pieces`, without a sketch. */
+  | { readonly op: 'refine'; readonly differs: readonly boolean[]; readonly pieces: readonly (readonly boolean[] | null)[] };
 
 /** The peer's entry when ours does not beat it; `want`: ours does not lose to it, push it. */
 export interface FetchAnswer {
@@ -215,8 +232,12 @@ const OP_NAMES = new Map<number, Op['op']>(Object.entries(OP).map(([name, byte])
 const SKETCH_WITH_PIECES = 0x4a; // J
 /** The result of an op the responder put off (v4). */
 const DEFERRED = 0x44; // D
+/** A sketch op of ranges known to differ, with pieces (v4). */
+const SKETCH_KNOWN = 0x4c; // L
+/** The answer to a sketch op whose pieces mostly differ (v4). */
+const REFINE = 0x4e; // N
 /** Most pieces one sketch op may carry. */
-const MAX_PIECES = 1 << 17;
+export const MAX_PIECES = 1 << 17;
 /** Entry types by their wire index (the CRDT codec's kinds). */
 const TYPES: readonly EntryType[] = ['register', 'tombstone', 'counter', 'set'];
 const FLAG_DIFFERS = 1;
@@ -352,7 +373,7 @@ function writeTop(w: Writer, top: TopRanges): void {
 /** One op of a batch, encoded alone so that the sender can pack ops up to a message size. */
 export function encodeOp(op: Op): Uint8Array {
   const w = new Writer(op.op === 'summaries' ? 16 + op.request.refs.length * 48 : op.op === 'sketch' ? 64 + op.spans.length * 64 : 64);
-  w.u8(op.op === 'sketch' && op.pieces !== undefined ? SKETCH_WITH_PIECES : OP[op.op]);
+  w.u8(op.op === 'sketch' && op.known === true ? SKETCH_KNOWN : op.op === 'sketch' && op.pieces !== undefined ? SKETCH_WITH_PIECES : OP[op.op]);
   w.varint(op.shard);
   switch (op.op) {
     case 'summaries':
@@ -385,8 +406,9 @@ export function encodeOp(op: Op): Uint8Array {
       w.u32(op.salt);
       w.varint(op.cells);
       w.varint(op.spans.length);
+      if (op.known === true && op.pieces === undefined) throw new AntiEntropyError('PROTOCOL', 'a sketch of ranges known to differ is cut into pieces');
       for (const span of op.spans) {
-        if (span.fingerprints.length !== span.cuts.length + 1) throw new AntiEntropyError('PROTOCOL', 'j cuts make j + 1 ranges');
+        if (span.fingerprints.length !== (op.known === true ? 0 : span.cuts.length + 1)) throw new AntiEntropyError('PROTOCOL', 'j cuts make j + 1 ranges');
         writeOptBound(w, span.lo);
         writeOptBound(w, span.hi);
         w.varint(span.cuts.length);
@@ -423,9 +445,14 @@ export function encodeOp(op: Op): Uint8Array {
 /** One result of a batch reply, encoded alone so that the responder can stop at its byte limit. */
 export function encodeResult(result: OpResult): Uint8Array {
   const w = new Writer(64);
-  w.u8(result.op === 'deferred' ? DEFERRED : result.op === 'sketch' && result.pieces !== undefined ? SKETCH_WITH_PIECES : OP[result.op]);
+  w.u8(result.op === 'deferred' ? DEFERRED : result.op === 'refine' ? REFINE : result.op === 'sketch' && result.pieces !== undefined ? SKETCH_WITH_PIECES : OP[result.op]);
   switch (result.op) {
     case 'deferred':
+      break;
+    case 'refine':
+      w.varint(result.differs.length);
+      w.bytes(toBitmap(result.differs));
+      writePieceBits(w, result.pieces);
       break;
     case 'summaries':
       writeBlob(w, encodeSummaryResponse(result.response));
@@ -449,14 +476,7 @@ export function encodeResult(result: OpResult): Uint8Array {
       w.bytes(toBitmap(result.differs));
       w.varint(result.items);
       result.sketch.encode(w);
-      // Per differing range: 0 (cut otherwise here), or 1 + its piece count and a bitmap of those that differ.
-      for (const pieces of result.pieces ?? []) {
-        if (pieces === null) w.varint(0);
-        else {
-          w.varint(pieces.length + 1);
-          w.bytes(toBitmap(pieces));
-        }
-      }
+      writePieceBits(w, result.pieces ?? []);
       break;
     }
     case 'resolve':
@@ -467,6 +487,30 @@ export function encodeResult(result: OpResult): Uint8Array {
       break;
   }
   return w.finish();
+}
+
+/** Per differing range: 0 (cut otherwise here), or 1 + its piece count and a bitmap of those that differ. */
+function writePieceBits(w: Writer, pieces: readonly (readonly boolean[] | null)[]): void {
+  for (const bits of pieces) {
+    if (bits === null) w.varint(0);
+    else {
+      w.varint(bits.length + 1);
+      w.bytes(toBitmap(bits));
+    }
+  }
+}
+
+/** What writePieceBits wrote for the differing ones of `differs`. */
+function readPieceBits(r: Reader, differs: readonly boolean[]): (boolean[] | null)[] {
+  const cut: (boolean[] | null)[] = [];
+  let total = 0;
+  for (const d of differs) {
+    if (!d) continue;
+    const k = r.varint(Math.min(MAX_PIECES - total, r.remaining * 8) + 1, 'piece count');
+    total += k;
+    cut.push(k === 0 ? null : readBitmap(r, k - 1));
+  }
+  return cut;
 }
 
 function toBitmap(bits: readonly boolean[]): Uint8Array {
@@ -481,16 +525,20 @@ function readBitmap(r: Reader, count: number): boolean[] {
   return Array.from({ length: count }, (_, i) => (bitmap[i >>> 3]! & (1 << (i & 7))) !== 0);
 }
 
-/** The op or result type byte: a sketch with pieces is a sketch, which v3 on speaks; a deferred result is v4 on. */
-function readType(r: Reader, version: ProtocolVersion): { type: Op['op'] | 'deferred' | undefined; pieces: boolean } {
+/**
+ * The op or result type byte: a sketch with pieces is a sketch, which v3 on speaks; a sketch of
+ * ranges known to differ, and the deferred and refine results, are v4 on.
+ */
+function readType(r: Reader, version: ProtocolVersion): { type: Op['op'] | 'deferred' | 'refine' | undefined; pieces: boolean; known: boolean } {
   const byte = r.u8();
-  if (byte === DEFERRED) {
-    if (version < 4) r.fail('a deferred result before version 4');
-    return { type: 'deferred', pieces: false };
+  const v4 = byte === DEFERRED ? 'deferred' : byte === REFINE ? 'refine' : byte === SKETCH_KNOWN ? 'sketch' : undefined;
+  if (v4 !== undefined) {
+    if (version < 4) r.fail(`a ${v4 === 'sketch' ? 'sketch of ranges known to differ' : `${v4} result`} before version 4`);
+    return { type: v4, pieces: byte === SKETCH_KNOWN, known: byte === SKETCH_KNOWN };
   }
-  if (byte !== SKETCH_WITH_PIECES) return { type: OP_NAMES.get(byte), pieces: false };
+  if (byte !== SKETCH_WITH_PIECES) return { type: OP_NAMES.get(byte), pieces: false, known: false };
   if (version < 3) r.fail('a sketch with pieces before version 3');
-  return { type: 'sketch', pieces: true };
+  return { type: 'sketch', pieces: true, known: false };
 }
 
 function assemble(kind: number, parts: readonly Uint8Array[], version: ProtocolVersion): Uint8Array {
@@ -599,8 +647,8 @@ function readShard(r: Reader): number {
 }
 
 function readOp(r: Reader, limits: CodecLimits, maxKey: number, version: ProtocolVersion): Op {
-  const { type, pieces } = readType(r, version);
-  if (type === 'deferred') return r.fail('a deferred result in place of an op');
+  const { type, pieces, known } = readType(r, version);
+  if (type === 'deferred' || type === 'refine') return r.fail(`a ${type} result in place of an op`);
   if (type !== undefined && version === 1 && !V1_OPS.has(type)) r.fail(`a ${type} op in a version 1 batch`);
   const shard = readShard(r);
   switch (type) {
@@ -642,7 +690,7 @@ function readOp(r: Reader, limits: CodecLimits, maxKey: number, version: Protoco
         ranges += j + 1;
         if (ranges > MAX_RANGES) r.fail(`more than ${MAX_RANGES} ranges in one sketch op`);
         cuts.push(...readSortedBounds(r, j, maxKey));
-        spans.push({ lo, hi, cuts, fingerprints: readFingerprints(r, j + 1) });
+        spans.push({ lo, hi, cuts, fingerprints: known ? [] : readFingerprints(r, j + 1) });
       }
       if (!pieces) return { op: 'sketch', shard, root, salt, cells, spans };
       const layer = r.u8();
@@ -655,7 +703,7 @@ function readOp(r: Reader, limits: CodecLimits, maxKey: number, version: Protoco
         for (let f = 0; f < k; f++) fps[f] = r.u32();
         fingerprints.push(fps);
       }
-      return { op: 'sketch', shard, root, salt, cells, spans, pieces: { layer, fingerprints } };
+      return known ? { op: 'sketch', shard, root, salt, cells, spans, pieces: { layer, fingerprints }, known } : { op: 'sketch', shard, root, salt, cells, spans, pieces: { layer, fingerprints } };
     }
     case 'resolve': {
       const root = r.bytes(HASH_BYTES).slice();
@@ -684,9 +732,10 @@ function readOp(r: Reader, limits: CodecLimits, maxKey: number, version: Protoco
 }
 
 function readResult(r: Reader, limits: CodecLimits, maxKey: number, version: ProtocolVersion): OpResult {
-  const { type, pieces } = readType(r, version);
+  const { type, pieces, known } = readType(r, version);
   if (type === 'deferred') return { op: 'deferred' };
-  if (type !== undefined && version === 1 && !V1_OPS.has(type)) r.fail(`a ${type} result in a version 1 batch`);
+  if (known) return r.fail('a sketch of ranges known to differ in place of a result');
+  if (type !== undefined && type !== 'refine' && version === 1 && !V1_OPS.has(type)) r.fail(`a ${type} result in a version 1 batch`);
   switch (type) {
     case 'summaries':
       return { op: 'summaries', response: decodeSummaryResponse(readBlob(r, r.remaining, 'summary response length').slice(), limits) };
@@ -714,15 +763,11 @@ function readResult(r: Reader, limits: CodecLimits, maxKey: number, version: Pro
       const items = r.varint(0xffff_ffff, 'items');
       const sketch = Sketch.decode(r);
       if (!pieces) return { op: 'sketch', differs, items, sketch };
-      const cut: (boolean[] | null)[] = [];
-      let total = 0;
-      for (const d of differs) {
-        if (!d) continue;
-        const k = r.varint(Math.min(MAX_PIECES - total, r.remaining * 8) + 1, 'piece count');
-        total += k;
-        cut.push(k === 0 ? null : readBitmap(r, k - 1));
-      }
-      return { op: 'sketch', differs, items, sketch, pieces: cut };
+      return { op: 'sketch', differs, items, sketch, pieces: readPieceBits(r, differs) };
+    }
+    case 'refine': {
+      const differs = readBitmap(r, r.varint(Math.min(MAX_RANGES, r.remaining * 8), 'range count'));
+      return { op: 'refine', differs, pieces: readPieceBits(r, differs) };
     }
     case 'resolve':
       return { op: 'resolve', entries: readPairs(r, maxKey) };

@@ -88,6 +88,30 @@ export function differingPieces(tree: MerkleSearchTree, ranges: readonly KeyRang
   return out;
 }
 
+/** Keys the differing pieces must hold before a refine answer pays for its round trip (~0.1 s of reading them from storage). */
+const REFINE_MIN_KEYS = 1 << 16;
+
+/**
+ * Whether the responder answers a sketch op with pieces by cutting its differing pieces again
+ * a layer lower (v4, a 'refine' answer) rather than by a sketch: when most of the pieces
+ * compared differ, a sketch reads most of their keys on both sides, where the pieces a layer
+ * lower that differ hold about a sixteenth as many (a piece holding a few differences is ~16
+ * sub-pieces, most of them equal), for a round trip and 4 bytes a sub-piece. Only with a
+ * layer below to cut on, and enough keys at stake (REFINE_MIN_KEYS).
+ */
+export function refinePays(plan: ScanPlan, pieces: Pieces, fanout: number): boolean {
+  if (pieces.layer < 2) return false;
+  let compared = 0;
+  let differing = 0;
+  plan.ranges.forEach((scan, i) => {
+    if (scan === false) return;
+    const count = pieces.fingerprints[i]!.length;
+    compared += count;
+    differing += scan === true ? count : scan.filter(Boolean).length;
+  });
+  return 2 * differing > compared && differing * fanout ** pieces.layer >= REFINE_MIN_KEYS;
+}
+
 /** The plan both sides sketch by: the differing ranges, and of those cut into pieces, the differing pieces. */
 export function scanPlan(differs: readonly boolean[], layer: number, pieces: readonly (readonly boolean[] | null)[]): ScanPlan {
   let next = 0;

@@ -33,6 +33,7 @@ import {
   estimateFromPieces,
   keysWithFingerprints,
   rangesOf,
+  refinePays,
   scanPlan,
   sketchCells,
   sketchRanges,
@@ -177,7 +178,7 @@ export class Responder {
     for (const op of batch.ops) {
       const putOff =
         batch.version >= 4 && results.length > 0 && (op.op === 'sketch' || op.op === 'resolve') && performance.now() - started >= this.#limits.maxBatchMs;
-      const result = encodeResult(putOff ? { op: 'deferred' } : await this.#run(op, budget));
+      const result = encodeResult(putOff ? { op: 'deferred' } : await this.#run(op, budget, batch.version));
       budget -= result.length;
       results.push(result);
     }
@@ -252,7 +253,7 @@ export class Responder {
     }
   }
 
-  async #run(op: Op, budget: number): Promise<OpResult> {
+  async #run(op: Op, budget: number, version: ProtocolVersion): Promise<OpResult> {
     const store = this.#store;
     switch (op.op) {
       case 'summaries':
@@ -296,9 +297,14 @@ export class Responder {
       case 'sketch': {
         const tree = this.#snapshot(op.shard, op.root);
         const ranges = rangesOf(op.spans);
-        const differs = differingRanges(tree, ranges, op.spans.flatMap((span) => span.fingerprints), op.salt);
+        // Ranges known to differ (v4) are the pieces a refine answer named.
+        const differs = op.known === true ? ranges.map(() => true) : differingRanges(tree, ranges, op.spans.flatMap((span) => span.fingerprints), op.salt);
         const pieces = op.pieces === undefined ? undefined : differingPieces(tree, ranges, differs, op.pieces, op.salt);
         const plan = pieces === undefined ? wholeRanges(differs) : scanPlan(differs, op.pieces!.layer, pieces);
+        if (pieces !== undefined && version >= 4 && refinePays(plan, op.pieces!, tree.fanout)) {
+          store.trimSnapshot(tree);
+          return { op: 'refine', differs, pieces };
+        }
         const estimate = op.pieces === undefined ? estimateDifferences(ranges.length, differs.filter(Boolean).length) : estimateFromPieces(plan, op.pieces);
         // A key both sides hold differently is two items of the difference (theirs and ours), and
         // the estimate is off by about 10% at a few hundred ranges: room for 2.4 items a key.

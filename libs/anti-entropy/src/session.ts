@@ -215,6 +215,7 @@ import {
   encodeOp,
   type FingerprintSpan,
   type HelloShard,
+  MAX_PIECES,
   type Op,
   type OpResult,
   type Pieces,
@@ -225,7 +226,7 @@ import {
   type TopRanges,
 } from './codec.js';
 import { AntiEntropyError } from './errors.js';
-import { type KeyRange, keysWithFingerprints, rangesOf, ScannedEntries, scanPlan, sketchCells, sketchRanges, wholeRanges } from './reconcile.js';
+import { type KeyRange, keysWithFingerprints, rangesOf, type ScanPlan, ScannedEntries, scanPlan, sketchCells, sketchRanges, wholeRanges } from './reconcile.js';
 import { itemKeyFingerprint, itemRange, MAX_SKETCH_RANGES, type SketchDifference } from './sketch.js';
 import { isOldTombstone } from './tombstones.js';
 
@@ -326,6 +327,8 @@ interface Reconciliation {
   readonly ranges: readonly KeyRange[];
   /** v3: the ranges cut further, when many of them are expected to differ. */
   readonly pieces: Pieces | undefined;
+  /** v4: the ranges are pieces the peer found different (see #refine): no fingerprints of their own. */
+  readonly known: boolean;
   /** Sketches asked so far; 0 before the first. */
   attempts: number;
   /** Cells of the next sketch (0: the responder sizes it from the ranges that differ). */
@@ -563,7 +566,7 @@ class Session {
       return parts.map((part): Reconciliation => {
         const ranges = rangesOf(part);
         const pieces = cutPieces ? { layer, fingerprints: ranges.map((r) => pieceFingerprints(tree, layer, r.lo, r.hi, this.#salt)) } : undefined;
-        return { tree, root, spans: part, ranges, pieces, attempts: 0, cells: 0, asked: false };
+        return { tree, root, spans: part, ranges, pieces, known: false, attempts: 0, cells: 0, asked: false };
       });
     }
   }
@@ -672,7 +675,8 @@ class Session {
         recon.asked = true;
         recon.attempts++;
         const sketch = { op: 'sketch', shard: w.shard, root: recon.root, salt: this.#salt, cells: recon.cells, spans: recon.spans } as const;
-        add(w, recon.pieces === undefined ? sketch : { ...sketch, pieces: recon.pieces });
+        if (recon.pieces === undefined) add(w, sketch);
+        else add(w, recon.known ? { ...sketch, pieces: recon.pieces, known: true } : { ...sketch, pieces: recon.pieces });
       }
       for (const spans of this.#chunks(w.resolve)) add(w, { op: 'resolve', shard: w.shard, root: w.theirs, salt: this.#salt, spans });
       w.resolve = [];
@@ -714,7 +718,8 @@ class Session {
       return message.map(({ op }, j) => {
         const result = reply.results[j]!;
         const putOff = result.op === 'deferred' && (op.op === 'sketch' || op.op === 'resolve');
-        if (result.op !== op.op && !putOff) throw new AntiEntropyError('PROTOCOL', `a ${op.op} op was answered with a ${result.op} result`);
+        const refined = result.op === 'refine' && op.op === 'sketch' && op.pieces !== undefined;
+        if (result.op !== op.op && !putOff && !refined) throw new AntiEntropyError('PROTOCOL', `a ${op.op} op was answered with a ${result.op} result`);
         return result;
       });
     });
@@ -840,6 +845,9 @@ class Session {
       case 'sketch':
         this.#absorbSketch(w, this.#partOf(w, op), result);
         return;
+      case 'refine':
+        this.#refine(w, this.#partOf(w, op), result);
+        return;
       case 'resolve':
         for (const [key] of result.entries) {
           if (store.shardOf(key) !== w.shard) throw new AntiEntropyError('PROTOCOL', `a resolve reply of shard ${w.shard} holds a key of shard ${store.shardOf(key)}`);
@@ -890,19 +898,7 @@ class Session {
    */
   #absorbSketch(w: ShardWork, recon: Reconciliation, result: Extract<OpResult, { op: 'sketch' }>): void {
     recon.asked = false;
-    if (result.differs.length !== recon.ranges.length) {
-      throw new AntiEntropyError('PROTOCOL', `a sketch of ${recon.ranges.length} ranges was answered for ${result.differs.length}`);
-    }
-    let plan = wholeRanges(result.differs);
-    if (recon.pieces !== undefined) {
-      const cut = result.pieces;
-      const differing = result.differs.filter(Boolean).length;
-      const sent = recon.pieces.fingerprints.filter((_, i) => result.differs[i]);
-      if (cut === undefined || cut.length !== differing || cut.some((bits, i) => bits !== null && bits.length !== sent[i]!.length)) {
-        throw new AntiEntropyError('PROTOCOL', 'a sketch with pieces was answered for other pieces');
-      }
-      plan = scanPlan(result.differs, recon.pieces.layer, cut);
-    }
+    const plan = this.#planOf(recon, result.differs, result.pieces);
     const keep = new ScannedEntries(KEPT_ENTRIES);
     const ours = sketchRanges(recon.tree, recon.ranges, plan, result.sketch.cells, this.#salt, keep);
     const difference = ours.sketch.differenceFrom(result.sketch);
@@ -921,6 +917,70 @@ class Session {
     const shown = ours.sketch.estimateDifference(result.sketch);
     const estimate = shown === null ? upper : Math.min(upper, 2 * shown);
     recon.cells = Math.max(2 * result.sketch.cells, sketchCells(estimate, this.#limits.maxMessageBytes));
+  }
+
+  /** What to read of a part's ranges, as the peer answered which differ; checked against what was asked. */
+  #planOf(recon: Reconciliation, differs: readonly boolean[], pieces: readonly (readonly boolean[] | null)[] | undefined): ScanPlan {
+    if (differs.length !== recon.ranges.length) {
+      throw new AntiEntropyError('PROTOCOL', `a sketch of ${recon.ranges.length} ranges was answered for ${differs.length}`);
+    }
+    if (recon.pieces === undefined) return wholeRanges(differs);
+    const sent = recon.pieces.fingerprints.filter((_, i) => differs[i]);
+    if (pieces === undefined || pieces.length !== sent.length || pieces.some((bits, i) => bits !== null && bits.length !== sent[i]!.length)) {
+      throw new AntiEntropyError('PROTOCOL', 'a sketch with pieces was answered for other pieces');
+    }
+    return scanPlan(differs, recon.pieces.layer, pieces);
+  }
+
+  /**
+   * The peer found most of a part's pieces different (v4): sketching them would read most of the
+   * part. Its differing pieces become the ranges of new parts instead, known to differ, each cut
+   * into pieces a layer lower, whose fingerprints the next round sends (4 bytes each); then only
+   * the differing ones of those are sketched.
+   */
+  #refine(w: ShardWork, recon: Reconciliation, result: Extract<OpResult, { op: 'refine' }>): void {
+    const layer = recon.pieces?.layer ?? 0;
+    if (layer < 2) throw new AntiEntropyError('PROTOCOL', 'a sketch was answered with pieces to cut again below layer 1');
+    const plan = this.#planOf(recon, result.differs, result.pieces);
+    const { tree } = recon;
+    const sub = layer - 1;
+    const rangeKeys = tree.fanout ** layer;
+    const parts: Reconciliation[] = [];
+    let spans: { lo: Uint8Array | null; hi: Uint8Array | null; cuts: Uint8Array[]; fingerprints: [] }[] = [];
+    let fingerprints: Uint32Array[] = [];
+    let pieceCount = 0;
+    const close = (): void => {
+      if (fingerprints.length === 0) return;
+      parts.push({ tree, root: recon.root, spans, ranges: rangesOf(spans), pieces: { layer: sub, fingerprints }, known: true, attempts: 0, cells: 0, asked: false });
+      spans = [];
+      fingerprints = [];
+      pieceCount = 0;
+    };
+    recon.ranges.forEach((range, i) => {
+      const scan = plan.ranges[i];
+      if (scan === false || scan === undefined) return;
+      const edges = [range.lo, ...keysFromLayer(tree, layer, range.lo, range.hi), range.hi];
+      for (let j = 0; j + 1 < edges.length; j++) {
+        if (scan !== true && scan[j] !== true) continue;
+        const [lo, hi] = [edges[j]!, edges[j + 1]!];
+        const fps = pieceFingerprints(tree, sub, lo, hi, this.#salt);
+        const full =
+          fingerprints.length >= MAX_SKETCH_RANGES || (fingerprints.length + 1) * rangeKeys > this.#limits.maxSketchKeys || pieceCount + fps.length > MAX_PIECES;
+        if (full) close();
+        const last = spans.at(-1);
+        // A piece that starts where the last one ends continues its span, cut at its first key.
+        if (last !== undefined && last.hi !== null && lo !== null && equalBytes(last.hi, lo)) {
+          last.cuts.push(lo);
+          last.hi = hi;
+        } else spans.push({ lo, hi, cuts: [], fingerprints: [] });
+        fingerprints.push(fps);
+        pieceCount += fps.length;
+      }
+    });
+    close();
+    this.#store.trimSnapshot(tree);
+    w.recons = w.recons.filter((r) => r !== recon).concat(parts);
+    if (parts.length === 0) this.#partDone(w, recon);
   }
 
   /** The part of a shard a sketch op asked about: the one whose spans it carries. */
