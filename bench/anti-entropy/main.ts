@@ -182,6 +182,7 @@ function bulkReplica(id: string, missing: ReadonlySet<number>, changed: Readonly
     shardOf: (name) => shardOf(name, SHARDS),
     shardRoot: (shard) => trees[shard]!.root(),
     read,
+    readMany: (names) => names.map(read),
     update: () => Promise.reject(new Error('the synthetic replica takes merges only')),
     merge: (name, entry) => {
       const prev = read(name);

@@ -260,9 +260,10 @@ export class Responder {
         return { op: 'summaries', response: this.#caches[op.shard]!.serve(op.request) };
       case 'fetch': {
         const answers: FetchAnswer[] = [];
+        const entries = store.readMany(op.keys);
         for (const [i, key] of op.keys.entries()) {
           if (answers.length > 0 && budget <= 0) break;
-          const answer = answerFetch(store.read(key), op.versions[i] ?? null);
+          const answer = answerFetch(entries[i], op.versions[i] ?? null);
           budget -= key.length + entrySize(answer.entry);
           answers.push(answer);
         }
@@ -315,14 +316,9 @@ export class Responder {
       }
       case 'resolve': {
         const tree = this.#snapshot(op.shard, op.root);
-        const entries: [string, Entry][] = [];
-        for (const span of op.spans) {
-          for (const [key] of keysWithFingerprints(tree, span, new Set(span.keyFingerprints), op.salt)) {
-            const entry = store.read(key);
-            if (entry !== undefined) entries.push([key, entry]);
-          }
-        }
+        const keys = op.spans.flatMap((span) => keysWithFingerprints(tree, span, new Set(span.keyFingerprints), op.salt).map(([key]) => key));
         store.trimSnapshot(tree);
+        const entries = store.readMany(keys).flatMap((entry, i): [string, Entry][] => (entry === undefined ? [] : [[keys[i]!, entry]]));
         return { op: 'resolve', entries };
       }
       case 'verify':

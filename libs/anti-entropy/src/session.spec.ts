@@ -46,6 +46,7 @@ function bulkReplica(nodeId: string, items: readonly (readonly [key: string, ent
     shardOf: () => 0,
     shardRoot: () => tree.root(),
     read: (key) => entries.get(key),
+    readMany: (keys) => keys.map((key) => entries.get(key)),
     update: () => Promise.reject(new Error('merges only')),
     merge: (key, entry) => {
       const prev = entries.get(key);

@@ -154,8 +154,17 @@
  * What a sketch op costs each side grows with the keys its ranges hold, and a message carries
  * several: between two 20M-key nodes differing by 1% (pieces of ~256 keys, nearly all holding a
  * difference), a message of eight shards' sketches kept the responder busy past the initiator's
- * 15 s request timeout, and the session failed. Three bounds keep it going however large the
- * shards:
+ * 15 s request timeout, and the session failed. Version 4 reads less, and bounds what it reads:
+ *
+ * - Refined pieces. Where most of the pieces a sketch op compares differ (and they lie on layer 2
+ *   or above, holding 2^16 keys or more between them: reconcile.ts refinePays), the responder
+ *   answers which differ instead of sketching them ('refine'). The initiator cuts each differing
+ *   piece again on the layer below and asks a sketch of those ranges, known to differ, with the
+ *   fingerprints of their sub-pieces (4 bytes each); then only the differing sub-pieces are
+ *   read. A round trip more for about a third of the keys read instead of nine tenths at 1%
+ *   (a difference falls in a large piece more often than in a small one: the pieces read hold
+ *   ~2 fanout^(layer - 1) keys a difference). Below ~8M keys (16 shards) the pieces are on
+ *   layer 1 already and nothing changes.
  *
  * - A shard's differing top ranges go in parts of at most `maxSketchKeys` keys (2^20, estimated
  *   from the cuts), a sketch op each, so no op reads more than that on either side at once.
@@ -169,6 +178,8 @@
  *   checkpoints, reach only the live tree: after each sketch and resolve (and each streamed
  *   batch) both sides give the loaded nodes of the snapshot they read back to the tree cache's
  *   budget (ReplicaStore.trimSnapshot), the nodes only that snapshot still holds included.
+ *   And piece fingerprints read no node below their layer (a subtree wholly inside a piece is
+ *   hashed from its stub): they read every leaf before, a third of a 2M-key SYNC's time.
  *
  * ## Versions
  *
@@ -581,16 +592,15 @@ class Session {
     const id = (range: number, keyFp: number): number => range * 2 ** 28 + keyFp;
     const theirs = new Set(difference.theirs.map(([hi, lo]) => id(itemRange(hi), itemKeyFingerprint(hi, lo))));
     const now = this.#now();
+    const ours: string[] = [];
     for (const [name, range, keyFp] of this.#ourKeys(recon, difference.mine, scanned)) {
       this.#differences++;
-      if (theirs.delete(id(range, keyFp))) {
-        work.fetch.push(name);
-        continue;
-      }
-      const entry = this.#store.read(name);
-      if (entry !== undefined && isOldTombstone(entry, now, this.#graceMs)) continue;
-      work.push.push([name, entry]);
+      if (theirs.delete(id(range, keyFp))) work.fetch.push(name);
+      else ours.push(name);
     }
+    this.#store.readMany(ours).forEach((entry, i) => {
+      if (entry === undefined || !isOldTombstone(entry, now, this.#graceMs)) work.push.push([ours[i]!, entry]);
+    });
     const wanted = new Map<number, number[]>();
     for (const key of theirs) {
       const range = Math.floor(key / 2 ** 28);
@@ -682,15 +692,14 @@ class Session {
       w.resolve = [];
       if (w.stream !== null && w.outstanding === 0) add(w, { op: 'range', shard: w.shard, after: w.stream.after });
       for (const keys of this.#chunks(w.fetch)) {
-        const versions = keys.map((key) => {
-          const entry = this.#store.read(key);
-          return entry === undefined ? null : { type: entry.type, stamp: entry.stamp };
-        });
+        const versions = this.#store.readMany(keys).map((entry) => (entry === undefined ? null : { type: entry.type, stamp: entry.stamp }));
         add(w, { op: 'fetch', shard: w.shard, keys, versions });
       }
       w.fetch = [];
+      const unread = w.push.flatMap(([key, found]) => (found === undefined ? [key] : []));
+      const read = new Map(this.#store.readMany(unread).map((entry, i) => [unread[i]!, entry]));
       const entries = w.push.flatMap(([key, found]): [string, Entry][] => {
-        const entry = found ?? this.#store.read(key);
+        const entry = found ?? read.get(key);
         return entry === undefined ? [] : [[key, entry]];
       });
       w.push = [];

@@ -27,6 +27,8 @@ export interface ShardHost extends ShardedKeyspace {
 export interface ReplicaStore extends ShardedKeyspace {
   /** The committed entry of a key, tombstones included. */
   read(key: string): Entry | undefined;
+  /** The committed entries of several keys, in their order: one storage call for those not cached. */
+  readMany(keys: readonly string[]): (Entry | undefined)[];
   /** A local write (a pull from a reference server stores what it read). */
   update(key: string, update: Update): Promise<Entry | undefined>;
   /** Merges another replica's state of a key; true when it changed anything. */
