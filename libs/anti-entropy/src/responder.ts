@@ -273,6 +273,9 @@ export class Responder {
         const changed = await Promise.all(op.entries.map(([key, entry]) => store.merge(key, entry)));
         const count = changed.filter(Boolean).length;
         this.#merged += count;
+        // A merge copies the nodes of its key's path away from the snapshots, which keep the old
+        // ones, loaded: a repair of many keys would hold a copy of most of the shard's leaves.
+        for (const tree of this.#caches[op.shard]!.snapshots()) store.trimSnapshot(tree);
         return { op: 'push', changed: count };
       }
       case 'range': {

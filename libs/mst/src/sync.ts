@@ -87,6 +87,11 @@ export class SnapshotCache {
     return this.#byRoot.get(toHex(root));
   }
 
+  /** The snapshots kept, oldest first. */
+  snapshots(): IterableIterator<MerkleSearchTree> {
+    return this.#byRoot.values();
+  }
+
   serve(request: SummaryRequest): SummaryResponse {
     return serveSummaries(this.get(request.root), request);
   }
