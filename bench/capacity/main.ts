@@ -34,6 +34,11 @@
  *    sessions moved. Goals: SYNC answers OK (a failure is reported, not fatal), and both
  *    nodes' peak RSS stays within the capacity goal.
  *
+ * A 20M-key fill takes about an hour here, phase 6 a few minutes: `--keep-pair DIR` keeps the
+ * two stopped nodes' data dirs as phase 6 is about to SYNC them (DIR/original, DIR/copy, and
+ * DIR/pair.json with what the goals need of the fill), and `--pair DIR` runs phase 6 alone on
+ * copies of them (the pair itself stays as it was, for the next run).
+ *
  * Prints one JSON line on stdout, with a `goals` object: each goal of the issue with the value
  * measured and whether it is met. Wrong or missing values, a DBSIZE off, or any failed MSET
  * make the run invalid (exit code 1); a goal that is not met does not.
@@ -41,8 +46,9 @@
  *   npm run bench:capacity -- --keys 200000
  */
 import { rmSync } from 'node:fs';
-import { cp } from 'node:fs/promises';
+import { cp, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
+import { join } from 'node:path';
 import { MERKLEKV_MAX_LINE_BYTES } from '#protocol';
 import { makeTempDir, type NatsServer, removeDir, startNatsServer, startNode, TextClient, type NodeProcess, type ProcessExit } from '#testing';
 import { killQuietly, onInterrupt, positive, runBench } from '../lib/cli.js';
@@ -98,6 +104,8 @@ const flags = benchCommandLine({
     'pairs-per-mset': { hint: 'N', description: 'key-value pairs per MSET line', default: '100' },
     'node-arg': { hint: 'ARG', description: 'extra node flag (e.g. --node-arg=--shards --node-arg=4)', multiple: true },
     'sync-divergence': { hint: 'F', description: 'share of the keys that differ between the two nodes of the anti-entropy phase (0 skips it)', default: '0.01' },
+    'keep-pair': { hint: 'DIR', description: 'keep the data dirs of the anti-entropy phase, before its SYNC, in DIR (for --pair)' },
+    pair: { hint: 'DIR', description: 'run only the anti-entropy phase, on copies of a pair that --keep-pair kept in DIR' },
   },
   notes: [
     'Starts its own nodes (RocksDB engine, temp data dirs, ephemeral ports) and removes their',
@@ -113,6 +121,8 @@ const settings = {
   pairsPerMset: Math.floor(positive('pairs-per-mset', flags['pairs-per-mset'])),
   nodeArgs: flags['node-arg'],
   syncDivergence: Number(flags['sync-divergence']),
+  keepPair: flags['keep-pair'],
+  pair: flags.pair,
 };
 if (!(settings.syncDivergence >= 0 && settings.syncDivergence <= 1)) {
   process.stderr.write('--sync-divergence must be a share of the keys, from 0 (skips the phase) to 1\n');
@@ -410,14 +420,25 @@ interface SyncMeasure {
   readonly rss_peak_bytes: { readonly original: number | null; readonly copy: number | null };
 }
 
-/** Phase 6 (see the top of the file): `dataDir` holds the stopped, filled node. */
-async function syncBetweenCopies(dataDir: string): Promise<SyncMeasure> {
+/** The anti-entropy phase's copy runs under a node id of its own. */
+const COPY_ID = ['--node-id', 'capacity-copy'];
+
+/** What --keep-pair writes beside the pair's data dirs, and --pair reads: the divergence made, and the fill's RSS at 10% (the goals' base). */
+interface PairRecord {
+  readonly keys: number;
+  readonly sync_divergence: number;
+  readonly keys_differing: number;
+  readonly rewrite_seconds: number;
+  readonly rss_fill_10: number | null;
+}
+
+/** Phase 6 (see the top of the file): `dataDir` holds the stopped, filled node; `rss10` its RSS at 10% of the fill. */
+async function syncBetweenCopies(dataDir: string, rss10: number | null): Promise<SyncMeasure> {
   const copyDir = await makeTempDir('capacity-copy');
   live.dirs.add(copyDir);
   progress(`copying the data dir for the anti-entropy phase (${mib(await directoryBytes(dataDir))})`);
   await cp(dataDir, copyDir, { recursive: true });
-  const copyId = ['--node-id', 'capacity-copy'];
-  const alone = await launch(copyDir, RESTART_TIMEOUT_MS, copyId);
+  const alone = await launch(copyDir, RESTART_TIMEOUT_MS, COPY_ID);
   const rewritten = await new MsetWriter({
     port: alone.ports.merklekv,
     connections: settings.connections,
@@ -429,12 +450,31 @@ async function syncBetweenCopies(dataDir: string): Promise<SyncMeasure> {
     replyTimeoutMs: REPLY_TIMEOUT_MS,
   }).run();
   await timedStop(alone);
-  progress(`the copy rewrote ${rewritten.acked} keys in ${rewritten.seconds.toFixed(1)} s; both join a cluster`);
+  progress(`the copy rewrote ${rewritten.acked} keys in ${rewritten.seconds.toFixed(1)} s`);
+  const record: PairRecord = {
+    keys: settings.keys,
+    sync_divergence: settings.syncDivergence,
+    keys_differing: rewritten.acked,
+    rewrite_seconds: round(rewritten.seconds, 2),
+    rss_fill_10: rss10,
+  };
+  if (settings.keepPair !== undefined) {
+    progress(`keeping the pair in ${settings.keepPair}`);
+    await cp(dataDir, join(settings.keepPair, 'original'), { recursive: true });
+    await cp(copyDir, join(settings.keepPair, 'copy'), { recursive: true });
+    await writeFile(join(settings.keepPair, 'pair.json'), `${JSON.stringify(record)}\n`);
+  }
+  return syncPair(dataDir, copyDir, record);
+}
+
+/** The SYNC of phase 6, between the stopped original in `dataDir` and its diverged copy in `copyDir`. */
+async function syncPair(dataDir: string, copyDir: string, made: PairRecord): Promise<SyncMeasure> {
+  progress('both join a cluster');
   const nats = await startNatsServer();
   live.nats = nats;
   const clusterArgs = ['--nats', nats.url, '--anti-entropy=false'];
   const original = await launch(dataDir, RESTART_TIMEOUT_MS, clusterArgs);
-  const copy = await launch(copyDir, RESTART_TIMEOUT_MS, [...clusterArgs, ...copyId]);
+  const copy = await launch(copyDir, RESTART_TIMEOUT_MS, [...clusterArgs, ...COPY_ID]);
   try {
     progress('SYNC from the copy with the original');
     const rssBefore = { original: processRssBytes(original.pid) ?? null, copy: processRssBytes(copy.pid) ?? null };
@@ -468,8 +508,8 @@ async function syncBetweenCopies(dataDir: string): Promise<SyncMeasure> {
     );
     progress(`SYNC took ${Math.round(syncMs)} ms (${record}); peak RSS: original ${mib(peak.original ?? undefined)}, copy ${mib(peak.copy ?? undefined)}`);
     return {
-      keys_differing: rewritten.acked,
-      rewrite_seconds: round(rewritten.seconds, 2),
+      keys_differing: made.keys_differing,
+      rewrite_seconds: made.rewrite_seconds,
       sync_reply: reply,
       sync_ms: round(syncMs, 1),
       sessions,
@@ -480,6 +520,52 @@ async function syncBetweenCopies(dataDir: string): Promise<SyncMeasure> {
     await Promise.all([timedStop(original), timedStop(copy)]);
     await nats[Symbol.asyncDispose]();
     live.nats = undefined;
+  }
+}
+
+/** Phase 6's goals: SYNC answered OK, and both nodes' RSS peaked within the capacity goal (`rss10`: the fill's RSS at 10%). */
+function syncGoals(sync: SyncMeasure | undefined, rss10: number | null): Record<string, ReturnType<typeof goal>> {
+  const peaks = Object.values(sync?.rss_peak_bytes ?? {}).filter((rss) => rss !== null);
+  const peak = peaks.length === 2 ? Math.max(...peaks) : null;
+  return {
+    sync_failed: goal(sync === undefined ? null : Number(sync.sync_reply !== 'OK'), 0),
+    sync_rss_peak_max_1gib: goal(peak, GOALS.rss_100_max_bytes),
+    sync_rss_peak_vs_10_max_1_3: goal(ratio(peak, rss10), GOALS.rss_growth_10_to_100_max),
+  };
+}
+
+/** --pair: phase 6 alone, on copies of the pair `dir` holds (it stays as it was). */
+async function syncKeptPair(dir: string): Promise<void> {
+  const made = JSON.parse(await readFile(join(dir, 'pair.json'), 'utf8')) as PairRecord;
+  progress(`the pair in ${dir}: ${JSON.stringify(made)}`);
+  const dirs = { original: await makeTempDir('capacity'), copy: await makeTempDir('capacity-copy') };
+  try {
+    for (const [name, to] of Object.entries(dirs)) {
+      live.dirs.add(to);
+      progress(`copying ${name} (${mib(await directoryBytes(join(dir, name)))})`);
+      await cp(join(dir, name), to, { recursive: true });
+    }
+    const sync = await syncPair(dirs.original, dirs.copy, made);
+    const goals = syncGoals(sync, made.rss_fill_10);
+    const result = {
+      bench: 'capacity',
+      phase: 'anti-entropy only, on a kept pair',
+      pair: dir,
+      keys: made.keys,
+      node_args: settings.nodeArgs,
+      cpus: availableParallelism(),
+      loadavg_1m: round(loadavg()[0] ?? 0, 2),
+      rss_fill_10: made.rss_fill_10,
+      sync_divergence: made.sync_divergence,
+      sync,
+      goals,
+      goals_met: Object.values(goals).every((g) => g.met),
+    };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } finally {
+    await Promise.all([...live.nodes].map((node) => node.kill()));
+    await live.nats?.[Symbol.asyncDispose]();
+    for (const to of Object.values(dirs)) await removeDir(to);
   }
 }
 
@@ -506,6 +592,7 @@ async function main(): Promise<void> {
     }
     for (const dir of live.dirs) rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
   });
+  if (settings.pair !== undefined) return syncKeptPair(settings.pair);
 
   // Filled in phase by phase, so that a run that fails half-way still reports what it measured.
   const filled: FillState = { acked: 0, seconds: undefined, milestones: new Map(), rssPeak: undefined, ioBefore: undefined, ioAfter: undefined, cpu: undefined };
@@ -539,8 +626,6 @@ async function main(): Promise<void> {
     const cancelledWriteBytes = ioBefore !== undefined && ioAfter !== undefined ? ioAfter.cancelledWriteBytes - ioBefore.cancelledWriteBytes : null;
     const check = m.check;
     const badValues = check === undefined ? null : check.wrong + check.missing + check.errors;
-    const syncPeaks = Object.values(m.sync?.rss_peak_bytes ?? {}).filter((rss) => rss !== null);
-    const syncPeak = syncPeaks.length === 2 ? Math.max(...syncPeaks) : null;
     const problems = [
       ...(check !== undefined && badValues !== 0 ? [`GET check: ${check.wrong} wrong, ${check.missing} missing, ${check.errors} errors`] : []),
       ...(m.dbsize !== undefined && m.dbsize !== settings.keys ? [`DBSIZE ${m.dbsize} after the restarts, ${settings.keys} keys written`] : []),
@@ -553,11 +638,7 @@ async function main(): Promise<void> {
       kill9_first_get_ms: goal(m.afterKill?.first_get_ms, GOALS.kill9_first_get_max_ms),
       // Errors count here too: a GET that did not answer did not return its value.
       wrong_plus_missing: goal(badValues, 0),
-      ...(settings.syncDivergence > 0 && {
-        sync_failed: goal(m.sync === undefined ? null : Number(m.sync.sync_reply !== 'OK'), 0),
-        sync_rss_peak_max_1gib: goal(syncPeak, GOALS.rss_100_max_bytes),
-        sync_rss_peak_vs_10_max_1_3: goal(ratio(syncPeak, rss10), GOALS.rss_growth_10_to_100_max),
-      }),
+      ...(settings.syncDivergence > 0 && syncGoals(m.sync, rss10)),
     };
     const emptyRestart = m.emptyRestart;
     const vsEmpty = (timing: StartTiming | undefined, field: 'port_ms' | 'first_get_ms'): number | null => ratio(timing?.[field], emptyRestart?.[field], 2);
@@ -666,7 +747,7 @@ async function main(): Promise<void> {
     await timedStop(afterKill.node);
 
     // 6. Anti-entropy between the filled node and a copy of it that differs.
-    if (settings.syncDivergence > 0) m.sync = await syncBetweenCopies(dataDir);
+    if (settings.syncDivergence > 0) m.sync = await syncBetweenCopies(dataDir, filled.milestones.get(10)?.rss ?? null);
   } catch (err) {
     // What was measured before the failure, then the failure itself (runBench reports it, exit code 1).
     m.memory ??= await memories();
