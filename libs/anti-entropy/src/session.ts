@@ -94,18 +94,17 @@
  * The ranges cut are those of the differing top ranges: all of them once d exceeds ~16 s (every
  * top range holds a difference), so at most n / r ~ 32 s to 512 s ranges. The session's memory is
  * the sketches and the ops of one round: entries are streamed from the snapshots (scanRange),
- * never collected. What that does not bound, measured between two RocksDB nodes (`npm run
- * bench:capacity`, phase 6, 1% of the keys differing): at 2M keys SYNC converged in 9.5 s, at
- * 5M in 33.5 s (23 round trips over its sessions) with the responder's RSS 172 -> 812 MB, and at
- * 20M a request went unanswered past the 15 s timeout (which op was not traced). One cause at
- * that size: the pieces are one layer below the ranges, and the ranges' layer grows with the
- * shard, so from ~8M keys (16 shards: a top of layer 4, ranges cut on layer 3) the pieces are
- * subtrees of ~256 keys, nearly all of which hold a difference at 1%, and the sketches read
- * nearly every key through tree nodes loaded from storage. Pieces on layer 1 there (tried: up
- * to MAX_PIECES an op) fit 1% but cost 0.1% more than they save (10M keys, 0.1%: 3.34 MB beyond
- * the records against 1.26 MB, 2.4 against 2.8 s of CPU in one run each beside a test run); the
- * layer should follow the density, which a saturated top does not tell, so choosing it costs a
- * round trip. Not done.
+ * never collected. Between two RocksDB nodes (`npm run bench:capacity`, phase 6, 1% of the keys
+ * differing), version 3 converged in 9.5 s at 2M keys and 33.5 s at 5M, and at 20M a request
+ * went unanswered past the 15 s timeout: from ~8M keys (16 shards: a top of layer 4, ranges cut
+ * on layer 3) the pieces are subtrees of ~256 keys, nearly all of which hold a difference at 1%,
+ * so the sketches read nearly every key, through tree nodes loaded from storage, eight shards to
+ * a message. Version 4 (see "Large nodes") converges there: 117 s at 20M keys, both nodes'
+ * RSS at most 1.17x what the fill had at 10% (the capacity goal: 1.3x), 73 round trips (most of
+ * them the repair's fetches and pushes, ~210 bytes sent a key). Pieces always on layer 1 were tried before refinement (up to
+ * MAX_PIECES an op): they fit 1% but cost 0.1% more than they save (10M keys, 0.1%: 3.34 MB
+ * beyond the records against 1.26 MB), which refinement avoids by cutting lower only where the
+ * pieces mostly differ, for a round trip.
  * CPU, for each side: the fingerprints of the pieces (O(1) each from cached node hashes, no
  * SHA-256), then a read of the entries of the differing pieces, a key hash, a version hash and
  * four cell updates each (~0.12 µs warm here, the walk included; the initiator also keeps each
