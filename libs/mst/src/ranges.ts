@@ -157,9 +157,10 @@ function walkPieces(tree: MerkleSearchTree, layer: number, lo: Uint8Array | null
  * The 32-bit fingerprints of the pieces (see walkPieces) of [lo, hi) on layer `layer`. A piece's
  * fingerprint mixes its first key and digest with the cached node hash of the subtree below it:
  * no node below `layer` is read (from memory or storage), and no SHA-256 is computed where the
- * bounds are keys of this tree. Equal pieces give equal fingerprints on every replica (the subtree of a set of keys is
- * canonical); a replica whose keys on those layers differ has another number of pieces. Salted
- * like rangeFingerprint. The tree must not change during the call.
+ * bounds are keys of this tree. Equal pieces give equal fingerprints on every replica (the
+ * subtree of a set of keys is canonical); a replica whose keys on those layers differ has
+ * another number of pieces. Salted like rangeFingerprint. The tree must not change during the
+ * call.
  */
 export function pieceFingerprints(tree: MerkleSearchTree, layer: number, lo: Uint8Array | null, hi: Uint8Array | null, salt: number): Uint32Array {
   const out: number[] = [];
