@@ -4,7 +4,7 @@
  * their entries. Everything reads a frozen tree (a snapshot) and streams its entries: memory is
  * the sketch and the op, never the shard.
  */
-import { type MerkleSearchTree, pieceFingerprints, rangeFingerprint, scanPieces, scanRange } from '#mst';
+import { type EntryVisitor, type MerkleSearchTree, pieceFingerprints, rangeFingerprint, scanPieces, scanRange } from '#mst';
 import { type Pieces, type Span } from './codec.js';
 import { cellsFor, itemHi, itemLo, keyFingerprint, MAX_SKETCH_CELLS, mix, Sketch, versionFingerprint } from './sketch.js';
 
@@ -257,12 +257,23 @@ export function sketchRanges(tree: MerkleSearchTree, ranges: readonly KeyRange[]
   return { sketch, items };
 }
 
-/** The keys in `range` whose fingerprints are in `wanted`, as UTF-8 text with their fingerprints, in key order. */
-export function keysWithFingerprints(tree: MerkleSearchTree, range: KeyRange, wanted: ReadonlySet<number>, salt: number): [key: string, keyFp: number][] {
+/**
+ * The keys in `range` whose fingerprints are in `wanted`, as UTF-8 text with their fingerprints,
+ * in key order; with `scan`, only in the range's pieces a sketch plan read (see ScanPlan).
+ */
+export function keysWithFingerprints(
+  tree: MerkleSearchTree,
+  range: KeyRange,
+  wanted: ReadonlySet<number>,
+  salt: number,
+  scan?: { readonly layer: number; readonly pieces: readonly boolean[] },
+): [key: string, keyFp: number][] {
   const out: [string, number][] = [];
-  scanRange(tree, range.lo, range.hi, (data, keyFrom, keyTo) => {
+  const visit: EntryVisitor = (data, keyFrom, keyTo) => {
     const fp = keyFingerprint(data, keyFrom, keyTo, salt);
     if (wanted.has(fp)) out.push([Buffer.from(data.buffer, data.byteOffset + keyFrom, keyTo - keyFrom).toString('utf8'), fp]);
-  });
+  };
+  if (scan === undefined) scanRange(tree, range.lo, range.hi, visit);
+  else scanPieces(tree, scan.layer, range.lo, range.hi, scan.pieces, visit);
   return out;
 }

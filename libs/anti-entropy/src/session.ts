@@ -586,13 +586,13 @@ class Session {
    * hold differently (fetched with our version, as in v1), ours alone a key the peer lacks
    * (pushed), theirs alone a key we lack (resolved by its fingerprint and fetched in one op).
    */
-  #settleSketch(work: ShardWork, recon: Reconciliation, difference: SketchDifference, scanned: ScannedEntries): void {
+  #settleSketch(work: ShardWork, recon: Reconciliation, difference: SketchDifference, scanned: ScannedEntries, plan: ScanPlan): void {
     // A key's identity in the sketch: its range index and key fingerprint (40 bits, exact in a double).
     const id = (range: number, keyFp: number): number => range * 2 ** 28 + keyFp;
     const theirs = new Set(difference.theirs.map(([hi, lo]) => id(itemRange(hi), itemKeyFingerprint(hi, lo))));
     const now = this.#now();
     const ours: string[] = [];
-    for (const [name, range, keyFp] of this.#ourKeys(recon, difference.mine, scanned)) {
+    for (const [name, range, keyFp] of this.#ourKeys(recon, difference.mine, scanned, plan)) {
       this.#differences++;
       if (theirs.delete(id(range, keyFp))) work.fetch.push(name);
       else ours.push(name);
@@ -618,12 +618,19 @@ class Session {
     if (work.recons.length === 0) work.verify = work.unpeeled ? 'failed' : 'ask';
   }
 
-  /** The keys of our items a sketch peeled, with their ranges and key fingerprints: from the entries the sketch kept, or a second scan of their ranges. */
-  #ourKeys(recon: Reconciliation, mine: readonly [number, number][], scanned: ScannedEntries): [key: string, range: number, keyFp: number][] {
+  /**
+   * The keys of our items a sketch peeled, with their ranges and key fingerprints: from the
+   * entries the sketch kept, or a second scan of what it read of their ranges (`plan`).
+   */
+  #ourKeys(recon: Reconciliation, mine: readonly [number, number][], scanned: ScannedEntries, plan: ScanPlan): [key: string, range: number, keyFp: number][] {
     if (scanned.complete) return scanned.keysOf(mine).map(([key, hi, lo]) => [key, itemRange(hi), itemKeyFingerprint(hi, lo)]);
     const byRange = new Map<number, Set<number>>();
     for (const [hi, lo] of mine) byRange.set(itemRange(hi), (byRange.get(itemRange(hi)) ?? new Set()).add(itemKeyFingerprint(hi, lo)));
-    return [...byRange].flatMap(([range, fps]) => keysWithFingerprints(recon.tree, recon.ranges[range]!, fps, this.#salt).map(([key, keyFp]): [string, number, number] => [key, range, keyFp]));
+    return [...byRange].flatMap(([range, fps]) => {
+      const scan = plan.ranges[range];
+      const within = typeof scan === 'object' ? { layer: plan.layer, pieces: scan } : undefined;
+      return keysWithFingerprints(recon.tree, recon.ranges[range]!, fps, this.#salt, within).map(([key, keyFp]): [string, number, number] => [key, range, keyFp]);
+    });
   }
 
   /** Once a descent is done, its keys become fetches and pushes. */
@@ -910,7 +917,7 @@ class Session {
     const keep = new ScannedEntries(KEPT_ENTRIES);
     const ours = sketchRanges(recon.tree, recon.ranges, plan, result.sketch.cells, this.#salt, keep);
     const difference = ours.sketch.differenceFrom(result.sketch);
-    if (difference !== null) this.#settleSketch(w, recon, difference, keep);
+    if (difference !== null) this.#settleSketch(w, recon, difference, keep, plan);
     // The scans read much of a large shard's tree: its loaded nodes go back to the cache's budget.
     this.#store.trimSnapshot(recon.tree);
     if (difference !== null) return;
