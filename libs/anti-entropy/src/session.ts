@@ -99,8 +99,8 @@
  * went unanswered past the 15 s timeout: from ~8M keys (16 shards: a top of layer 4, ranges cut
  * on layer 3) the pieces are subtrees of ~256 keys, nearly all of which hold a difference at 1%,
  * so the sketches read nearly every key, through tree nodes loaded from storage, eight shards to
- * a message. Version 4 (see "Large nodes") converges there: 117 s at 20M keys, both nodes'
- * RSS at most 1.17x what the fill had at 10% (the capacity goal: 1.3x), 73 round trips (most of
+ * a message. Version 4 (see "Large nodes") converges there: 108 s at 20M keys, both nodes'
+ * RSS at most 1.14x what the fill had at 10% (the capacity goal: 1.3x), 73 round trips (most of
  * them the repair's fetches and pushes, ~210 bytes sent a key). Pieces always on layer 1 were tried before refinement (up to
  * MAX_PIECES an op): they fit 1% but cost 0.1% more than they save (10M keys, 0.1%: 3.34 MB
  * beyond the records against 1.26 MB), which refinement avoids by cutting lower only where the
