@@ -45,7 +45,7 @@
  *
  *   npm run bench:capacity -- --keys 200000
  */
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -126,6 +126,14 @@ const settings = {
 };
 if (!(settings.syncDivergence >= 0 && settings.syncDivergence <= 1)) {
   process.stderr.write('--sync-divergence must be a share of the keys, from 0 (skips the phase) to 1\n');
+  process.exit(2);
+}
+if (settings.keepPair !== undefined && existsSync(join(settings.keepPair, 'original'))) {
+  process.stderr.write(`--keep-pair: ${settings.keepPair} holds a pair already (remove it, or name another directory)\n`);
+  process.exit(2);
+}
+if (settings.pair !== undefined && !existsSync(join(settings.pair, 'pair.json'))) {
+  process.stderr.write(`--pair: no pair.json in ${settings.pair} (keep a pair with --keep-pair first)\n`);
   process.exit(2);
 }
 if (settings.keys >= 1e10) {
