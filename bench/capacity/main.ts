@@ -161,6 +161,13 @@ const lastLines = (text: string, n: number): string => text.split('\n').slice(-n
 /** What the end of the run, or an interrupt, must clean up: the nodes started and the dirs to remove. */
 const live: { nodes: Set<NodeProcess>; dirs: Set<string>; nats: NatsServer | undefined } = { nodes: new Set(), dirs: new Set(), nats: undefined };
 
+/** At the end of a run, whatever still runs is killed and the data dirs are removed. */
+async function cleanUp(): Promise<void> {
+  await Promise.all([...live.nodes].map((node) => node.kill()));
+  await live.nats?.[Symbol.asyncDispose]();
+  for (const dir of live.dirs) await removeDir(dir);
+}
+
 /** A node of ours: the RocksDB engine, the caller's data dir, ephemeral ports. */
 async function launch(dataDir: string, readyTimeoutMs: number, args: readonly string[] = []): Promise<NodeProcess> {
   const node = await startNode({
@@ -571,9 +578,7 @@ async function syncKeptPair(dir: string): Promise<void> {
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
-    await Promise.all([...live.nodes].map((node) => node.kill()));
-    await live.nats?.[Symbol.asyncDispose]();
-    for (const to of Object.values(dirs)) await removeDir(to);
+    await cleanUp();
   }
 }
 
@@ -762,10 +767,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(report(err))}\n`);
     throw err;
   } finally {
-    // Whatever still runs is killed, the data dirs removed.
-    await Promise.all([...live.nodes].map((node) => node.kill()));
-    await live.nats?.[Symbol.asyncDispose]();
-    for (const dir of live.dirs) await removeDir(dir);
+    await cleanUp();
   }
   const result = report();
   if (result['valid'] !== true) {

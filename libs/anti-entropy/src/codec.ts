@@ -703,7 +703,7 @@ function readOp(r: Reader, limits: CodecLimits, maxKey: number, version: Protoco
         for (let f = 0; f < k; f++) fps[f] = r.u32();
         fingerprints.push(fps);
       }
-      return known ? { op: 'sketch', shard, root, salt, cells, spans, pieces: { layer, fingerprints }, known } : { op: 'sketch', shard, root, salt, cells, spans, pieces: { layer, fingerprints } };
+      return { op: 'sketch', shard, root, salt, cells, spans, pieces: { layer, fingerprints }, ...(known && { known }) };
     }
     case 'resolve': {
       const root = r.bytes(HASH_BYTES).slice();

@@ -691,8 +691,7 @@ class Session {
         recon.asked = true;
         recon.attempts++;
         const sketch = { op: 'sketch', shard: w.shard, root: recon.root, salt: this.#salt, cells: recon.cells, spans: recon.spans } as const;
-        if (recon.pieces === undefined) add(w, sketch);
-        else add(w, recon.known ? { ...sketch, pieces: recon.pieces, known: true } : { ...sketch, pieces: recon.pieces });
+        add(w, recon.pieces === undefined ? sketch : { ...sketch, pieces: recon.pieces, ...(recon.known && { known: true as const }) });
       }
       for (const spans of this.#chunks(w.resolve)) add(w, { op: 'resolve', shard: w.shard, root: w.theirs, salt: this.#salt, spans });
       w.resolve = [];
