@@ -99,6 +99,12 @@ export class Shard {
   private readonly treeBehind = new Map<string, Entry | null | undefined>();
 
   private readonly nodes: NodeSource;
+  /**
+   * Whether the shard held a stored tree or entries when it was opened: the scrub checks what a
+   * run before this one left on disk, and a shard that held nothing has only what this run wrote
+   * through its commit groups, which keep the tree and the entries in step by construction.
+   */
+  private heldAtOpen: boolean;
 
   constructor(
     readonly index: number,
@@ -112,6 +118,12 @@ export class Shard {
     this.storedCounts = counts;
     this.nodes = { read: (id) => storage.engine.getNode(index, id) };
     this.tree = MerkleSearchTree.open(this.nodes, root);
+    this.heldAtOpen = root !== null || holdsEntries(storage.engine, index);
+  }
+
+  /** Whether the scrub after this open has anything to compare (see heldAtOpen). */
+  get scrubDue(): boolean {
+    return this.heldAtOpen;
   }
 
   /**
@@ -657,5 +669,14 @@ function footprint(key: string, entry: Entry): number {
       return keyBytes + 8 * (1 + entry.inc.size + entry.dec.size);
     default:
       return keyBytes + 32;
+  }
+}
+
+function holdsEntries(engine: StorageEngine, shard: number): boolean {
+  const scan = engine.scan(shard);
+  try {
+    return scan.next().done !== true;
+  } finally {
+    scan.return();
   }
 }

@@ -89,10 +89,11 @@ export class TreeUpkeep {
    * corrupted behind the store's back (a disk fault, a hand edit) then shows in the shard's root,
    * and anti-entropy fetches it from a peer. Open stays quick; the pass costs a read of the data,
    * and starts `delayMs` after the open, so that it does not slow the node's start and first
-   * requests.
+   * requests. Shards that held nothing at the open are left out (see Shard.scrubDue): a new
+   * node scrubs nothing, rather than what its first clients are writing.
    */
   scrub(onScrubbed: ((result: ScrubResult) => void) | undefined, delayMs: number): void {
-    const { shards } = this.#options;
+    const shards = this.#options.shards.filter((shard) => shard.scrubDue);
     let shard = 0;
     let after: string | undefined;
     let keys = 0;
@@ -123,7 +124,7 @@ export class TreeUpkeep {
         setTimeout(slice, (busy ? SCRUB_BUSY_REST_FACTOR : SCRUB_REST_FACTOR) * (performance.now() - began)).unref();
       } else onScrubbed?.({ keys, repaired });
     };
-    setTimeout(slice, delayMs).unref();
+    setTimeout(() => (shards.length > 0 ? slice() : onScrubbed?.({ keys, repaired })), delayMs).unref();
   }
 
   /** Stops scheduling; the store's close brings the trees up to date and stores them itself. */
