@@ -25,6 +25,11 @@ declare module '@nxtedition/rocksdb' {
     cacheIndexAndFilterBlocks?: boolean;
     compaction?: 'level' | 'universal';
     memtableMemoryBudget?: number;
+    /**
+     * 'point-lookup': a hash index in each data block, Ribbon filters below level 0 (Bloom in
+     * it) and a whole-key Bloom filter in each memtable.
+     */
+    optimize?: 'point-lookup';
   }
   export class RocksLevel {
     constructor(location: string, options?: { keyEncoding?: 'buffer'; valueEncoding?: 'buffer' });

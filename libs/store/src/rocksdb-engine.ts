@@ -182,6 +182,14 @@ export class RocksDbEngine implements StorageEngine {
     // table reader's memory otherwise grows with the data. Level compaction with a 64 MiB write
     // buffer budget (16 MiB memtables): RocksDB replays the unflushed memtables' WAL at every
     // open, so their size is what a restart costs, whatever the data's size.
+    //
+    // Tuned for point lookups: most of a write's reads look for a key nobody wrote yet (its
+    // commit group reads the stored entry first), and a memtable's own filter answers those
+    // without a search of each memtable's skip list (memaslap 10% get / 90% set: 17,324-17,882
+    // against 16,484-16,720 TPS, alternated). The other parts of the preset cost nothing there:
+    // a hash index in each data block for the reads that reach the tables, and Ribbon filters
+    // (about 30% smaller than Bloom's for the same false positives) below level 0. Tables
+    // written before keep their own filters and indexes, which RocksDB reads alike.
     try {
       await this.db.open({
         createIfMissing: true,
@@ -189,6 +197,7 @@ export class RocksDbEngine implements StorageEngine {
         cacheIndexAndFilterBlocks: true,
         compaction: 'level',
         memtableMemoryBudget: MEMTABLE_BUDGET_BYTES,
+        optimize: 'point-lookup',
       });
     } catch (err) {
       throw openFailure(this.location, err);

@@ -332,7 +332,7 @@ export class Store implements Keyspace, ReplicaStore, ShardHost {
     return this.sweeper.expired;
   }
 
-  /** Layers of a shard's Merkle Search Tree: its root's layer + 1 (0 when empty). */
+  /** Layers of a shard's Merkle Search Tree as it stands: its root's layer + 1 (0 when empty). */
   shardHeight(shard: number): number {
     return this.shards[shard]!.height();
   }
