@@ -124,6 +124,28 @@ describe('a persisted Merkle Search Tree', () => {
     expect(store.reads).toBeGreaterThan(path);
   });
 
+  it('keeps the upper layers loaded when what was read exceeds the budget: a later lookup reads its leaf only', () => {
+    const store = new RecordStore();
+    const tree = MerkleSearchTree.fromEntries(Array.from({ length: 20_000 }, (_, i) => [key(i), digest(i, 0)] as const));
+    tree.persistTo(store);
+    const reopened = MerkleSearchTree.open(store, store.persist(tree)!);
+    const lookups = Array.from({ length: 200 }, (_, i) => (i * 7_919) % 20_000);
+    for (let i = 0; i < 20_000; i++) reopened.get(key(i));
+    const everyNode = store.reads;
+    // Every node was read since the last sweep: about a tenth of the tree's bytes keeps the layers above the leaves.
+    reopened.evict(250_000);
+    for (const i of lookups) reopened.get(key(i));
+    const leaves = store.reads - everyNode;
+    expect(leaves).toBeGreaterThan(0);
+    expect(leaves).toBeLessThanOrEqual(lookups.length);
+    // With no room at all, everything below the root goes, as before.
+    reopened.evict(0);
+    reopened.evict(0);
+    const before = store.reads;
+    reopened.get(key(lookups[0]!));
+    expect(store.reads - before).toBeGreaterThan(1);
+  });
+
   it('keeps a snapshot readable while the live tree changes, checkpoints and evicts, as long as freed records are kept', () => {
     const store = new RecordStore();
     const tree = MerkleSearchTree.fromEntries(Array.from({ length: 5_000 }, (_, i) => [key(i), digest(i, 0)] as const));

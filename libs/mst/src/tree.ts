@@ -520,8 +520,11 @@ export class MerkleSearchTree {
   /**
    * Keeps a persisted tree's loaded nodes near `maxBytes`: once nodes worth more than that may
    * have been read or built since the last sweep, stored subtrees that nobody read since then go
-   * back to stubs (a clock-style second chance; the root and unstored nodes stay). Call it between
-   * operations: an operation in progress holds nodes.
+   * back to stubs (a clock-style second chance; the root and unstored nodes stay). When what was
+   * read still exceeds `maxBytes` (writes or walks spread over more of the tree than it holds),
+   * the lowest layers go, as many as it takes: the upper ones, a small share of the nodes that
+   * every path crosses, stay loaded for the next operations. Call it between operations: an
+   * operation in progress holds nodes.
    */
   evict(maxBytes: number): void {
     const root = this.#root;
@@ -529,9 +532,37 @@ export class MerkleSearchTree {
     const estimate = this.#sweptBytes + (createdNodeBytes() - this.#createdAtSweep);
     if (estimate <= maxBytes) return;
     let bytes = this.#sweep(root);
-    if (bytes > maxBytes) bytes = this.#sweep(root);
+    if (bytes > maxBytes) bytes = this.#shed(root, maxBytes);
     this.#sweptBytes = bytes;
     this.#createdAtSweep = createdNodeBytes();
+  }
+
+  /**
+   * Unloads the stored subtrees below the lowest layer that, with every layer above it, fits
+   * `maxBytes` (all below the root when none does); returns the bytes left loaded.
+   */
+  #shed(root: MstNode, maxBytes: number): number {
+    const source = this.#source!;
+    const byLayer: number[] = new Array<number>(root.layer + 1).fill(0);
+    const tally = (node: MstNode): void => {
+      byLayer[node.layer]! += node.data.length + NODE_OVERHEAD_BYTES;
+      for (const child of node.children ?? []) if (child !== null && child.src === null) tally(child);
+    };
+    tally(root);
+    let lowestKept = root.layer;
+    let kept = byLayer[root.layer]!;
+    while (lowestKept > 0 && kept + byLayer[lowestKept - 1]! <= maxBytes) kept += byLayer[--lowestKept]!;
+    let bytes = 0;
+    const visit = (node: MstNode): void => {
+      bytes += node.data.length + NODE_OVERHEAD_BYTES;
+      for (const child of node.children ?? []) {
+        if (child === null || child.src !== null) continue;
+        if (child.id !== 0 && child.layer < lowestKept) unloadNode(child, source);
+        else visit(child);
+      }
+    };
+    visit(root);
+    return bytes;
   }
 
   /** Unloads stored subtrees not read since the last sweep, clears the flag on the rest; returns the bytes left loaded. */
