@@ -3,6 +3,37 @@ import { type ClientHandle, type CommandPort, type CommandStats } from '#command
 import { type Logger } from '#logging';
 import { ProtocolSession, type SessionProtocol, type SessionTimeouts, type SessionTransport } from '#protocol';
 
+/**
+ * The sockets whose replies wait for the end of this turn of the event loop, and how many
+ * uncorks each is owed.
+ *
+ * A session corks its socket while it answers a chunk of requests and uncorks it after; done at
+ * once, that is one write per connection as its chunk is read, and on loopback each write also
+ * wakes the client, whose next request then interrupts the reading of the other connections'
+ * chunks. Put off to the end of the turn (setImmediate runs once the loop has handled every
+ * socket that was ready), every connection's replies leave together: still one write per
+ * connection, but the clients wake once for them all. memaslap 90% get / 10% set, 50
+ * connections, alternated: 37,954-38,894 against 30,434-33,531 TPS; 10/90 unchanged. A reply
+ * waits at most for the rest of its turn, which the sessions' turn budget bounds.
+ */
+const owedUncorks = new Map<Socket, number>();
+let flushScheduled = false;
+
+function flushReplies(): void {
+  flushScheduled = false;
+  // Taken out first: whatever an uncork sets off that corks again is owed to the next flush.
+  const due = [...owedUncorks];
+  owedUncorks.clear();
+  for (const [socket, owed] of due) for (let i = 0; i < owed; i++) socket.uncork();
+}
+
+function uncorkAtTurnEnd(socket: Socket): void {
+  owedUncorks.set(socket, (owedUncorks.get(socket) ?? 0) + 1);
+  if (flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(flushReplies);
+}
+
 /** A socket as a session's transport. */
 function socketTransport(socket: Socket): SessionTransport {
   return {
@@ -18,7 +49,7 @@ function socketTransport(socket: Socket): SessionTransport {
     pauseReading: () => void socket.pause(),
     resumeReading: () => void socket.resume(),
     cork: () => socket.cork(),
-    uncork: () => socket.uncork(),
+    uncork: () => uncorkAtTurnEnd(socket),
     setNoDelay: (noDelay) => void socket.setNoDelay(noDelay),
   };
 }
