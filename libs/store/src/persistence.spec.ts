@@ -390,14 +390,16 @@ function decodeIds(bytes: Uint8Array): number[] {
   return Array.from({ length: buf.length / 8 }, (_, i) => Number(buf.readBigUInt64BE(8 * i)));
 }
 
+/** Polls `done` every 20 ms, for up to 10 s. */
+async function until(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
+
 describe('Store tree snapshots', () => {
   it('keeps the node records a snapshot may read while the live tree moves on, and only then', async () => {
     const engine = new MemoryEngine();
     const store = await Store.open({ engine, shards: 1, nodeId: 'n', treeCacheBytes: 0, checkpointDelayMs: 50 });
-    const until = async (done: () => boolean): Promise<void> => {
-      const deadline = Date.now() + 10_000;
-      while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    };
     await Promise.all(Array.from({ length: 3000 }, (_, i) => set(store, `k${i}`, 'first')));
     await until(() => engine.getMeta('tree/0') !== undefined);
     const snapshot = store.shardSnapshot(0);
@@ -429,8 +431,11 @@ describe('Store scrub', () => {
     });
 
   it('leaves out shards that held nothing at the open, and compares them after the next', async () => {
-    const [store, fresh] = await scrubbed({ engine: new RocksDbEngine(dir), shards: 2, nodeId: 'n' });
+    let fresh: { keys: number; repaired: number } | undefined;
+    const store = await Store.open({ engine: new RocksDbEngine(dir), shards: 2, nodeId: 'n', scrubDelayMs: 200, onScrubbed: (r) => (fresh = r) });
+    // Written before the scrub starts: a scrub of every shard would compare them.
     await Promise.all(Array.from({ length: 500 }, (_, i) => set(store, `k${i}`, `v${i}`)));
+    await until(() => fresh !== undefined);
     expect(fresh).toEqual({ keys: 0, repaired: 0 });
     await store.close();
     const [again, reopened] = await scrubbed({ engine: new RocksDbEngine(dir), shards: 2, nodeId: 'n' });

@@ -100,11 +100,12 @@ export class Shard {
 
   private readonly nodes: NodeSource;
   /**
-   * Whether the shard held a stored tree or entries when it was opened: the scrub checks what a
-   * run before this one left on disk, and a shard that held nothing has only what this run wrote
-   * through its commit groups, which keep the tree and the entries in step by construction.
+   * Whether the scrub after this open has anything to compare: the shard held a stored tree or
+   * entries when it was opened. The scrub checks what a run before this one left on disk; a
+   * shard that held nothing has only what this run wrote through its commit groups, which keep
+   * the tree and the entries in step by construction.
    */
-  private heldAtOpen: boolean;
+  readonly scrubDue: boolean;
 
   constructor(
     readonly index: number,
@@ -118,12 +119,7 @@ export class Shard {
     this.storedCounts = counts;
     this.nodes = { read: (id) => storage.engine.getNode(index, id) };
     this.tree = MerkleSearchTree.open(this.nodes, root);
-    this.heldAtOpen = root !== null || holdsEntries(storage.engine, index);
-  }
-
-  /** Whether the scrub after this open has anything to compare (see heldAtOpen). */
-  get scrubDue(): boolean {
-    return this.heldAtOpen;
+    this.scrubDue = root !== null || holdsEntries(storage.engine, index);
   }
 
   /**
