@@ -43,8 +43,9 @@ describe('a node out of file descriptors', () => {
       await moreAcked(acked, 200, 'before the descriptors run out');
 
       await using bulk = await TextClient.connect(b.process.ports.merklekv, { timeoutMs: 30_000 });
-      // Heard as they come: the process keeps its last 200 lines only, and the failure may come
-      // while the descriptors run out (a flush of the other writer's keys needs a file too).
+      // Heard as they come: the refused reply may reach this process before the log line the
+      // node wrote first (socket and pipe are read apart), and the failure may come while the
+      // descriptors run out (a flush of the other writer's keys needs a file too).
       const health: string[] = [];
       const stopListening = b.process.onLine((line) => {
         if (line.includes('storage writes fail') || line.includes('storage writes resumed')) health.push(line);
