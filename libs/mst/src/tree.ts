@@ -531,24 +531,20 @@ export class MerkleSearchTree {
     if (this.#source === null || root === null || root.src !== null) return;
     const estimate = this.#sweptBytes + (createdNodeBytes() - this.#createdAtSweep);
     if (estimate <= maxBytes) return;
-    let bytes = this.#sweep(root);
-    if (bytes > maxBytes) bytes = this.#shed(root, maxBytes);
+    const byLayer = this.#sweep(root);
+    let bytes = byLayer.reduce((sum, layerBytes) => sum + layerBytes, 0);
+    if (bytes > maxBytes) bytes = this.#shed(root, byLayer, maxBytes);
     this.#sweptBytes = bytes;
     this.#createdAtSweep = createdNodeBytes();
   }
 
   /**
    * Unloads the stored subtrees below the lowest layer that, with every layer above it, fits
-   * `maxBytes` (all below the root when none does); returns the bytes left loaded.
+   * `maxBytes` (all below the root when none does); `byLayer` is what is loaded, layer by layer
+   * (see #sweep). Returns the bytes left loaded.
    */
-  #shed(root: MstNode, maxBytes: number): number {
+  #shed(root: MstNode, byLayer: readonly number[], maxBytes: number): number {
     const source = this.#source!;
-    const byLayer: number[] = new Array<number>(root.layer + 1).fill(0);
-    const tally = (node: MstNode): void => {
-      byLayer[node.layer]! += node.data.length + NODE_OVERHEAD_BYTES;
-      for (const child of node.children ?? []) if (child !== null && child.src === null) tally(child);
-    };
-    tally(root);
     let lowestKept = root.layer;
     let kept = byLayer[root.layer]!;
     while (lowestKept > 0 && kept + byLayer[lowestKept - 1]! <= maxBytes) kept += byLayer[--lowestKept]!;
@@ -565,12 +561,15 @@ export class MerkleSearchTree {
     return bytes;
   }
 
-  /** Unloads stored subtrees not read since the last sweep, clears the flag on the rest; returns the bytes left loaded. */
-  #sweep(root: MstNode): number {
+  /**
+   * Unloads stored subtrees not read since the last sweep, clears the flag on the rest; returns
+   * the bytes left loaded on each layer (index: the layer).
+   */
+  #sweep(root: MstNode): number[] {
     const source = this.#source!;
-    let bytes = 0;
+    const byLayer = new Array<number>(root.layer + 1).fill(0);
     const visit = (node: MstNode): void => {
-      bytes += node.data.length + NODE_OVERHEAD_BYTES;
+      byLayer[node.layer]! += node.data.length + NODE_OVERHEAD_BYTES;
       const c = node.children;
       if (c === null) return;
       for (const child of c) {
@@ -583,7 +582,7 @@ export class MerkleSearchTree {
       }
     };
     visit(root);
-    return bytes;
+    return byLayer;
   }
 
   [Symbol.iterator](): IterableIterator<MstEntry> {
