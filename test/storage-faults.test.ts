@@ -93,14 +93,16 @@ asRoot('storage faults', () => {
       expect(JSON.parse(whileFull.body)).toMatchObject({ problems: { storage: expect.stringContaining('No space left on device') } });
       const storage = async (): Promise<unknown> => ((await (await fetch(`http://127.0.0.1:${node.ports.http}/v1/cluster`)).json()) as { node: { storage: unknown } }).node.storage;
       expect(await storage()).toMatchObject({ state: 'failed', error: expect.stringContaining('No space left on device'), restartRequired: false });
+      // The log line comes through the node's output pipe, and may follow the replies that came through the socket.
       const failedLines = (): number => node.logs().split('\n').filter((l) => l.includes('storage writes fail')).length;
+      await eventually('the node to log that its storage writes fail', () => failedLines() > 0, 5_000);
       expect(failedLines()).toBe(1);
 
       rmSync(filler);
       await eventually('writes to resume once space is back', async () => (await client.request('SET resumed yes')) === 'OK', 20_000);
       expect((await ready()).status).toBe(200);
       expect(await storage()).toEqual({ state: 'ok' });
-      expect(node.logs()).toContain('storage writes resumed');
+      await node.waitForLine((line) => line.includes('storage writes resumed') || undefined, 5_000);
       expect(failedLines()).toBe(1);
 
       for (const [key, v] of acked) expect(await client.request(`GET ${key}`)).toBe(`VALUE ${v}`);
