@@ -2,10 +2,9 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { decodeReply, encodeRequest, type Reply } from '#anti-entropy';
-import { type NatsServer, startNatsServer, startNode, TextClient } from '#testing';
+import { eventually, type NatsServer, startNatsServer, startNode, TextClient } from '#testing';
 import { RocksDbEngine, shardOf } from '#store';
 import { type ClusterNode, startClusterNode, stopClusterNode } from './support/cluster.js';
-import { eventually } from './support/poll.js';
 
 const STREAM = 'MERKLEKV_merkle_kv';
 const DEADLINE_MS = 60_000;

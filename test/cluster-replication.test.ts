@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from '@nats-io/transport-node';
-import { freePort, makeTempDir, type NatsServer, removeDir, startNatsServer } from '#testing';
+import { eventually, freePort, makeTempDir, type NatsServer, removeDir, startNatsServer } from '#testing';
 import { type ClusterNode, startClusterNode, stopClusterNode } from './support/cluster.js';
-import { eventually } from './support/poll.js';
 
 const REPLICATION_DEADLINE_MS = 15_000;
 

@@ -1,8 +1,7 @@
 import { execFile } from 'node:child_process';
 import Memcached from 'memcached';
 import memjs from 'memjs';
-import { type NodeProcess, startNode, TextClient } from '#testing';
-import { eventually } from './support/poll.js';
+import { eventually, type NodeProcess, startNode, TextClient } from '#testing';
 
 /**
  * Stock memcached clients, unchanged, against a node's memcached port: the `memcached` npm

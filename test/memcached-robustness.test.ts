@@ -1,6 +1,5 @@
-import { type NatsServer, type NodeProcess, startNatsServer, startNode, TextClient } from '#testing';
+import { eventually, type NatsServer, type NodeProcess, startNatsServer, startNode, TextClient } from '#testing';
 import { type ClusterNode, startClusterNode, stopClusterNode } from './support/cluster.js';
-import { eventually } from './support/poll.js';
 import { RawClient } from './support/raw-client.js';
 
 /** A binary request header (magic 0x80) and body. */

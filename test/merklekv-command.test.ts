@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { RocksDbEngine, shardOf } from '#store';
-import { makeTempDir, type NatsServer, type NodeProcess, removeDir, repoRoot, startNatsServer, startNode, TextClient } from '#testing';
+import { eventually, makeTempDir, type NatsServer, type NodeProcess, removeDir, repoRoot, startNatsServer, startNode, TextClient } from '#testing';
 import { type ClusterNode, startClusterNode, stopClusterNode } from './support/cluster.js';
-import { eventually } from './support/poll.js';
 
 interface Run {
   readonly code: number;

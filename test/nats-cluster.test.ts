@@ -1,8 +1,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { type NatsCluster, type NatsServer, startNatsCluster } from '#testing';
+import { eventually, type NatsCluster, type NatsServer, startNatsCluster } from '#testing';
 import { startClusterNode, stopClusterNode } from './support/cluster.js';
-import { eventually } from './support/poll.js';
 
 /**
  * Nodes over a 3-server NATS cluster: the stream is replicated three times, so killing one NATS

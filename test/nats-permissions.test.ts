@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { type NatsServer, repoRoot, startNatsServer } from '#testing';
+import { eventually, type NatsServer, repoRoot, startNatsServer } from '#testing';
 import { type ClusterNode, startClusterNode, stopClusterNode } from './support/cluster.js';
-import { eventually } from './support/poll.js';
 
 /**
  * The shipped docker/nats-node-users.conf on a real nats-server: three nodes, each signed in as

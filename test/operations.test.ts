@@ -1,7 +1,6 @@
-import { type NatsServer, startNatsServer, startStoreShard, type StoreShardProcess } from '#testing';
+import { eventually, type NatsServer, startNatsServer, startStoreShard, type StoreShardProcess } from '#testing';
 import { type ClusterNode, startClusterNode, stopClusterNode } from './support/cluster.js';
 import { type Samples, scrape, sum } from './support/metrics.js';
-import { eventually } from './support/poll.js';
 
 const REPLICATION_DEADLINE_MS = 15_000;
 

@@ -1,8 +1,7 @@
 import { connect } from '@nats-io/transport-node';
-import { type NatsServer, type NodeProcess, type ServiceProcess, startNatsServer, startNode, startStoreShard, TextClient } from '#testing';
+import { eventually, type NatsServer, type NodeProcess, type ServiceProcess, startNatsServer, startNode, startStoreShard, TextClient } from '#testing';
 import { shardOf } from '#store';
 import { type ClusterNode, startClusterNode, stopClusterNode } from './support/cluster.js';
-import { eventually } from './support/poll.js';
 
 const REPLICATION_DEADLINE_MS = 15_000;
 

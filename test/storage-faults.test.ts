@@ -3,8 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { repoRoot, startNode, TextClient } from '#testing';
-import { eventually } from './support/poll.js';
+import { eventually, repoRoot, startNode, TextClient } from '#testing';
 
 const ENTRY = join(repoRoot(), 'dist', 'apps', 'node', 'src', 'main.js');
 /** Big enough for RocksDB's preallocated log and a first flush; small enough to fill in a moment. */
@@ -94,8 +93,8 @@ asRoot('storage faults', () => {
       const storage = async (): Promise<unknown> => ((await (await fetch(`http://127.0.0.1:${node.ports.http}/v1/cluster`)).json()) as { node: { storage: unknown } }).node.storage;
       expect(await storage()).toMatchObject({ state: 'failed', error: expect.stringContaining('No space left on device'), restartRequired: false });
       // The log line comes through the node's output pipe, and may follow the replies that came through the socket.
+      await node.waitForLine((line) => line.includes('storage writes fail') || undefined, 5_000);
       const failedLines = (): number => node.logs().split('\n').filter((l) => l.includes('storage writes fail')).length;
-      await eventually('the node to log that its storage writes fail', () => failedLines() > 0, 5_000);
       expect(failedLines()).toBe(1);
 
       rmSync(filler);

@@ -1,8 +1,7 @@
-import { type NatsServer, type NodeProcess, startNatsServer, startNode, startStoreShard, type StoreShardProcess, TextClient } from '#testing';
+import { eventually, type NatsServer, type NodeProcess, startNatsServer, startNode, startStoreShard, type StoreShardProcess, TextClient } from '#testing';
 import { keyHash } from '#telemetry';
 import { type ClusterNode, startClusterNode, stopClusterNode } from './support/cluster.js';
 import { OtlpReceiver, type ReceivedSpan } from './support/otlp.js';
-import { eventually } from './support/poll.js';
 
 const TRACE_DEADLINE_MS = 20_000;
 

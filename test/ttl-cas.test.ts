@@ -1,6 +1,5 @@
-import { type NatsServer, startNatsServer } from '#testing';
+import { eventually, type NatsServer, startNatsServer } from '#testing';
 import { type ClusterNode, startClusterNode, stopClusterNode } from './support/cluster.js';
-import { eventually } from './support/poll.js';
 
 /** Replication and expiry deadlines: a loaded machine can take seconds. */
 const DEADLINE_MS = 20_000;

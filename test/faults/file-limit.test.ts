@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { startNatsServer, TextClient } from '#testing';
+import { eventually, startNatsServer, TextClient } from '#testing';
 import { type ClusterNode, startClusterNode } from '../support/cluster.js';
-import { eventually } from '../support/poll.js';
 import { expectConverged, FAST_ANTI_ENTROPY, moreAcked, stopAll, waitForPeers, Writer } from './support.js';
 
 /** Low enough that the test's idle connections exhaust it in a moment. */

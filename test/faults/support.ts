@@ -1,6 +1,5 @@
-import { type NatsServer, startNatsServer, TextClient } from '#testing';
+import { eventually, type NatsServer, startNatsServer, TextClient } from '#testing';
 import { type ClusterNode, startClusterNode, stopClusterNode } from '../support/cluster.js';
-import { eventually } from '../support/poll.js';
 
 /** Every fault scenario's nodes repair by anti-entropy within seconds, not the default 30 s. */
 export const FAST_ANTI_ENTROPY = ['--anti-entropy-interval', '1'];

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { gunzipSync } from 'node:zlib';
-import { eventually } from './poll.js';
+import { eventually } from '#testing';
 
 /** One span as a collector received it, flattened with its resource's service and node. */
 export interface ReceivedSpan {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assign, type Entry, entryDigest, expiredForm, HybridLogicalClock, type LiveEntry, touch } from '#crdt';
 import { type CommitEvent, RocksDbEngine, Store } from '#store';
+import { eventually } from '#testing';
 
 const SHARDS = 4;
 
@@ -13,14 +14,6 @@ const setExpiring = (store: Store, key: string, ttlMs: number): Promise<Entry | 
 /** Every record of the expiry index, all shards. */
 const indexed = (store: Store, engine: RocksDbEngine): string[] =>
   Array.from({ length: SHARDS }, (_, shard) => engine.expiringKeys(shard, Number.MAX_SAFE_INTEGER, 1e6).map((r) => `${r.key}@${r.at}`)).flat().sort();
-
-async function until(what: string, check: () => boolean, deadlineMs = 10_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 describe('expiry sweeper', () => {
   let dir: string;
@@ -51,7 +44,7 @@ describe('expiry sweeper', () => {
     await store.update('plain', (prev, stamp) => assign(prev, Buffer.from('x'), stamp));
     expect(indexed(store, engine)).toHaveLength(2);
     expect(store.liveKeys).toBe(3);
-    await until('the sweep', () => store.read('soon')?.type === 'tombstone');
+    await eventually('the sweep', () => store.read('soon')?.type === 'tombstone');
     const soon = store.read('soon')!;
     expect(soon.type).toBe('tombstone');
     expect(store.liveKeys).toBe(2);
@@ -84,7 +77,7 @@ describe('expiry sweeper', () => {
     const groups: number[] = [];
     store.onCommit((batch) => groups.push(batch.length));
     // The sweeper empties the backlog 7 keys a turn, each turn once the last one is durable.
-    await until('the backlog to drain', () => store.expiredEntries === 30);
+    await eventually('the backlog to drain', () => store.expiredEntries === 30);
     expect(Math.max(...groups)).toBeLessThanOrEqual(7);
     expect(groups.reduce((a, b) => a + b, 0)).toBe(30);
     expect(indexed(store, engine)).toEqual([]);
@@ -98,7 +91,7 @@ describe('expiry sweeper', () => {
     const store = await Store.open({ engine: new RocksDbEngine(dir), shards: SHARDS, nodeId: 'n1', expirySweepIntervalMs: 20, clock: new HybridLogicalClock({ now: hourAhead }) });
     // Due 100 ms from now by the store's clock, an hour later by Date.now.
     await store.update('k', (prev, stamp) => assign(prev, Buffer.from('v'), stamp, { expiry: { at: hourAhead() + 100, stamp } }));
-    await until('the sweep', () => store.read('k')?.type === 'tombstone');
+    await eventually('the sweep', () => store.read('k')?.type === 'tombstone');
     expect(store.expiredEntries).toBe(1);
     await store.close();
   });

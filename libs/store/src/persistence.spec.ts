@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { assign, encodeEntry, encodeHlc, entryBytes, entryDigest, HybridLogicalClock, increment, isLive, remove, type Entry } from '#crdt';
 import { MerkleSearchTree, recordChildIds, toHex } from '#mst';
 import { MemoryEngine, type PersistOp, RocksDbEngine, shardOf, STORAGE_FORMAT, Store, type StorageEngine } from '#store';
+import { eventually } from '#testing';
 
 const set = (store: Store, key: string, value: string): Promise<Entry | undefined> =>
   store.update(key, (prev, stamp) => assign(prev, Buffer.from(value), stamp));
@@ -390,23 +391,17 @@ function decodeIds(bytes: Uint8Array): number[] {
   return Array.from({ length: buf.length / 8 }, (_, i) => Number(buf.readBigUInt64BE(8 * i)));
 }
 
-/** Polls `done` every 20 ms, for up to 10 s. */
-async function until(done: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-}
-
 describe('Store tree snapshots', () => {
   it('keeps the node records a snapshot may read while the live tree moves on, and only then', async () => {
     const engine = new MemoryEngine();
     const store = await Store.open({ engine, shards: 1, nodeId: 'n', treeCacheBytes: 0, checkpointDelayMs: 50 });
     await Promise.all(Array.from({ length: 3000 }, (_, i) => set(store, `k${i}`, 'first')));
-    await until(() => engine.getMeta('tree/0') !== undefined);
+    await eventually('the first checkpoint', () => engine.getMeta('tree/0') !== undefined, 10_000);
     const snapshot = store.shardSnapshot(0);
     const before = [...snapshot.entries()].map((e) => toHex(e.digest));
     await Promise.all(Array.from({ length: 3000 }, (_, i) => set(store, `k${i}`, 'second')));
     // The next checkpoint lists what it freed in a graveyard instead of deleting it.
-    await until(() => [...engine.graves(0)].length > 0);
+    await eventually('a graveyard record', () => [...engine.graves(0)].length > 0, 10_000);
     expect([...engine.graves(0)].length).toBeGreaterThan(0);
     expect([...snapshot.entries()].map((e) => toHex(e.digest))).toEqual(before);
     await store.close();
@@ -435,7 +430,7 @@ describe('Store scrub', () => {
     const store = await Store.open({ engine: new RocksDbEngine(dir), shards: 2, nodeId: 'n', scrubDelayMs: 200, onScrubbed: (r) => (fresh = r) });
     // Written before the scrub starts: a scrub of every shard would compare them.
     await Promise.all(Array.from({ length: 500 }, (_, i) => set(store, `k${i}`, `v${i}`)));
-    await until(() => fresh !== undefined);
+    await eventually('the scrub', () => fresh !== undefined, 10_000);
     expect(fresh).toEqual({ keys: 0, repaired: 0 });
     await store.close();
     const [again, reopened] = await scrubbed({ engine: new RocksDbEngine(dir), shards: 2, nodeId: 'n' });

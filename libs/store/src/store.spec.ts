@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assign, counterValue, entryBytes, increment, remove, type Entry, type Stamp } from '#crdt';
 import { MemoryEngine, type PersistOp, RocksDbEngine, type StorageEngine, type StorageFaultEvent, Store } from '#store';
+import { eventually } from '#testing';
 
 const text = (e: Entry | undefined): string | undefined => {
   const bytes = e && entryBytes(e);
@@ -129,7 +130,7 @@ describe('Store', () => {
     expect(store.storageState).toMatchObject({ state: 'failed', waitingFor: 'the disk is full' });
 
     engine.diskFull = false;
-    await until(() => store.storageState.state === 'ok');
+    await eventually('storage to be ok again', () => store.storageState.state === 'ok', 5_000);
     expect(engine.reopens).toBe(1);
     await set(store, 'b', 'later');
     expect(text(store.read('b'))).toBe('later');
@@ -146,7 +147,7 @@ describe('Store', () => {
     engine.failAfterStoring = true;
     await expect(set(store, 'b', 'stored anyway')).rejects.toMatchObject({ code: 'STORAGE' });
     engine.diskFull = false;
-    await until(() => events.length === 2);
+    await eventually('two commit events', () => events.length === 2, 5_000);
     expect(events.map((e) => e.kind)).toEqual(['failed', 'restart-required']);
     expect(store.storageState).toMatchObject({ state: 'failed', restartRequired: true });
     await expect(set(store, 'c', 'x')).rejects.toMatchObject({ message: expect.stringContaining('restart the node') });
@@ -402,9 +403,3 @@ class FailingEngine extends MemoryEngine implements StorageEngine {
   }
 }
 
-async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; !condition(); i++) {
-    if (i > 500) throw new Error('condition not met within 5 s');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

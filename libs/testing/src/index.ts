@@ -26,6 +26,7 @@ export {
   type StartNodeOptions,
   type StoreShardProcess,
 } from './node.js';
+export { eventually } from './poll.js';
 export { isProcessAlive, ManagedProcess, type OutputStream, type ProcessExit, type SpawnOptions, type WaitForLineOptions } from './process.js';
 export { type CertFiles, makeTestCa, pem, type TestCa } from './pki.js';
 export { TextClient, type TextClientOptions } from './text-client.js';
