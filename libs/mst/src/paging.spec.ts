@@ -132,8 +132,8 @@ describe('a persisted Merkle Search Tree', () => {
     const lookups = Array.from({ length: 200 }, (_, i) => (i * 7_919) % 20_000);
     for (let i = 0; i < 20_000; i++) reopened.get(key(i));
     const everyNode = store.reads;
-    // Every node was read since the last sweep: about a tenth of the tree's bytes keeps the layers above the leaves.
-    reopened.evict(250_000);
+    // Every node was read since the last sweep: about a quarter of the tree's bytes keeps the layers above the leaves.
+    reopened.evict(600_000);
     for (const i of lookups) reopened.get(key(i));
     const leaves = store.reads - everyNode;
     expect(leaves).toBeGreaterThan(0);
@@ -143,6 +143,19 @@ describe('a persisted Merkle Search Tree', () => {
     reopened.evict(0);
     const before = store.reads;
     reopened.get(key(lookups[0]!));
+    expect(store.reads - before).toBeGreaterThan(1);
+  });
+
+  it("counts the stubs a kept layer holds: a budget for layer 1's own bytes, not for its leaves' stubs, sheds it too", () => {
+    const store = new RecordStore();
+    const tree = MerkleSearchTree.fromEntries(Array.from({ length: 20_000 }, (_, i) => [key(i), digest(i, 0)] as const));
+    tree.persistTo(store);
+    const reopened = MerkleSearchTree.open(store, store.persist(tree)!);
+    for (let i = 0; i < 20_000; i++) reopened.get(key(i));
+    // Layer 1 here: ~80 nodes, ~80 KB of their own, holding ~1,300 leaf stubs (~230 KB).
+    reopened.evict(250_000);
+    const before = store.reads;
+    reopened.get(key(4_321));
     expect(store.reads - before).toBeGreaterThan(1);
   });
 

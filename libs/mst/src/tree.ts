@@ -205,8 +205,16 @@ export interface KeyRange {
 let epochs = 0;
 const nextEpoch = (): number => ++epochs;
 
-/** Heap bytes of a loaded node beyond its data: object, typed array, children array (estimate). */
-const NODE_OVERHEAD_BYTES = 250;
+/**
+ * Heap bytes a loaded node holds, as heap snapshots of a node at 5M keys count them: its data; the
+ * typed array and buffer objects around it (184); its children array (48) and one node object a
+ * child (168, and its slot), loaded or a stub. The stubs count: a layer loaded above unloaded ones
+ * holds a stub for every child, ~17 a node, about three times the node's own bytes, and keeping
+ * that layer must fit them in the budget too.
+ */
+function heldBytes(node: MstNode): number {
+  return node.data.length + 184 + (node.children === null ? 0 : 48 + node.children.length * 176);
+}
 
 /**
  * Where structural changes of a persisted tree report the stored records they replace; null
@@ -550,7 +558,7 @@ export class MerkleSearchTree {
     while (lowestKept > 0 && kept + byLayer[lowestKept - 1]! <= maxBytes) kept += byLayer[--lowestKept]!;
     let bytes = 0;
     const visit = (node: MstNode): void => {
-      bytes += node.data.length + NODE_OVERHEAD_BYTES;
+      bytes += heldBytes(node);
       for (const child of node.children ?? []) {
         if (child === null || child.src !== null) continue;
         if (child.id !== 0 && child.layer < lowestKept) unloadNode(child, source);
@@ -569,7 +577,7 @@ export class MerkleSearchTree {
     const source = this.#source!;
     const byLayer = new Array<number>(root.layer + 1).fill(0);
     const visit = (node: MstNode): void => {
-      byLayer[node.layer]! += node.data.length + NODE_OVERHEAD_BYTES;
+      byLayer[node.layer]! += heldBytes(node);
       const c = node.children;
       if (c === null) return;
       for (const child of c) {
