@@ -2,11 +2,11 @@
  * An R3 stream on a 3-server NATS cluster: replication rides out the loss of the server that
  * leads the stream.
  */
-import { startNatsCluster } from '#testing';
+import { eventually, startNatsCluster } from '#testing';
 import { type ChangeRecord } from './ports.js';
 import { ensureStream } from './stream.js';
 import { replicationSubjects } from './subjects.js';
-import { changeId, eventually } from './testing/fakes.js';
+import { changeId } from './testing/fakes.js';
 import { testClient } from './testing/nats.js';
 import { fakeNode } from './testing/node.js';
 
@@ -35,7 +35,7 @@ describe('on a 3-server NATS cluster', () => {
     })();
     const progress = (): string =>
       `b applied ${b.sink.changes.size} of ${written.length}; a: ${JSON.stringify(a.publisher.stats)}; b: ${JSON.stringify(b.subscriber.stats)}`;
-    await eventually(() => b.sink.changes.size >= 50, progress, 30_000);
+    await eventually(progress, () => b.sink.changes.size >= 50, 30_000);
 
     const leaderName = (await a.client.jsm.streams.info(stream)).cluster?.leader;
     const leader = cluster.servers.find((s) => s.name === leaderName);
@@ -46,16 +46,16 @@ describe('on a 3-server NATS cluster', () => {
 
     // Publishing and consumption continue past the kill (a new leader is elected).
     await eventually(
-      () => b.sink.changes.size >= writtenAtKill + 100,
       () => `${progress()}; at the kill: ${appliedAtKill}/${writtenAtKill}`,
+      () => b.sink.changes.size >= writtenAtKill + 100,
       30_000,
     );
     writing = false;
     await writer;
 
     await eventually(
-      () => a.outbox.depth === 0 && written.every((r) => b.sink.changes.has(changeId(r))),
       () => `outbox ${a.outbox.depth}; ${progress()}`,
+      () => a.outbox.depth === 0 && written.every((r) => b.sink.changes.has(changeId(r))),
       30_000,
     );
     expect(b.sink.ids()).toEqual(written.map(changeId).sort());

@@ -1,4 +1,4 @@
-import { type NatsServer, startNatsServer } from '#testing';
+import { eventually, type NatsServer, startNatsServer } from '#testing';
 import {
   type Announcement,
   Membership,
@@ -7,7 +7,6 @@ import {
   decodeAnnouncement,
   encodeAnnouncement,
 } from './membership.js';
-import { eventually } from './testing/fakes.js';
 import { type TestClient, testClient } from './testing/nats.js';
 
 let nats: NatsServer;
@@ -118,8 +117,8 @@ describe('Membership', () => {
     await using a = await member('a', cluster);
     await using b = await member('b', cluster);
     await eventually(
-      () => a.membership.peer('b')?.state === 'alive' && b.membership.peer('a')?.state === 'alive',
       () => `${JSON.stringify(a.membership.view())} / ${JSON.stringify(b.membership.view())}`,
+      () => a.membership.peer('b')?.state === 'alive' && b.membership.peer('a')?.state === 'alive',
     );
     expect(a.membership.view()).toEqual([
       expect.objectContaining({
@@ -142,17 +141,17 @@ describe('Membership', () => {
     const cluster = newCluster();
     await using a = await member('a', cluster);
     const b = await member('b', cluster);
-    await eventually(() => a.membership.peer('b')?.state === 'alive', () => 'b never seen');
+    await eventually('a to see b alive', () => a.membership.peer('b')?.state === 'alive');
     // A crash: b's connection goes away without a goodbye.
     await b.client.nc.close();
-    await eventually(() => a.membership.peer('b')?.state === 'dead', () => a.transitions().join(' '));
+    await eventually(() => a.transitions().join(' '), () => a.membership.peer('b')?.state === 'dead');
     expect(a.transitions()).toEqual(['b:new>alive', 'b:alive>suspect', 'b:suspect>dead']);
     await b.membership.stop();
 
     await using b2 = await member('b', cluster);
-    await eventually(() => a.membership.peer('b')?.state === 'alive', () => a.transitions().join(' '));
+    await eventually(() => a.transitions().join(' '), () => a.membership.peer('b')?.state === 'alive');
     expect(a.transitions().at(-1)).toBe('b:dead>alive');
-    await eventually(() => b2.membership.peer('a')?.state === 'alive', () => b2.transitions().join(' '));
+    await eventually(() => b2.transitions().join(' '), () => b2.membership.peer('a')?.state === 'alive');
   }, 20_000);
 
   it('a node that leaves gracefully is dead at once, never suspect', async () => {
@@ -160,9 +159,9 @@ describe('Membership', () => {
     // Long timeouts: only the `leaving` announcement can make b dead within the test.
     await using a = await member('a', cluster, { suspectAfterMs: 30_000, deadAfterMs: 60_000 });
     const b = await member('b', cluster);
-    await eventually(() => a.membership.peer('b')?.state === 'alive', () => 'b never seen');
+    await eventually('a to see b alive', () => a.membership.peer('b')?.state === 'alive');
     await b[Symbol.asyncDispose]();
-    await eventually(() => a.membership.peer('b')?.state === 'dead', () => a.transitions().join(' '), 5_000);
+    await eventually(() => a.transitions().join(' '), () => a.membership.peer('b')?.state === 'dead', 5_000);
     expect(a.transitions()).toEqual(['b:new>alive', 'b:alive>dead']);
     expect(a.membership.peer('b')?.leaving).toBe(true);
   }, 20_000);
@@ -177,8 +176,8 @@ describe('Membership', () => {
     raw.nc.publish(subject, encodeAnnouncement({ ...announcement, id: 'z', startedAt: 2_000 }));
     raw.nc.publish(subject, encodeAnnouncement({ ...announcement, id: 'z', startedAt: 1_000, version: 'old' }));
     await raw.nc.flush();
-    await eventually(() => a.membership.stats.garbage === 3 && a.membership.peer('z') !== undefined, () => JSON.stringify(a.membership.stats));
-    await eventually(() => a.membership.stats.received >= 2, () => JSON.stringify(a.membership.stats));
+    await eventually(() => JSON.stringify(a.membership.stats), () => a.membership.stats.garbage === 3 && a.membership.peer('z') !== undefined);
+    await eventually(() => JSON.stringify(a.membership.stats), () => a.membership.stats.received >= 2);
     expect(a.membership.peer('z')).toMatchObject({ startedAt: 2_000, version: '0.1.0' });
     expect(a.membership.view().map((p) => p.id)).toEqual(['z']);
   }, 20_000);
@@ -187,7 +186,7 @@ describe('Membership', () => {
     const cluster = newCluster();
     await using a = await member('a', cluster);
     await using b = await member('b', cluster);
-    await eventually(() => a.membership.peer('b')?.state === 'alive' && b.membership.peer('a')?.state === 'alive', () => 'not seen');
+    await eventually('a and b to see each other alive', () => a.membership.peer('b')?.state === 'alive' && b.membership.peer('a')?.state === 'alive');
     // Freeze this process (both nodes) for longer than deadAfterMs.
     const frozenUntil = Date.now() + 1_500;
     while (Date.now() < frozenUntil) {
@@ -197,7 +196,7 @@ describe('Membership', () => {
     expect(a.membership.stats.timeoutFactor).toBeGreaterThan(1);
     // Let the timers and the queued announcements run: nobody becomes suspect.
     const received = a.membership.stats.received;
-    await eventually(() => a.membership.stats.received > received + 5, () => JSON.stringify(a.membership.stats));
+    await eventually(() => JSON.stringify(a.membership.stats), () => a.membership.stats.received > received + 5);
     expect(a.transitions()).toEqual(['b:new>alive']);
     expect(b.transitions()).toEqual(['a:new>alive']);
   }, 20_000);

@@ -2,14 +2,14 @@
  * The publisher and the subscriber end to end, through a real nats-server, between fake nodes
  * (in-memory outbox and sink behind the real ports).
  */
-import { type NatsServer, startNatsServer } from '#testing';
+import { eventually, type NatsServer, startNatsServer } from '#testing';
 import { CHANGE_FORMAT_VERSION, encodeChange } from './change-codec.js';
 import { type ChangeRecord } from './ports.js';
 import { OutboxPublisher } from './publisher.js';
 import { type ConsumerBacklog } from './subscriber.js';
 import { ensureStream } from './stream.js';
 import { replicationSubjects } from './subjects.js';
-import { FakeOutbox, changeId, entryChange, eventually, range, stampOf } from './testing/fakes.js';
+import { FakeOutbox, changeId, entryChange, range, stampOf } from './testing/fakes.js';
 import { type FakeNode, fakeNode, traceparentOf } from './testing/node.js';
 import { testClient } from './testing/nats.js';
 
@@ -38,8 +38,8 @@ async function settledBacklog(node: FakeNode): Promise<ConsumerBacklog> {
 
 async function drained(node: FakeNode, what = node.id): Promise<void> {
   await eventually(
-    () => node.outbox.depth === 0 && node.publisher.stats.inFlight === 0,
     () => `${what}: outbox depth ${node.outbox.depth}, publisher ${JSON.stringify(node.publisher.stats)}`,
+    () => node.outbox.depth === 0 && node.publisher.stats.inFlight === 0,
     15_000,
   );
 }
@@ -47,8 +47,8 @@ async function drained(node: FakeNode, what = node.id): Promise<void> {
 async function received(node: FakeNode, expected: readonly string[], timeoutMs = 15_000): Promise<void> {
   const want = new Set(expected);
   await eventually(
-    () => [...want].every((id) => node.sink.changes.has(id)),
     () => `${node.id} has ${[...want].filter((id) => node.sink.changes.has(id)).length}/${want.size}; ${JSON.stringify(node.subscriber.stats)}`,
+    () => [...want].every((id) => node.sink.changes.has(id)),
     timeoutMs,
   );
 }
@@ -77,8 +77,8 @@ describe('OutboxPublisher + ChangeSubscriber', () => {
     await drained(a);
     await drained(b);
     await eventually(
-      () => a.subscriber.stats.skippedOwn === 600 && b.subscriber.stats.skippedOwn === 200,
       () => `skippedOwn ${a.subscriber.stats.skippedOwn}, ${b.subscriber.stats.skippedOwn}`,
+      () => a.subscriber.stats.skippedOwn === 600 && b.subscriber.stats.skippedOwn === 200,
     );
 
     expect(b.sink.ids()).toEqual(ids(fromA));
@@ -134,7 +134,7 @@ describe('OutboxPublisher + ChangeSubscriber', () => {
     for (const r of records) replay.append(() => r);
     const again = new OutboxPublisher({ nc: a.client.nc, source: replay, cluster });
     again.start();
-    await eventually(() => replay.depth === 0, () => `replay depth ${replay.depth}`);
+    await eventually(() => `replay depth ${replay.depth}`, () => replay.depth === 0);
     await again.stop();
     expect(again.stats).toMatchObject({ published: 50, duplicates: 50, acked: 50 });
     // One raw retry with the same msgID, as after a lost PubAck.
@@ -143,8 +143,8 @@ describe('OutboxPublisher + ChangeSubscriber', () => {
 
     expect((await a.client.jsm.streams.info(subjects.stream)).state.messages).toBe(50);
     await eventually(
-      () => b.subscriber.stats.inFlight === 0,
       () => 'subscriber busy',
+      () => b.subscriber.stats.inFlight === 0,
     );
     expect(await settledBacklog(b)).toMatchObject({ pending: 0, ackPending: 0 });
     expect(b.sink.calls).toBe(50);
@@ -170,7 +170,7 @@ describe('OutboxPublisher + ChangeSubscriber', () => {
     await raw.js.publish(subjects.changes(3), valid);
 
     await received(b, ['node-a:1']);
-    await eventually(() => b.subscriber.stats.garbage === 6, () => JSON.stringify(b.subscriber.stats));
+    await eventually(() => JSON.stringify(b.subscriber.stats), () => b.subscriber.stats.garbage === 6);
     expect(b.warnings.filter((w) => w.msg.includes('malformed'))).toHaveLength(6);
     expect(b.warnings[0]?.fields).toMatchObject({ subject: subjects.changes(3) });
     // Termed, not left pending or redelivered.
@@ -199,13 +199,13 @@ describe('OutboxPublisher + ChangeSubscriber', () => {
     const after = a.outbox.set('after', '3');
 
     await received(b, [changeId(flaky), changeId(after)]);
-    await eventually(() => b.subscriber.stats.givenUp === 1, () => JSON.stringify(b.subscriber.stats));
+    await eventually(() => JSON.stringify(b.subscriber.stats), () => b.subscriber.stats.givenUp === 1);
     expect(failures.get(changeId(flaky))).toBe(3);
     expect(failures.get(changeId(poison))).toBe(4);
     expect(b.sink.changes.has(changeId(poison))).toBe(false);
     expect(b.subscriber.stats).toMatchObject({ failures: 6, givenUp: 1, applied: 2 });
     expect(b.warnings.some((w) => w.msg.includes('giving up') && w.fields?.['deliveries'] === 4)).toBe(true);
-    await eventually(() => b.subscriber.stats.inFlight === 0, () => 'busy');
+    await eventually('the subscriber to finish what it has in flight', () => b.subscriber.stats.inFlight === 0);
     expect(await settledBacklog(b)).toMatchObject({ pending: 0, ackPending: 0 });
   }, 30_000);
 
@@ -233,7 +233,7 @@ describe('OutboxPublisher + ChangeSubscriber', () => {
 
     // Pause in the middle of a stream of changes: pause() returns once no merge is running.
     const during = range(100).map((i) => a.outbox.set(`during${i}`, 'y', i % 4));
-    await eventually(() => b.sink.changes.size > 20, () => 'nothing applied yet');
+    await eventually('more than 20 changes applied on b', () => b.sink.changes.size > 20);
     await b.subscriber.pause();
     expect(b.sink.running).toBe(0);
     const calls = b.sink.calls;
@@ -242,8 +242,8 @@ describe('OutboxPublisher + ChangeSubscriber', () => {
     // Two full pull periods (1 s each) with the changes in the stream: still nothing applied.
     const until = Date.now() + 2_200;
     await eventually(
-      () => b.sink.calls !== calls || Date.now() > until,
       () => 'unreachable',
+      () => b.sink.calls !== calls || Date.now() > until,
     );
     expect(b.sink.calls).toBe(calls);
     expect(b.subscriber.stats.paused).toBe(true);
@@ -299,7 +299,7 @@ describe('through a NATS outage', () => {
       ...range(50).map((i) => b.outbox.set(`bdown${i}`, 'y', i % 8)),
     ];
     // The publishers notice: publishes time out, they back off and probe.
-    await eventually(() => a.publisher.stats.failures > 0, () => JSON.stringify(a.publisher.stats));
+    await eventually(() => JSON.stringify(a.publisher.stats), () => a.publisher.stats.failures > 0);
     expect(a.outbox.depth).toBe(150);
 
     await server.restart();

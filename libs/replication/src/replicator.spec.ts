@@ -4,9 +4,9 @@
  */
 import { connect } from '@nats-io/transport-node';
 import { PrometheusMetrics } from '#telemetry';
-import { type NatsServer, startNatsServer } from '#testing';
+import { eventually, type NatsServer, startNatsServer } from '#testing';
 import { Replicator, type ReplicatorOptions } from './replicator.js';
-import { FakeOutbox, RecordingSink, changeId, eventually, registerEntry } from './testing/fakes.js';
+import { FakeOutbox, RecordingSink, changeId, registerEntry } from './testing/fakes.js';
 
 let nats: NatsServer;
 let clusters = 0;
@@ -107,8 +107,8 @@ describe('Replicator', () => {
     expect(draws).toEqual([1, 2, 3]);
     expect(node.logged.filter((l) => l.msg.startsWith('NATS unreachable'))).toHaveLength(1);
     await eventually(
-      () => node.replicator.readinessProblem() === undefined,
       () => String(node.replicator.readinessProblem()),
+      () => node.replicator.readinessProblem() === undefined,
     );
     expect(node.replicator.view().node.connected).toBe(true);
   });
@@ -122,12 +122,12 @@ describe('Replicator', () => {
     b.clock = 1_001_500;
     const change = a.outbox.append((seq) => ({ kind: 'entry', origin: 'a', seq, shard: 3, key: 'k', entry: registerEntry('a', 'v', 1_000_000) }));
     await eventually(
-      () => b.sink.changes.has(changeId(change)) && a.outbox.depth === 0,
       () => `b holds ${b.sink.ids().join(',')}; a's outbox ${a.outbox.depth}`,
+      () => b.sink.changes.has(changeId(change)) && a.outbox.depth === 0,
     );
     await eventually(
-      () => sees(b, 'a') && sees(a, 'b'),
       () => JSON.stringify(b.replicator.view().peers),
+      () => sees(b, 'a') && sees(a, 'b'),
     );
     b.clock = 1_001_750;
     const peer = b.replicator.view().peers.find((p) => p.id === 'a')!;
@@ -168,16 +168,16 @@ describe('Replicator', () => {
     await a.replicator.setReplication(true);
     expect(a.replicator.replicating).toBe(true);
     await eventually(
-      () => b.sink.changes.has(changeId(held)) && a.outbox.depth === 0,
       () => `b holds ${b.sink.ids().join(',')}; a's outbox ${a.outbox.depth}`,
+      () => b.sink.changes.has(changeId(held)) && a.outbox.depth === 0,
     );
     let settled = false;
     await eventually(
+      () => 'a never settled',
       () => {
         void a.replicator.settled().then((s) => (settled = s));
         return settled;
       },
-      () => 'a never settled',
     );
   });
 
@@ -185,8 +185,8 @@ describe('Replicator', () => {
     await using a = testNode('a', newCluster(), { enabled: false, outboxReadyLimit: 2 });
     await a.replicator.whenStarted();
     await eventually(
-      () => a.replicator.readinessProblem() === undefined,
       () => String(a.replicator.readinessProblem()),
+      () => a.replicator.readinessProblem() === undefined,
     );
     for (const key of ['x', 'y', 'z']) a.outbox.set(key, 'v');
     expect(a.replicator.readinessProblem()).toBe('the outbox holds 3 unpublished changes (limit 2)');
@@ -196,8 +196,8 @@ describe('Replicator', () => {
   it('stopped before NATS answered: never starts, and stops at once', async () => {
     const node = testNode('a', newCluster(), { connect: () => Promise.reject(new Error('connection refused')), setupRetry: { initialMs: 60_000, maxMs: 60_000 } });
     await eventually(
-      () => node.logged.some((l) => l.msg.startsWith('NATS unreachable')),
       () => 'no attempt yet',
+      () => node.logged.some((l) => l.msg.startsWith('NATS unreachable')),
     );
     await node[Symbol.asyncDispose]();
     expect(await node.replicator.whenStarted()).toBeUndefined();

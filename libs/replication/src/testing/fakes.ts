@@ -123,14 +123,5 @@ export function entryChange(origin: string, seq: bigint, shard: number, key: str
   return { kind: 'entry', origin, seq, shard, key, entry: registerEntry(origin, value) };
 }
 
-/** Polls `check` until it returns true (or a truthy value), or fails with `describe()` after `timeoutMs`. */
-export async function eventually(check: () => boolean, describe: () => string, timeoutMs = 10_000, everyMs = 20): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${describe()}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 /** An array of 0..n-1. */
 export const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
