@@ -93,7 +93,7 @@ asRoot('storage faults', () => {
       const storage = async (): Promise<unknown> => ((await (await fetch(`http://127.0.0.1:${node.ports.http}/v1/cluster`)).json()) as { node: { storage: unknown } }).node.storage;
       expect(await storage()).toMatchObject({ state: 'failed', error: expect.stringContaining('No space left on device'), restartRequired: false });
       // The log line comes through the node's output pipe, and may follow the replies that came through the socket.
-      await node.waitForLine((line) => line.includes('storage writes fail') || undefined, 5_000);
+      await node.waitForLine('storage writes fail', 5_000);
       const failedLines = (): number => node.logs().split('\n').filter((l) => l.includes('storage writes fail')).length;
       expect(failedLines()).toBe(1);
 
@@ -101,7 +101,7 @@ asRoot('storage faults', () => {
       await eventually('writes to resume once space is back', async () => (await client.request('SET resumed yes')) === 'OK', 20_000);
       expect((await ready()).status).toBe(200);
       expect(await storage()).toEqual({ state: 'ok' });
-      await node.waitForLine((line) => line.includes('storage writes resumed') || undefined, 5_000);
+      await node.waitForLine('storage writes resumed', 5_000);
       expect(failedLines()).toBe(1);
 
       for (const [key, v] of acked) expect(await client.request(`GET ${key}`)).toBe(`VALUE ${v}`);

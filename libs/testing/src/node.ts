@@ -67,8 +67,8 @@ export interface ServiceProcess extends AsyncDisposable {
   kill(): Promise<number>;
   /** Calls `listener` for every later output line; returns the unsubscribe function. */
   onLine(listener: (line: string) => void): () => void;
-  /** Waits for an output line, already printed or later, that `match` accepts (e.g. a log message); rejects on exit. */
-  waitForLine<T>(match: (line: string) => T | undefined, timeoutMs?: number): Promise<T>;
+  /** Waits for an output line, already printed or later, that holds `text` (a log message) and resolves with it; rejects on exit or at the deadline, naming the text. */
+  waitForLine(text: string, timeoutMs?: number): Promise<string>;
 }
 
 /** A node or gateway process: a service with client ports. */
@@ -229,7 +229,8 @@ async function launch<R extends { record: Record<string, unknown> }>(
     stop: (signal: NodeJS.Signals = 'SIGTERM') => proc.stop(signal, stopTimeoutMs),
     kill: () => proc.kill(),
     onLine: (listener) => proc.onLine((line) => listener(line)),
-    waitForLine: (match, timeoutMs = 10_000) => proc.waitForLine((line) => match(line), { timeoutMs, what: 'expected output line', includePast: true }),
+    waitForLine: (text, timeoutMs = 10_000) =>
+      proc.waitForLine((line) => (line.includes(text) ? line : undefined), { timeoutMs, what: `a line with "${text}"`, includePast: true }),
     async [Symbol.asyncDispose]() {
       await proc.stop('SIGTERM', stopTimeoutMs);
       if (ownsDir) await removeDir(dataDir);
