@@ -62,6 +62,8 @@ export interface LoadResult {
   readonly depth: number;
   /** Replies completed in the measured window. */
   readonly ops: number;
+  /** Every reply of the run, the warm-up's and the last in flight after the window too: what a server's CPU over the whole run was spent on. */
+  readonly replies: number;
   /** Length of the measured window. */
   readonly seconds: number;
   readonly opsPerSec: number;
@@ -166,6 +168,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const histogram = new LatencyHistogram();
   let phase = counted || (options.warmupMs ?? 0) <= 0 ? Phase.Measure : Phase.Warmup;
   let ops = 0;
+  let replies = 0;
   let errors = 0;
   let misses = 0;
   let issued = 0;
@@ -196,6 +199,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         connections: options.connections,
         depth,
         ops,
+        replies,
         seconds,
         opsPerSec: ops / seconds,
         errors,
@@ -242,6 +246,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         head = (head + 1) % depth;
         pending -= 1;
         inFlight -= 1;
+        replies += 1;
         lastProgress = now;
         if (phase === Phase.Measure) {
           ops += 1;
@@ -316,6 +321,7 @@ export function mergeResults(results: readonly LoadResult[]): LoadResult {
     connections: sum((r) => r.connections),
     depth: first.depth,
     ops: sum((r) => r.ops),
+    replies: sum((r) => r.replies),
     seconds: Math.max(...results.map((r) => r.seconds)),
     // Each worker measured its own (nearly identical) window: rates add up.
     opsPerSec: sum((r) => r.opsPerSec),

@@ -1,4 +1,4 @@
-import { measureProcessesCpu, parseProcStat, processCpuSeconds } from './proc-cpu.js';
+import { cpuBetween, cpuMicrosPerOp, cpuSum, measureProcessesCpu, parseProcStat, parseProcStatName, processCpuSeconds, threadPart, threadsCpuSeconds } from './proc-cpu.js';
 
 describe('parseProcStat', () => {
   it('adds utime and stime, in seconds', () => {
@@ -23,5 +23,35 @@ describe('processCpuSeconds', () => {
     expect(processCpuSeconds(2 ** 30)).toBeUndefined();
     const done = measureProcessesCpu({ gone: 2 ** 30 });
     expect(done()).toEqual({});
+  });
+});
+
+describe('threads of a process', () => {
+  it('reads a thread\'s name, parentheses and spaces included', () => {
+    expect(parseProcStatName('42 (rocksdb:low) S 1 42 42 0 -1 4194304 100 0 0 0 10 5 0 0 20 0 1 0 1 1 1')).toBe('rocksdb:low');
+    expect(parseProcStatName('42 (my (odd) name) S 1')).toBe('my (odd) name');
+    expect(parseProcStatName('garbage')).toBeUndefined();
+  });
+
+  it("counts the thread whose id is the pid as the event loop, RocksDB's by name, the rest as other", () => {
+    expect(threadPart(100, 100, 'node')).toBe('event_loop');
+    expect(threadPart(100, 101, 'rocksdb:high')).toBe('rocksdb');
+    expect(threadPart(100, 102, 'node')).toBe('other');
+    expect(threadPart(100, 103, 'V8 DefaultWorke')).toBe('other');
+  });
+
+  it('splits this process so that the parts add up to its total, and nothing for a pid that does not exist', () => {
+    expect(threadsCpuSeconds(2 ** 30)).toBeUndefined();
+    if (process.platform !== 'linux') return;
+    const cpu = threadsCpuSeconds(process.pid)!;
+    expect(cpu.event_loop).toBeGreaterThanOrEqual(0);
+    expect(cpu.rocksdb).toBe(0);
+    expect(cpu.event_loop + cpu.rocksdb + cpu.other).toBeCloseTo(cpu.total, 1);
+  });
+
+  it('gives what periods used, in microseconds per operation', () => {
+    const used = cpuBetween({ total: 1, event_loop: 0.5, rocksdb: 0.2, other: 0.3 }, { total: 3, event_loop: 1.7, rocksdb: 0.4, other: 0.9 });
+    expect(cpuMicrosPerOp(used, 40_000)).toEqual({ total: 50, event_loop: 30, rocksdb: 5, other: 15 });
+    expect(cpuMicrosPerOp(cpuSum([used, used]), 40_000)).toEqual({ total: 100, event_loop: 60, rocksdb: 10, other: 30 });
   });
 });

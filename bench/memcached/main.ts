@@ -7,7 +7,9 @@
  * 90% get / 10% set and 10% get / 90% set. Rounds alternate which server goes first, so a drift
  * of the machine's load does not favour one side. Prints one JSON line: TPS per server and mix
  * (total operations over total time of its rounds), memaslap's own error and verification
- * counts, and the ratios ours/memcached.
+ * counts, and the ratios ours/memcached. With them, each server's CPU per operation over its runs
+ * (`server_cpu_us_per_op`, from /proc; the node's split as bench:protocol's): what an operation
+ * cost the server, beside how many it served.
  *
  *   npm run bench:memcached -- --seconds 5 --rounds 2
  *
@@ -24,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { startMemcached, startNode, type MemcachedServer, type NodeProcess } from '#testing';
 import { killQuietly, onInterrupt, positive, runBench } from '../lib/cli.js';
 import { benchCommandLine } from '../lib/flags.js';
+import { cpuBetween, cpuMicrosPerOp, cpuSum, threadsCpuSeconds, type ThreadsCpu } from '../lib/proc-cpu.js';
 
 const GOAL = { ratio_90_10: 0.5, ratio_10_90: 0.3 } as const;
 
@@ -64,6 +67,15 @@ const MIXES = [
 type MixName = (typeof MIXES)[number]['name'];
 type ServerName = 'merklekv' | 'memcached';
 
+/** One server's figures for one mix, as the report prints them. */
+interface Summary {
+  readonly tps: number;
+  readonly errors: number;
+  readonly verify_failed: number;
+  readonly get_misses: number;
+  readonly server_cpu_us_per_op?: ThreadsCpu | { readonly total: number };
+}
+
 const progress = (message: string): void => {
   process.stderr.write(`[bench:memcached] ${message}\n`);
 };
@@ -76,6 +88,8 @@ interface Run {
   readonly errors: number;
   readonly verifyFailed: number;
   readonly getMisses: number;
+  /** CPU seconds the server used during the run (undefined without /proc). */
+  readonly serverCpu?: ThreadsCpu;
 }
 
 const figure = (output: string, name: string): number => Number(new RegExp(`^${name}: (\\d+)`, 'm').exec(output)?.[1] ?? 'NaN');
@@ -173,6 +187,7 @@ async function main(): Promise<void> {
     node = await startNode({ tempLabel: 'bench-memcached' });
     memcached = await startMemcached({ threads: settings.memcachedThreads });
     const ports: Record<ServerName, number> = { merklekv: node.ports.memcached!, memcached: memcached.port };
+    const pids: Record<ServerName, number> = { merklekv: node.pid, memcached: memcached.pid };
     progress(`node memcached port ${ports.merklekv}, memcached ${ports.memcached}`);
 
     const runs: Record<ServerName, Record<MixName, Run[]>> = {
@@ -183,7 +198,10 @@ async function main(): Promise<void> {
       const order: ServerName[] = round % 2 === 0 ? ['memcached', 'merklekv'] : ['merklekv', 'memcached'];
       for (const mix of MIXES) {
         for (const server of order) {
-          const run = await memaslap(ports[server], configs.get(mix.name)!);
+          const before = threadsCpuSeconds(pids[server]);
+          const measured = await memaslap(ports[server], configs.get(mix.name)!);
+          const after = threadsCpuSeconds(pids[server]);
+          const run = before && after ? { ...measured, serverCpu: cpuBetween(before, after) } : measured;
           runs[server][mix.name].push(run);
           progress(
             `round ${round + 1} ${server} ${mix.name}: ${Math.round(run.ops / run.seconds)} TPS, errors ${run.errors}, ` +
@@ -193,21 +211,25 @@ async function main(): Promise<void> {
       }
     }
 
-    const summary = (server: ServerName, mix: MixName): Record<string, number> => {
+    const summary = (server: ServerName, mix: MixName): Summary => {
       const all = runs[server][mix];
       const ops = all.reduce((sum, r) => sum + r.ops, 0);
       const seconds = all.reduce((sum, r) => sum + r.seconds, 0);
+      const used = all.map((r) => r.serverCpu);
+      const perOp = used.every((u) => u !== undefined) ? cpuMicrosPerOp(cpuSum(used), ops) : undefined;
       return {
         tps: Math.round(ops / seconds),
         errors: all.reduce((sum, r) => sum + r.errors, 0),
         verify_failed: all.reduce((sum, r) => sum + r.verifyFailed, 0),
         get_misses: all.reduce((sum, r) => sum + r.getMisses, 0),
+        // memcached's threads' names say nothing of their work: its total only.
+        ...(perOp && { server_cpu_us_per_op: server === 'memcached' ? { total: perOp.total } : perOp }),
       };
     };
     const figures = Object.fromEntries(
       (['merklekv', 'memcached'] as const).map((server) => [server, Object.fromEntries(MIXES.map((mix) => [mix.name, summary(server, mix.name)]))]),
-    ) as Record<ServerName, Record<MixName, Record<string, number>>>;
-    const ratio = (mix: MixName): number => Math.round((figures.merklekv[mix]['tps']! / figures.memcached[mix]['tps']!) * 1000) / 1000;
+    ) as Record<ServerName, Record<MixName, Summary>>;
+    const ratio = (mix: MixName): number => Math.round((figures.merklekv[mix].tps / figures.memcached[mix].tps) * 1000) / 1000;
     const ratios = { ratio_90_10: ratio('90_10'), ratio_10_90: ratio('10_90') };
     const secured = settings.tls || settings.auth ? { secured: await securedComparison() } : {};
     const report = {
@@ -227,7 +249,7 @@ async function main(): Promise<void> {
       ...secured,
     };
     const bad = (['merklekv', 'memcached'] as const).flatMap((server) =>
-      MIXES.filter((mix) => figures[server][mix.name]['errors']! > 0 || figures[server][mix.name]['verify_failed']! > 0).map((mix) => `${server} ${mix.name}`),
+      MIXES.filter((mix) => figures[server][mix.name].errors > 0 || figures[server][mix.name].verify_failed > 0).map((mix) => `${server} ${mix.name}`),
     );
     if (bad.length > 0) {
       progress(`invalid run: errors or failed verifications in ${bad.join(', ')}`);

@@ -10,7 +10,10 @@
  *
  * The generator runs in worker threads of this process, outside both servers, and the CPU it
  * used is reported (`loadgen_cpu`, in cores): when it nears one core per generator thread the
- * figure measures the generator as much as the server, memcached's first.
+ * figure measures the generator as much as the server, memcached's first. Each server's CPU per
+ * reply over its phases (`server_cpu_us_per_op`, from /proc; a node's split into its event loop,
+ * RocksDB's background threads and the rest: the write thread, V8's helpers) says what a reply
+ * cost the server, beside how many it served.
  *
  *   npm run bench:protocol -- --connections 50 --seconds 5 --rounds 2 --keys 10000 --value-bytes 100
  *
@@ -30,6 +33,7 @@ import { killQuietly, onInterrupt, positive, runBench } from '../lib/cli.js';
 import { benchCommandLine } from '../lib/flags.js';
 import { LatencyHistogram } from '../lib/histogram.js';
 import { benchKey, benchValue, runLoad, runLoadInWorkers, summarize, type LoadOp, type LoadResult } from '../lib/loadgen.js';
+import { cpuBetween, cpuMicrosPerOp, cpuSum, threadsCpuSeconds, type ThreadsCpu } from '../lib/proc-cpu.js';
 import { protocols, type ProtocolName } from '../lib/protocols.js';
 
 const GOAL = { get_ratio: 0.5, set_ratio: 0.3 } as const;
@@ -92,6 +96,8 @@ interface Target {
   readonly label: Label;
   readonly name: ProtocolName;
   readonly port: number;
+  /** The server's process, whose CPU each phase reads. */
+  readonly pid: number;
   readonly tlsCa?: string;
   readonly auth?: { readonly user: string; readonly password: string };
 }
@@ -105,6 +111,8 @@ interface PhaseRun {
   readonly result: LoadResult;
   /** CPU the generator used, in cores, averaged over the phase. */
   readonly cpu: number;
+  /** CPU seconds the server used over the whole phase, warm-up included (undefined without /proc). */
+  readonly serverCpu: ThreadsCpu | undefined;
 }
 
 async function preload(target: Target): Promise<void> {
@@ -146,6 +154,7 @@ async function checkValue(target: Target): Promise<void> {
 
 async function phase(target: Target, op: LoadOp, round: number): Promise<PhaseRun> {
   const cpuBefore = process.cpuUsage();
+  const serverBefore = threadsCpuSeconds(target.pid);
   const wallBefore = performance.now();
   const result = await runLoadInWorkers(
     {
@@ -163,6 +172,7 @@ async function phase(target: Target, op: LoadOp, round: number): Promise<PhaseRu
     },
     settings.threads,
   );
+  const serverAfter = threadsCpuSeconds(target.pid);
   const cpu = process.cpuUsage(cpuBefore);
   const cores = (cpu.user + cpu.system) / 1000 / (performance.now() - wallBefore);
   const s = summarize(result);
@@ -170,11 +180,14 @@ async function phase(target: Target, op: LoadOp, round: number): Promise<PhaseRu
     `round ${round + 1} ${target.label} ${op}: ${s.ops_s} ops/s, p50 ${s.p50_ms} ms, p99 ${s.p99_ms} ms, ` +
       `errors ${s.errors}, misses ${s.misses}, loadgen ${cores.toFixed(2)} cores`,
   );
-  return { result, cpu: cores };
+  return { result, cpu: cores, serverCpu: serverBefore && serverAfter && cpuBetween(serverBefore, serverAfter) };
 }
 
+/** One server's figures for one operation, as the report prints them. */
+type Figures = Record<string, number | number[] | ThreadsCpu | { readonly total: number }>;
+
 /** Sequential rounds of one server and operation, as one figure: total ops over total time. */
-function combine(runs: readonly PhaseRun[]): Record<string, number | number[]> {
+function combine(label: Label, runs: readonly PhaseRun[]): Figures {
   const histogram = new LatencyHistogram();
   let ops = 0;
   let seconds = 0;
@@ -197,10 +210,23 @@ function combine(runs: readonly PhaseRun[]): Record<string, number | number[]> {
     misses,
     rounds_ops_s: runs.map((r) => Math.round(r.result.opsPerSec)),
     loadgen_cpu: Math.round(Math.max(...runs.map((r) => r.cpu)) * 100) / 100,
+    ...serverCpuPerOp(label, runs),
   };
 }
 
-function prefixed(op: LoadOp, figures: Record<string, number | number[]>): Record<string, number | number[]> {
+/**
+ * The server's CPU per reply over the phases (warm-up and all: every reply the generator got), by
+ * thread for a node (see ThreadsCpu); only the total for memcached, whose threads' names say
+ * nothing of their work. What each reply cost the server, beside how many it served.
+ */
+function serverCpuPerOp(label: Label, runs: readonly PhaseRun[]): { server_cpu_us_per_op?: ThreadsCpu | { total: number } } {
+  const used = runs.map((r) => r.serverCpu);
+  if (used.some((u) => u === undefined)) return {};
+  const perOp = cpuMicrosPerOp(cpuSum(used as ThreadsCpu[]), runs.reduce((sum, r) => sum + r.result.replies, 0));
+  return { server_cpu_us_per_op: label === 'memcached' ? { total: perOp.total } : perOp };
+}
+
+function prefixed(op: LoadOp, figures: Figures): Figures {
   return Object.fromEntries(Object.entries(figures).map(([k, v]) => [`${op}_${k}`, v]));
 }
 
@@ -221,8 +247,8 @@ async function main(): Promise<void> {
   await using secured = settings.tls || settings.auth ? await startSecuredNode(live) : undefined;
 
   const targets: Target[] = [
-    { label: 'memcached', name: 'memcached', port: mc.port },
-    { label: 'merklekv', name: settings.protocol, port: nodePort(kv) },
+    { label: 'memcached', name: 'memcached', port: mc.port, pid: mc.pid },
+    { label: 'merklekv', name: settings.protocol, port: nodePort(kv), pid: kv.pid },
     ...(secured ? [secured.target] : []),
   ];
   for (const target of targets) {
@@ -239,11 +265,11 @@ async function main(): Promise<void> {
     }
   }
 
-  const figuresOf = (label: Label): Record<LoadOp, Record<string, number | number[]>> => {
+  const figuresOf = (label: Label): Record<LoadOp, Figures> => {
     const byOp = runs.get(label)!;
-    return { get: combine(byOp.get), set: combine(byOp.set) };
+    return { get: combine(label, byOp.get), set: combine(label, byOp.set) };
   };
-  const figures: Partial<Record<Label, Record<LoadOp, Record<string, number | number[]>>>> = Object.fromEntries(targets.map((t) => [t.label, figuresOf(t.label)]));
+  const figures: Partial<Record<Label, Record<LoadOp, Figures>>> = Object.fromEntries(targets.map((t) => [t.label, figuresOf(t.label)]));
   const ratio = (of: Label, to: Label, op: LoadOp): number => Math.round(((figures[of]![op]['ops_s'] as number) / (figures[to]![op]['ops_s'] as number)) * 1000) / 1000;
   const getRatio = ratio('merklekv', 'memcached', 'get');
   const setRatio = ratio('merklekv', 'memcached', 'set');
@@ -313,7 +339,7 @@ async function startSecuredNode(live: { secured?: NodeProcess }): Promise<{ targ
   live.secured = node;
   progress(`secured node (tls ${settings.tls}, auth ${settings.auth}) pid ${node.pid} on port ${nodePort(node)}`);
   return {
-    target: { label: 'secured', name: settings.protocol, port: nodePort(node), ...(tlsCa !== undefined && { tlsCa }), ...(settings.auth && { auth: BENCH_USER }) },
+    target: { label: 'secured', name: settings.protocol, port: nodePort(node), pid: node.pid, ...(tlsCa !== undefined && { tlsCa }), ...(settings.auth && { auth: BENCH_USER }) },
     async [Symbol.asyncDispose]() {
       await node[Symbol.asyncDispose]();
       await removeDir(dir);
