@@ -1,4 +1,4 @@
-import { cpuBetween, cpuMicrosPerOp, cpuSum, measureProcessesCpu, parseProcStat, parseProcStatName, processCpuSeconds, threadPart, threadsCpuSeconds } from './proc-cpu.js';
+import { cpuBetween, cpuMicrosPerOp, cpuPerOperation, cpuSum, measureProcessesCpu, parseProcStat, parseProcStatName, processCpuSeconds, threadPart, threadsCpuSeconds } from './proc-cpu.js';
 
 describe('parseProcStat', () => {
   it('adds utime and stime, in seconds', () => {
@@ -53,5 +53,8 @@ describe('threads of a process', () => {
     const used = cpuBetween({ total: 1, event_loop: 0.5, rocksdb: 0.2, other: 0.3 }, { total: 3, event_loop: 1.7, rocksdb: 0.4, other: 0.9 });
     expect(cpuMicrosPerOp(used, 40_000)).toEqual({ total: 50, event_loop: 30, rocksdb: 5, other: 15 });
     expect(cpuMicrosPerOp(cpuSum([used, used]), 40_000)).toEqual({ total: 100, event_loop: 60, rocksdb: 10, other: 30 });
+    expect(cpuPerOperation([used, used], 40_000, true)).toEqual({ total: 100, event_loop: 60, rocksdb: 10, other: 30 });
+    expect(cpuPerOperation([used, used], 40_000, false)).toEqual({ total: 100 });
+    expect(cpuPerOperation([used, undefined], 40_000, true)).toBeUndefined();
   });
 });

@@ -117,3 +117,14 @@ export const cpuSum = (periods: readonly ThreadsCpu[]): ThreadsCpu => byPart((pa
 
 /** Microseconds per operation (rounded) of what `ops` operations used. */
 export const cpuMicrosPerOp = (used: ThreadsCpu, ops: number): ThreadsCpu => byPart((part) => Math.round((used[part] * 1e6) / ops));
+
+/**
+ * What a server used per operation over several runs, in microseconds: split by thread, or the
+ * total alone (for a server whose threads' names say nothing of their work, like memcached);
+ * undefined when a run has no reading.
+ */
+export function cpuPerOperation(runs: readonly (ThreadsCpu | undefined)[], ops: number, split: boolean): ThreadsCpu | { readonly total: number } | undefined {
+  if (!runs.every((used) => used !== undefined)) return undefined;
+  const perOp = cpuMicrosPerOp(cpuSum(runs), ops);
+  return split ? perOp : { total: perOp.total };
+}

@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { startMemcached, startNode, type MemcachedServer, type NodeProcess } from '#testing';
 import { killQuietly, onInterrupt, positive, runBench } from '../lib/cli.js';
 import { benchCommandLine } from '../lib/flags.js';
-import { cpuBetween, cpuMicrosPerOp, cpuSum, threadsCpuSeconds, type ThreadsCpu } from '../lib/proc-cpu.js';
+import { cpuBetween, cpuPerOperation, threadsCpuSeconds, type ThreadsCpu } from '../lib/proc-cpu.js';
 
 const GOAL = { ratio_90_10: 0.5, ratio_10_90: 0.3 } as const;
 
@@ -215,15 +215,14 @@ async function main(): Promise<void> {
       const all = runs[server][mix];
       const ops = all.reduce((sum, r) => sum + r.ops, 0);
       const seconds = all.reduce((sum, r) => sum + r.seconds, 0);
-      const used = all.map((r) => r.serverCpu);
-      const perOp = used.every((u) => u !== undefined) ? cpuMicrosPerOp(cpuSum(used), ops) : undefined;
+      // memcached's threads' names say nothing of their work: its total only.
+      const perOp = cpuPerOperation(all.map((r) => r.serverCpu), ops, server !== 'memcached');
       return {
         tps: Math.round(ops / seconds),
         errors: all.reduce((sum, r) => sum + r.errors, 0),
         verify_failed: all.reduce((sum, r) => sum + r.verifyFailed, 0),
         get_misses: all.reduce((sum, r) => sum + r.getMisses, 0),
-        // memcached's threads' names say nothing of their work: its total only.
-        ...(perOp && { server_cpu_us_per_op: server === 'memcached' ? { total: perOp.total } : perOp }),
+        ...(perOp && { server_cpu_us_per_op: perOp }),
       };
     };
     const figures = Object.fromEntries(

@@ -33,7 +33,7 @@ import { killQuietly, onInterrupt, positive, runBench } from '../lib/cli.js';
 import { benchCommandLine } from '../lib/flags.js';
 import { LatencyHistogram } from '../lib/histogram.js';
 import { benchKey, benchValue, runLoad, runLoadInWorkers, summarize, type LoadOp, type LoadResult } from '../lib/loadgen.js';
-import { cpuBetween, cpuMicrosPerOp, cpuSum, threadsCpuSeconds, type ThreadsCpu } from '../lib/proc-cpu.js';
+import { cpuBetween, cpuPerOperation, threadsCpuSeconds, type ThreadsCpu } from '../lib/proc-cpu.js';
 import { protocols, type ProtocolName } from '../lib/protocols.js';
 
 const GOAL = { get_ratio: 0.5, set_ratio: 0.3 } as const;
@@ -219,11 +219,10 @@ function combine(label: Label, runs: readonly PhaseRun[]): Figures {
  * thread for a node (see ThreadsCpu); only the total for memcached, whose threads' names say
  * nothing of their work. What each reply cost the server, beside how many it served.
  */
-function serverCpuPerOp(label: Label, runs: readonly PhaseRun[]): { server_cpu_us_per_op?: ThreadsCpu | { total: number } } {
-  const used = runs.map((r) => r.serverCpu);
-  if (used.some((u) => u === undefined)) return {};
-  const perOp = cpuMicrosPerOp(cpuSum(used as ThreadsCpu[]), runs.reduce((sum, r) => sum + r.result.replies, 0));
-  return { server_cpu_us_per_op: label === 'memcached' ? { total: perOp.total } : perOp };
+function serverCpuPerOp(label: Label, runs: readonly PhaseRun[]): { server_cpu_us_per_op?: ThreadsCpu | { readonly total: number } } {
+  const replies = runs.reduce((sum, r) => sum + r.result.replies, 0);
+  const perOp = cpuPerOperation(runs.map((r) => r.serverCpu), replies, label !== 'memcached');
+  return perOp === undefined ? {} : { server_cpu_us_per_op: perOp };
 }
 
 function prefixed(op: LoadOp, figures: Figures): Figures {
