@@ -1,4 +1,4 @@
-import { cpuBetween, cpuMicrosPerOp, cpuPerOperation, cpuSum, measureProcessesCpu, parseProcStat, parseProcStatName, processCpuSeconds, threadPart, threadsCpuSeconds } from './proc-cpu.js';
+import { cpuBetween, cpuMicrosPerOp, cpuPerOperation, cpuSum, measureProcessesCpu, measureThreadsCpu, parseProcStat, parseProcStatName, processCpuSeconds, threadPart, threadsCpuSeconds } from './proc-cpu.js';
 
 describe('parseProcStat', () => {
   it('adds utime and stime, in seconds', () => {
@@ -47,6 +47,16 @@ describe('threads of a process', () => {
     expect(cpu.event_loop).toBeGreaterThanOrEqual(0);
     expect(cpu.rocksdb).toBeGreaterThanOrEqual(0); // a store another spec opened in this worker has RocksDB's threads here
     expect(cpu.event_loop + cpu.rocksdb + cpu.other).toBeCloseTo(cpu.total, 1);
+  });
+
+  it('measures what a process used since it started measuring, and nothing for a pid that does not exist', () => {
+    expect(measureThreadsCpu(2 ** 30)()).toBeUndefined();
+    if (process.platform !== 'linux') return;
+    const since = measureThreadsCpu(process.pid);
+    // Busy for 60 ms of CPU (not of wall time, which a loaded machine may spend elsewhere): several of /proc's 10 ms ticks.
+    const start = process.cpuUsage();
+    while (process.cpuUsage(start).user < 60_000);
+    expect(since()!.event_loop).toBeGreaterThan(0);
   });
 
   it('gives what periods used, in microseconds per operation', () => {

@@ -112,18 +112,33 @@ const byPart = (value: (part: keyof ThreadsCpu) => number): ThreadsCpu =>
 /** What was used between two readings. */
 export const cpuBetween = (before: ThreadsCpu, after: ThreadsCpu): ThreadsCpu => byPart((part) => after[part] - before[part]);
 
+/**
+ * Starts measuring a process's CPU by thread (as {@link measureProcessesCpu} does a process's);
+ * the returned function gives what it used since, or undefined when either reading failed.
+ */
+export function measureThreadsCpu(pid: number): () => ThreadsCpu | undefined {
+  const before = threadsCpuSeconds(pid);
+  return () => {
+    const after = threadsCpuSeconds(pid);
+    return before && after && cpuBetween(before, after);
+  };
+}
+
 /** Several periods' use as one. */
 export const cpuSum = (periods: readonly ThreadsCpu[]): ThreadsCpu => byPart((part) => periods.reduce((sum, used) => sum + used[part], 0));
 
 /** Microseconds per operation (rounded) of what `ops` operations used. */
 export const cpuMicrosPerOp = (used: ThreadsCpu, ops: number): ThreadsCpu => byPart((part) => Math.round((used[part] * 1e6) / ops));
 
+/** CPU per operation as the benches report it: by thread, or the total alone. */
+export type CpuPerOp = ThreadsCpu | { readonly total: number };
+
 /**
  * What a server used per operation over several runs, in microseconds: split by thread, or the
  * total alone (for a server whose threads' names say nothing of their work, like memcached);
  * undefined when a run has no reading.
  */
-export function cpuPerOperation(runs: readonly (ThreadsCpu | undefined)[], ops: number, split: boolean): ThreadsCpu | { readonly total: number } | undefined {
+export function cpuPerOperation(runs: readonly (ThreadsCpu | undefined)[], ops: number, split: boolean): CpuPerOp | undefined {
   if (!runs.every((used) => used !== undefined)) return undefined;
   const perOp = cpuMicrosPerOp(cpuSum(runs), ops);
   return split ? perOp : { total: perOp.total };

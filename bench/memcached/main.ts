@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { startMemcached, startNode, type MemcachedServer, type NodeProcess } from '#testing';
 import { killQuietly, onInterrupt, positive, runBench } from '../lib/cli.js';
 import { benchCommandLine } from '../lib/flags.js';
-import { cpuBetween, cpuPerOperation, threadsCpuSeconds, type ThreadsCpu } from '../lib/proc-cpu.js';
+import { type CpuPerOp, cpuPerOperation, measureThreadsCpu, type ThreadsCpu } from '../lib/proc-cpu.js';
 
 const GOAL = { ratio_90_10: 0.5, ratio_10_90: 0.3 } as const;
 
@@ -73,7 +73,7 @@ interface Summary {
   readonly errors: number;
   readonly verify_failed: number;
   readonly get_misses: number;
-  readonly server_cpu_us_per_op?: ThreadsCpu | { readonly total: number };
+  readonly server_cpu_us_per_op?: CpuPerOp;
 }
 
 const progress = (message: string): void => {
@@ -198,10 +198,10 @@ async function main(): Promise<void> {
       const order: ServerName[] = round % 2 === 0 ? ['memcached', 'merklekv'] : ['merklekv', 'memcached'];
       for (const mix of MIXES) {
         for (const server of order) {
-          const before = threadsCpuSeconds(pids[server]);
+          const serverCpuSince = measureThreadsCpu(pids[server]);
           const measured = await memaslap(ports[server], configs.get(mix.name)!);
-          const after = threadsCpuSeconds(pids[server]);
-          const run = before && after ? { ...measured, serverCpu: cpuBetween(before, after) } : measured;
+          const serverCpu = serverCpuSince();
+          const run: Run = serverCpu === undefined ? measured : { ...measured, serverCpu };
           runs[server][mix.name].push(run);
           progress(
             `round ${round + 1} ${server} ${mix.name}: ${Math.round(run.ops / run.seconds)} TPS, errors ${run.errors}, ` +

@@ -33,7 +33,7 @@ import { killQuietly, onInterrupt, positive, runBench } from '../lib/cli.js';
 import { benchCommandLine } from '../lib/flags.js';
 import { LatencyHistogram } from '../lib/histogram.js';
 import { benchKey, benchValue, runLoad, runLoadInWorkers, summarize, type LoadOp, type LoadResult } from '../lib/loadgen.js';
-import { cpuBetween, cpuPerOperation, threadsCpuSeconds, type ThreadsCpu } from '../lib/proc-cpu.js';
+import { type CpuPerOp, cpuPerOperation, measureThreadsCpu, type ThreadsCpu } from '../lib/proc-cpu.js';
 import { protocols, type ProtocolName } from '../lib/protocols.js';
 
 const GOAL = { get_ratio: 0.5, set_ratio: 0.3 } as const;
@@ -154,7 +154,7 @@ async function checkValue(target: Target): Promise<void> {
 
 async function phase(target: Target, op: LoadOp, round: number): Promise<PhaseRun> {
   const cpuBefore = process.cpuUsage();
-  const serverBefore = threadsCpuSeconds(target.pid);
+  const serverCpuSince = measureThreadsCpu(target.pid);
   const wallBefore = performance.now();
   const result = await runLoadInWorkers(
     {
@@ -172,7 +172,7 @@ async function phase(target: Target, op: LoadOp, round: number): Promise<PhaseRu
     },
     settings.threads,
   );
-  const serverAfter = threadsCpuSeconds(target.pid);
+  const serverCpu = serverCpuSince();
   const cpu = process.cpuUsage(cpuBefore);
   const cores = (cpu.user + cpu.system) / 1000 / (performance.now() - wallBefore);
   const s = summarize(result);
@@ -180,11 +180,11 @@ async function phase(target: Target, op: LoadOp, round: number): Promise<PhaseRu
     `round ${round + 1} ${target.label} ${op}: ${s.ops_s} ops/s, p50 ${s.p50_ms} ms, p99 ${s.p99_ms} ms, ` +
       `errors ${s.errors}, misses ${s.misses}, loadgen ${cores.toFixed(2)} cores`,
   );
-  return { result, cpu: cores, serverCpu: serverBefore && serverAfter && cpuBetween(serverBefore, serverAfter) };
+  return { result, cpu: cores, serverCpu };
 }
 
 /** One server's figures for one operation, as the report prints them. */
-type Figures = Record<string, number | number[] | ThreadsCpu | { readonly total: number }>;
+type Figures = Record<string, number | number[] | CpuPerOp>;
 
 /** Sequential rounds of one server and operation, as one figure: total ops over total time. */
 function combine(label: Label, runs: readonly PhaseRun[]): Figures {
@@ -219,7 +219,7 @@ function combine(label: Label, runs: readonly PhaseRun[]): Figures {
  * thread for a node (see ThreadsCpu); only the total for memcached, whose threads' names say
  * nothing of their work. What each reply cost the server, beside how many it served.
  */
-function serverCpuPerOp(label: Label, runs: readonly PhaseRun[]): { server_cpu_us_per_op?: ThreadsCpu | { readonly total: number } } {
+function serverCpuPerOp(label: Label, runs: readonly PhaseRun[]): { server_cpu_us_per_op?: CpuPerOp } {
   const replies = runs.reduce((sum, r) => sum + r.result.replies, 0);
   const perOp = cpuPerOperation(runs.map((r) => r.serverCpu), replies, label !== 'memcached');
   return perOp === undefined ? {} : { server_cpu_us_per_op: perOp };
